@@ -1,0 +1,56 @@
+"""Files the tool writes for people: owner-only folders, and CSVs safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+#: A cell starting with one of these is read by spreadsheets as a formula (or DDE command).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value) -> str:
+    """Make a cell print as text in Excel / LibreOffice, never run as a formula.
+
+    >>> neutralise("=HYPERLINK(\\"http://x\\")")
+    '\\'=HYPERLINK("http://x")'
+    >>> neutralise("-5"), neutralise("O'Brien"), neutralise(12)
+    ("'-5", "O'Brien", '12')
+    """
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def private_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and missing parents) readable by the owner only; records hold PII."""
+    path = Path(path)
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700)
+        os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
+    """Write a spreadsheet-safe, owner-only CSV atomically (temporary file, then rename)."""
+    path = Path(path)
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([v if isinstance(v, int) else neutralise(v) for v in row])
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,85 @@
+"""Plain data passed between stages: recipients, their cases, and rejected rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+#: Canonical record columns, in the order exports and rejects use them.
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "defendant_id", "first_name", "middle_name", "last_name", "suffix",
+    "address_line1", "address_line2", "city", "state", "zip",
+    "language", "docket_number", "court", "county", "offense", "disposition_date",
+)
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "defendant_id", "last_name", "address_line1", "city", "state", "zip", "docket_number",
+)
+NAME_COLUMNS: tuple[str, ...] = ("first_name", "middle_name", "last_name", "suffix")
+ADDRESS_COLUMNS: tuple[str, ...] = ("address_line1", "address_line2", "city", "state", "zip")
+CASE_COLUMNS: tuple[str, ...] = ("docket_number", "court", "county", "offense", "disposition_date")
+
+LANGUAGES: tuple[str, ...] = ("en", "es")
+
+@dataclass(frozen=True)
+class Case:
+    """One affected case of a recipient, as it appears in the letter's table."""
+
+    docket_number: str
+    court: str = ""
+    county: str = ""
+    offense: str = ""
+    disposition_date: str = ""  # ISO YYYY-MM-DD, or "" when the export had none
+    source_row: int = 0         # first row of the records file that carried this case
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Address:
+    """A US postal address, already normalised (USPS state code, ZIP or ZIP+4)."""
+
+    line1: str
+    line2: str
+    city: str
+    state: str
+    zip: str
+
+    def lines(self) -> list[str]:
+        """The address as printed, without the recipient's name."""
+        out = [self.line1]
+        if self.line2:
+            out.append(self.line2)
+        out.append(f"{self.city} {self.state} {self.zip}")
+        return out
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One person who gets one letter listing all of their affected cases."""
+
+    defendant_id: str
+    first_name: str
+    middle_name: str
+    last_name: str
+    suffix: str
+    address: Address
+    language: str                 # preferred language, one of LANGUAGES
+    cases: tuple[Case, ...]
+    source_rows: tuple[int, ...]  # every records row (header = row 1) merged into this recipient
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def full_name(self) -> str:
+        parts = [self.first_name, self.middle_name, self.last_name]
+        name = " ".join(p for p in parts if p)
+        return f"{name}, {self.suffix}" if self.suffix else name
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One problem with one records row. A row may have several."""
+
+    row: int            # row number in the source file, header = row 1
+    defendant_id: str
+    field: str
+    value: str
+    reason: str
