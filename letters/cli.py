@@ -160,5 +160,47 @@ def sample(people: int, seed: int, output: str, clean: bool) -> None:
     click.echo(f"Wrote {rows} rows for {people} people to {output}", err=True)
 
 
+@cli.command()
+@click.argument("records", type=click.Path(dir_okay=False))
+@click.option("--first", "first", type=click.IntRange(min=1), default=None,
+              help="Proof the first N people of the export. Default: 5.")
+@click.option("--id", "defendant_ids", multiple=True, metavar="DEFENDANT_ID",
+              help="Proof this person (repeatable).")
+@click.option("--lang", type=click.Choice(["en", "es", "both"]), default=None,
+              help="Versions to include. Default: the [letter] policy of letters.toml.")
+@click.option("--date", "issue_date", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Issue date printed on the letter (YYYY-MM-DD). Default: today.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Folder for the proofs. Default: <output>/preview.")
+@intake_options
+@click.pass_obj
+@handle_errors
+def preview(app: AppContext, records: str, first: int | None, defendant_ids: tuple[str, ...],
+            lang: str | None, issue_date, out_dir: str | None, encoding: str | None,
+            sheet: str | None) -> None:
+    """Render proof PDFs of some letters, watermarked "PROOF – NOT FOR MAILING".
+
+    Proofs carry a provisional notice ID and may use draft translations; they are for reading,
+    never for mailing. Prints the path of each proof. Exits 1 if a chosen person was not found
+    or a letter could not be rendered.
+    """
+    import datetime as dt
+
+    from letters.preview import write_proofs
+
+    if first is not None and defendant_ids:
+        raise click.UsageError("give --first or --id, not both")
+    cfg, intake = _intake(app, records, encoding, sheet)
+    out = Path(out_dir) if out_dir else cfg.output_dir / "preview"
+    date = issue_date.date() if issue_date else dt.date.today()
+    result = write_proofs(cfg, intake, out, first=first, defendant_ids=list(defendant_ids),
+                          lang=lang, issue_date=date)
+    for path in result.written:
+        click.echo(str(path))
+    for problem in result.problems:
+        click.echo(f"Error: {problem}", err=True)
+    sys.exit(1 if result.problems else 0)
+
+
 def main() -> None:
     cli(prog_name="letters")

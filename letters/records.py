@@ -547,8 +547,12 @@ class Recipients(Sequence):
             i += self._n
         if not 0 <= i < self._n:
             raise IndexError(i)
-        g = int(self._order[i])
-        return self._build(int(self._starts[g]), int(self._ends[g]))
+        return self._build_groups(self._order[i:i + 1])[0]
+
+    def __iter__(self):
+        # In chunks: memory stays flat however many people the export holds.
+        for lo in range(0, self._n, 4096):
+            yield from self._build_groups(self._order[lo:lo + 4096])
 
     def find(self, defendant_id: str) -> Recipient | None:
         """The recipient with this defendant ID, or None."""
@@ -558,28 +562,40 @@ class Recipients(Sequence):
             ids = self._frame["defendant_id"].to_numpy()[self._pos[self._starts]]
             self._index = {d: g for g, d in enumerate(ids.tolist())}
         g = self._index.get(defendant_id)
-        return None if g is None else self._build(int(self._starts[g]), int(self._ends[g]))
+        return None if g is None else self._build_groups(np.array([g]))[0]
 
-    def _build(self, start: int, end: int) -> Recipient:
-        block = self._frame.iloc[self._pos[start:end]]
-        recs = block.to_dict("records")
-        dup = self._dup[start:end]
-        given = self._given[start:end]
-        cases = tuple(
-            Case(r["docket_number"], r["court"], r["county"], r["offense"], r["disposition_date"],
-                 int(r[ROW]), {e: r[e] for e in self._extras})
-            for r, d in zip(recs, dup) if not d)
-        lang = next((r["language"] for r, g in zip(recs, given) if g), recs[0]["language"])
-        person_extra = {e: recs[0][e] for e in self._extras
-                        if all(r[e] == recs[0][e] for r in recs)}
-        p = recs[0]
-        return Recipient(
-            defendant_id=p["defendant_id"], first_name=p["first_name"],
-            middle_name=p["middle_name"], last_name=p["last_name"], suffix=p["suffix"],
-            address=Address(p["address_line1"], p["address_line2"], p["city"], p["state"],
-                            p["zip"]),
-            language=lang, cases=cases, source_rows=tuple(sorted(int(r[ROW]) for r in recs)),
-            extra=person_extra)
+    def _build_groups(self, groups: np.ndarray) -> list[Recipient]:
+        starts, ends = self._starts[groups], self._ends[groups]
+        idx = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())])
+        pos = pa.array(self._pos[idx])
+        names = [*CANONICAL_COLUMNS, *self._extras]
+        col = {c: pa.array(self._frame[c]).take(pos).to_pylist() for c in names}
+        rows = self._frame[ROW].to_numpy()[self._pos[idx]].tolist()
+        dup = self._dup[idx].tolist()
+        given = self._given[idx].tolist()
+        extras = self._extras
+        out = []
+        i = 0
+        for length in (ends - starts).tolist():
+            block = range(i, i + length)
+            cases = tuple(
+                Case(col["docket_number"][k], col["court"][k], col["county"][k],
+                     col["offense"][k], col["disposition_date"][k], rows[k],
+                     {e: col[e][k] for e in extras})
+                for k in block if not dup[k])
+            lang = next((col["language"][k] for k in block if given[k]), col["language"][i])
+            person_extra = {e: col[e][i] for e in extras
+                            if all(col[e][k] == col[e][i] for k in block)}
+            out.append(Recipient(
+                defendant_id=col["defendant_id"][i], first_name=col["first_name"][i],
+                middle_name=col["middle_name"][i], last_name=col["last_name"][i],
+                suffix=col["suffix"][i],
+                address=Address(col["address_line1"][i], col["address_line2"][i],
+                                col["city"][i], col["state"][i], col["zip"][i]),
+                language=lang, cases=cases, source_rows=tuple(sorted(rows[k] for k in block)),
+                extra=person_extra))
+            i += length
+        return out
 
 
 @dataclass

@@ -1,0 +1,83 @@
+"""Proofs: render a few letters, watermarked and with provisional notice IDs, for reading."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from letters.compose import Composer, provisional_notice_id
+from letters.config import Config
+from letters.errors import LettersError
+from letters.exports import private_dir
+from letters.records import Intake
+
+
+@dataclass
+class ProofResult:
+    written: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def safe_file_stem(defendant_id: str) -> str:
+    """A file name stem for any ID: letters, digits, '-' and '_' only, and never two IDs alike.
+
+    >>> safe_file_stem("D0000123")
+    'D0000123'
+    >>> safe_file_stem("../../etc/passwd")
+    'etc-passwd-3754d6cb'
+    """
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", defendant_id).strip("-")[:40]
+    if safe != defendant_id or not safe:
+        digest = hashlib.sha256(defendant_id.encode("utf-8")).hexdigest()[:8]
+        safe = f"{safe}-{digest}" if safe else digest
+    return safe
+
+
+def write_proofs(cfg: Config, intake: Intake, out: Path, *, first: int | None = None,
+                 defendant_ids: list[str] | None = None, lang: str | None = None,
+                 issue_date: dt.date) -> ProofResult:
+    from letters.pdf import render
+
+    result = ProofResult()
+    if defendant_ids:
+        chosen = []
+        for did in defendant_ids:
+            r = intake.recipients.find(did)
+            if r is None:
+                rejected = any(x.defendant_id == did for x in intake.rejects)
+                result.problems.append(
+                    f"defendant {did}: " + ("its rows were rejected (see validate)" if rejected
+                                            else "not in the records"))
+            else:
+                chosen.append(r)
+    else:
+        chosen = intake.recipients[: first or 5]
+    composer = Composer(cfg)
+    private_dir(out)
+    for recipient in chosen:
+        if lang in ("en", "es"):
+            languages = [lang]
+        elif lang == "both":
+            languages = composer.languages(recipient, "bilingual")
+        else:
+            languages = None
+        try:
+            doc = composer.compose(recipient, notice_id=provisional_notice_id(recipient),
+                                   issue_date=issue_date, languages=languages, proof=True)
+            rendered = render(doc)
+        except LettersError as exc:
+            result.problems.append(str(exc))
+            continue
+        suffix = "-".join(v.lang for v in doc.versions)
+        path = out / f"PROOF-{safe_file_stem(recipient.defendant_id)}-{suffix}.pdf"
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(rendered.pdf)
+        os.replace(tmp, path)
+        result.written.append(path)
+    return result

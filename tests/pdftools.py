@@ -1,0 +1,46 @@
+"""Reading rendered PDFs back in tests: text per page (poppler's pdftotext) and word boxes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from html import unescape
+from pathlib import Path
+
+
+def _pdf_file(pdf: bytes) -> Path:
+    fh = tempfile.NamedTemporaryFile(suffix=".pdf", delete=False)
+    fh.write(pdf)
+    fh.close()
+    return Path(fh.name)
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    """Text of each page, in reading order, whitespace collapsed."""
+    path = _pdf_file(pdf)
+    try:
+        out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True,
+                             capture_output=True).stdout.decode("utf-8")
+    finally:
+        path.unlink()
+    pages = out.split("\f")
+    if pages and not pages[-1].strip():
+        pages = pages[:-1]
+    return [re.sub(r"\s+", " ", p).strip() for p in pages]
+
+
+def word_boxes(pdf: bytes, page: int = 1) -> list[tuple[str, float, float, float, float]]:
+    """(word, x0, y0, x1, y1) in PDF points from the top-left corner of ``page``."""
+    path = _pdf_file(pdf)
+    try:
+        out = subprocess.run(["pdftotext", "-bbox", "-enc", "UTF-8", "-f", str(page), "-l",
+                              str(page), str(path), "-"], check=True,
+                             capture_output=True).stdout.decode("utf-8")
+    finally:
+        path.unlink()
+    words = []
+    for m in re.finditer(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" '
+                         r'yMax="([\d.]+)">(.*?)</word>', out):
+        words.append((unescape(m[5]), float(m[1]), float(m[2]), float(m[3]), float(m[4])))
+    return words
