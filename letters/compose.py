@@ -132,6 +132,22 @@ class Document:
         langs = " + ".join(v.lang for v in self.versions)
         return f"Court-ordered notice to {self.recipient.defendant_id} ({langs})"
 
+    def prose_text(self, lang: str) -> str:
+        """The prose a person reads in one version, one block per line, for plain-language
+        measures: no cases table, no fill-in labels, no postal addresses."""
+        version = next(v for v in self.versions if v.lang == lang)
+        address = {self.office.name, *self.office.address, *self.recipient.address.lines()}
+        lines = []
+        for b in version.blocks:
+            if b.kind in ("table", "hr", "pagebreak") or (b.kind == "p" and b.cls == "blank"):
+                continue
+            if b.kind == "list":
+                lines.extend("".join(r.text for r in item) for item in b.items)
+                continue
+            kept = [line for line in b.text().split("\n") if line.strip() not in address]
+            lines.extend(line for line in kept if line.strip())
+        return "\n".join(lines)
+
     def body_text(self, lang: str, *, tables: bool = False) -> str:
         """The running text of one version (no table unless ``tables``), for checks."""
         version = next(v for v in self.versions if v.lang == lang)

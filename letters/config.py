@@ -17,10 +17,7 @@ from pathlib import Path
 from letters.errors import ConfigError
 from letters.model import CANONICAL_COLUMNS, LANGUAGES
 
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+import tomllib
 
 CONFIG_NAME = "letters.toml"
 
@@ -67,6 +64,16 @@ class LetterConfig:
 
 
 @dataclass
+class MailingConfig:
+    """How a batch is rendered and handed to the mail house."""
+
+    #: Worker processes for rendering; 0 = one per CPU core.
+    workers: int = 0
+    #: Letters per combined print file (the mail house's limit).
+    letters_per_print_file: int = 500
+
+
+@dataclass
 class PathsConfig:
     """Where the workspace keeps its parts (relative to the folder of ``letters.toml``)."""
 
@@ -80,6 +87,7 @@ class Config:
     office: OfficeConfig = field(default_factory=OfficeConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     letter: LetterConfig = field(default_factory=LetterConfig)
+    mailing: MailingConfig = field(default_factory=MailingConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     #: Canonical column name -> header used in the office's export.
     columns: dict[str, str] = field(default_factory=dict)
@@ -105,7 +113,7 @@ class Config:
 
 
 _SECTIONS = {"office": OfficeConfig, "intake": IntakeConfig, "letter": LetterConfig,
-             "paths": PathsConfig}
+             "mailing": MailingConfig, "paths": PathsConfig}
 
 
 def _check_type(value, annotation) -> bool:
@@ -187,6 +195,10 @@ def _validate_values(cfg: Config) -> list[str]:
         problems.append(f"[intake] encoding '{cfg.intake.encoding}' is not a known text encoding")
     if cfg.letter.policy not in ("bilingual", "preferred"):
         problems.append("[letter] policy must be 'bilingual' or 'preferred'")
+    if not 0 <= cfg.mailing.workers <= 256:
+        problems.append("[mailing] workers must be between 0 (all cores) and 256")
+    if not 1 <= cfg.mailing.letters_per_print_file <= 100000:
+        problems.append("[mailing] letters_per_print_file must be between 1 and 100000")
     if not 1 <= cfg.letter.response_days <= 3650:
         problems.append("[letter] response_days must be between 1 and 3650")
     return problems

@@ -35,6 +35,7 @@ LOCALES = {"en": "en_US", "es": "es_US"}
 _lock = threading.Lock()
 _environments: dict[tuple, SandboxedEnvironment] = {}
 _catalogs: dict[tuple, Translations] = {}
+_SOURCE = NullTranslations()
 
 
 class CatalogError(LettersError):
@@ -51,7 +52,7 @@ def load_translations(locale_dir: str | Path, lang: str) -> NullTranslations:
     The source language needs no catalog. Fuzzy entries are never used.
     """
     if lang == SOURCE_LANGUAGE:
-        return NullTranslations()
+        return _SOURCE
     path = po_path(Path(locale_dir), lang)
     try:
         stat = path.stat()

@@ -197,7 +197,7 @@ class _BlankLine(Flowable):
         self.canv.line(label_width, self.height - h, self.width, self.height - h)
 
 
-CASE_COLUMN_SHARES = (0.17, 0.29, 0.13, 0.28, 0.13)
+CASE_COLUMN_SHARES = (0.16, 0.27, 0.13, 0.28, 0.16)
 
 
 def _table(block: Block, width: float) -> Table:
@@ -221,23 +221,20 @@ def _table(block: Block, width: float) -> Table:
 
 def _flowables(blocks: list[Block], width: float) -> list:
     out: list = []
-    pending_signature: list = []
+    signature: list = []  # consecutive signature paragraphs stay on one page
     for block in blocks:
+        if signature and not (block.kind == "p" and block.cls == "signature"):
+            out.append(KeepTogether(signature))
+            signature = []
         if block.kind in ("h1", "h2", "h3"):
             out.append(CondPageBreak(1.2 * inch))
             out.append(Paragraph(markup(block.runs), STYLES[block.kind]))
+        elif block.kind == "p" and block.cls == "blank":
+            out.append(_BlankLine(markup(block.runs)))
+        elif block.kind == "p" and block.cls == "signature":
+            signature.append(Paragraph(markup(block.runs), STYLES["signature"]))
         elif block.kind == "p":
-            if block.cls == "blank":
-                out.append(_BlankLine(markup(block.runs)))
-                continue
-            para = Paragraph(markup(block.runs), STYLES[block.cls or "p"])
-            if block.cls == "signature":
-                pending_signature.append(para)
-                continue
-            if pending_signature:
-                out.append(KeepTogether(pending_signature))
-                pending_signature = []
-            out.append(para)
+            out.append(Paragraph(markup(block.runs), STYLES[block.cls or "p"]))
         elif block.kind == "list":
             checkboxes = block.cls == "checkboxes"
             items = [ListItem(Paragraph(markup(item), STYLES["li"]),
@@ -255,11 +252,8 @@ def _flowables(blocks: list[Block], width: float) -> list:
                                   spaceBefore=4, spaceAfter=8))
         elif block.kind == "pagebreak":
             out.append(PageBreak())
-        if pending_signature and block.kind != "p":
-            out.append(KeepTogether(pending_signature))
-            pending_signature = []
-    if pending_signature:
-        out.append(KeepTogether(pending_signature))
+    if signature:
+        out.append(KeepTogether(signature))
     return out
 
 

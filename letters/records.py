@@ -275,11 +275,15 @@ def map_columns(df: pd.DataFrame, path: str, columns: dict[str, str] | None = No
     columns = columns or {}
     rename: dict[str, str] = {}
     problems = []
+    keys = {_header_key(h): h for h in df.columns if h != ROW}
     for canonical, header in columns.items():
         if header.strip() in df.columns:
             rename[header.strip()] = canonical
-        else:
-            problems.append(f"column '{header}' (configured in [columns] as {canonical}) is not in the file")
+        elif canonical not in keys:
+            # A header that already reads as the canonical name is accepted, so one
+            # letters.toml serves both the office's export and a canonical file.
+            problems.append(f"column '{header}' (configured in [columns] as {canonical}) is "
+                            "not in the file")
     taken = set(rename.values())
     for header in df.columns:
         if header == ROW or header in rename:

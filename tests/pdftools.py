@@ -16,11 +16,13 @@ def _pdf_file(pdf: bytes) -> Path:
     return Path(fh.name)
 
 
-def page_texts(pdf: bytes) -> list[str]:
-    """Text of each page, in reading order, whitespace collapsed."""
+def page_texts(pdf: bytes, *, raw: bool = False) -> list[str]:
+    """Text of each page, whitespace collapsed: in reading order, or with ``raw`` in the order
+    it was drawn (keeps rotated text such as a watermark in one piece)."""
     path = _pdf_file(pdf)
     try:
-        out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True,
+        out = subprocess.run(["pdftotext", *(["-raw"] if raw else []), "-enc", "UTF-8",
+                              str(path), "-"], check=True,
                              capture_output=True).stdout.decode("utf-8")
     finally:
         path.unlink()

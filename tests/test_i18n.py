@@ -1,0 +1,129 @@
+"""The Babel/Jinja seam: lookup order, strict undefined, caching, catalogs from .po files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from letters import config, i18n
+from letters.cli import cli
+from letters.compose import Composer, TemplateError
+from tests.conftest import ROOT, row, write_records
+from tests.test_pdf import person
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    """A copy of the sample workspace's templates and locale, to edit freely."""
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    shutil.copytree(ROOT / "locale", tmp_path / "locale")
+    shutil.copy(ROOT / "letters.toml", tmp_path / "letters.toml")
+    i18n.clear_caches()
+    yield tmp_path
+    i18n.clear_caches()
+
+
+def compose(ws, recipient=None, **kw):
+    cfg = config.load(ws / "letters.toml")
+    return Composer(cfg).compose(recipient or person(), notice_id="N-1",
+                                 issue_date=dt.date(2026, 12, 1), **kw)
+
+
+def test_language_folder_overrides_the_english_template(workspace):
+    (workspace / "templates" / "es").mkdir(exist_ok=True)
+    (workspace / "templates" / "es" / "notice.html").write_text(
+        "<h1>Versión propia</h1><p>{{ recipient.full_name }}</p>", encoding="utf-8")
+    doc = compose(workspace)
+    es, en = doc.versions
+    assert es.lang == "es" and es.blocks[0].text() == "Versión propia"
+    assert en.lang == "en" and en.blocks[0].text() != "Versión propia"
+
+
+def test_missing_field_names_template_line_and_recipient(workspace):
+    path = workspace / "templates" / "en" / "notice.html"
+    path.write_text("<h1>Hi</h1>\n<p>{{ recipient.extra.shoe_size }}</p>\n", encoding="utf-8")
+    with pytest.raises(TemplateError) as exc:
+        compose(workspace, languages=["en"])
+    assert str(exc.value).startswith(f"{path}:2: 'dict object' has no attribute 'shoe_size' "
+                                     "(recipient D9)")
+
+
+def test_unknown_tag_in_template_names_file_and_line(workspace):
+    path = workspace / "templates" / "en" / "notice.html"
+    path.write_text("<h1>Hi</h1>\n<p>ok</p>\n<p><blink>no</blink></p>\n", encoding="utf-8")
+    with pytest.raises(TemplateError, match=rf"^{path}:3: tag <blink> is not in the letter HTML"):
+        compose(workspace, languages=["en"])
+
+
+def test_sandbox_refuses_unsafe_template_code(workspace):
+    path = workspace / "templates" / "en" / "notice.html"
+    path.write_text("<p>{{ recipient.__class__.__mro__ }}</p>\n", encoding="utf-8")
+    with pytest.raises(TemplateError):
+        compose(workspace, languages=["en"])
+
+
+def test_catalog_is_read_from_the_po_file_not_a_compiled_mo(workspace):
+    assert not list((workspace / "locale").rglob("*.mo"))
+    t = i18n.load_translations(workspace / "locale", "es")
+    assert t.ugettext("Page %(page)s of %(pages)s") == "Página %(page)s de %(pages)s"
+
+
+def test_templates_compiled_and_fonts_registered_once_per_process(workspace, monkeypatch):
+    from jinja2.sandbox import SandboxedEnvironment
+    from reportlab.pdfbase import ttfonts
+
+    from letters import pdf
+
+    compiles = []
+    original = SandboxedEnvironment._parse
+    monkeypatch.setattr(SandboxedEnvironment, "_parse",
+                        lambda self, *a, **k: compiles.append(a[1]) or original(self, *a, **k))
+    fonts = []
+    original_font = ttfonts.TTFont.__init__
+    monkeypatch.setattr(ttfonts.TTFont, "__init__",
+                        lambda self, *a, **k: fonts.append(a[0]) or original_font(self, *a, **k))
+    cfg = config.load(workspace / "letters.toml")
+    composer = Composer(cfg)
+
+    def letters(n):
+        for i in range(n):
+            doc = composer.compose(person(defendant_id=f"D{i}", language=("es", "en")[i % 2]),
+                                   notice_id=f"N-{i}", issue_date=dt.date(2026, 12, 1))
+            pdf.render(doc)
+
+    letters(2)  # the first letters of a process compile what they use
+    assert sorted(compiles) == ["crossref.html", "crossref.html", "notice.html", "notice.html"]
+    assert len(fonts) in (0, 4)  # 0 when an earlier test in this process registered them
+    compiles.clear()
+    fonts.clear()
+    letters(6)
+    assert compiles == [] and fonts == []
+
+
+def test_preview_command_writes_watermarked_proofs_with_safe_names(workspace, monkeypatch):
+    monkeypatch.chdir(workspace)
+    from tests.pdftools import page_texts
+
+    path = write_records(workspace / "r.csv", [row(defendant_id="../../etc/passwd"),
+                                               row(defendant_id="D2", language="en")])
+    result = CliRunner().invoke(cli, ["preview", str(path), "--date", "2026-12-01"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    written = result.output.split()
+    preview = workspace / "output" / "preview"
+    assert written == [str(preview / "PROOF-etc-passwd-3754d6cb-es-en.pdf"),
+                       str(preview / "PROOF-D2-en-es.pdf")]
+    pages = page_texts((preview / "PROOF-D2-en-es.pdf").read_bytes(), raw=True)
+    # rotated text comes back letter-spaced
+    assert all("PROOF–NOTFORMAILING" in p.replace(" ", "") for p in pages if "Page " in p)
+    assert all("PRUEBA–NOENVIARPORCORREO" in p.replace(" ", "") for p in pages if "Página" in p)
+    assert len(pages) == 6
+    one = CliRunner().invoke(cli, ["preview", str(path), "--id", "D2", "--lang", "en",
+                                   "--date", "2026-12-01"], catch_exceptions=False)
+    assert one.output.split() == [str(preview / "PROOF-D2-en.pdf")]
+    missing = CliRunner().invoke(cli, ["preview", str(path), "--id", "nobody"])
+    assert missing.exit_code == 1
+    assert missing.output == "Error: defendant nobody: not in the records\n"

@@ -1,0 +1,205 @@
+"""Rendered letters: text in both languages, literal data, long tables, glyphs, determinism,
+and the address inside the envelope window."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import subprocess
+import sys
+import unicodedata
+
+import pytest
+
+from letters import config, i18n
+from letters.compose import Composer
+from letters.model import Address, Case, Recipient
+from letters.pdf import ADDRESS_WINDOW, PAGE_HEIGHT, RETURN_WINDOW, RenderError, render
+from tests.conftest import ROOT
+from tests.pdftools import page_texts, word_boxes
+
+ISSUE = dt.date(2026, 12, 1)
+
+
+def person(**kw) -> Recipient:
+    cases = kw.pop("cases", None) or (
+        Case("0301CR000101", "Lowell District Court", "Middlesex",
+             "Possession of a Class B substance", "2004-05-06", 2),
+        Case("0701CR000202", "Boston Municipal Court, Central Division", "Suffolk",
+             "Distribution of a Class A substance", "2008-11-30", 3),
+        Case("1102CR000303", "Lawrence District Court", "Essex", "Possession of a Class E substance",
+             "", 4),
+    )
+    base = dict(defendant_id="D9", first_name="María", middle_name="", last_name="Peña",
+                suffix="", address=Address("12 Water St", "Apt 3", "Lynn", "MA", "01902"),
+                language="es", cases=tuple(cases), source_rows=(2, 3, 4))
+    base.update(kw)
+    return Recipient(**base)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return config.load(ROOT / "letters.toml")
+
+
+@pytest.fixture(scope="module")
+def composer(cfg):
+    return Composer(cfg)
+
+
+def letter(composer, recipient, **kw):
+    kw.setdefault("notice_id", "TEST-0001")
+    kw.setdefault("issue_date", ISSUE)
+    doc = composer.compose(recipient, **kw)
+    return doc, render(doc)
+
+
+def test_bilingual_text_dates_dockets_pages_and_greeting(composer, cfg):
+    r = person()
+    doc, out = letter(composer, r)
+    pages = page_texts(out.pdf)
+    assert len(pages) == out.pages
+    en_start = out.version_pages["en"]
+    assert out.version_pages["es"] == 1 and en_start > 2
+    es_pages, en_pages = pages[:en_start - 1], pages[en_start - 1:]
+    es_text, en_text = " ".join(es_pages), " ".join(en_pages)
+    for i, text in enumerate(es_pages, start=1):
+        assert f"Página {i} de {out.pages}" in text
+        assert "TEST-0001" in text
+    for i, text in enumerate(en_pages, start=en_start):
+        assert f"Page {i} of {out.pages}" in text
+    deadline = ISSUE + dt.timedelta(days=cfg.letter.response_days)
+    assert "1 de diciembre de 2026" in pages[0]          # issue date, page 1 furniture
+    assert "1 de marzo de 2027" in es_text               # deadline, Spanish long form
+    assert "March 1, 2027" in en_text and deadline == dt.date(2027, 3, 1)
+    for case in r.cases:
+        assert case.docket_number in es_text and case.docket_number in en_text
+    greet_es = i18n.gettext(cfg.locale_dir, "es", "Dear %(name)s:", name="María Peña")
+    assert greet_es != "Dear María Peña:" and greet_es in es_text
+    assert "Dear María Peña:" in en_text
+    crossref = i18n.gettext(cfg.locale_dir, "en", "This letter in English starts on page "
+                            "%(page)s.", page=en_start)
+    assert crossref in pages[0]
+
+
+def test_preferred_policy_prints_one_version_and_how_to_get_the_other(composer, cfg):
+    doc, out = letter(composer, person(language="en"), languages=["en"])
+    pages = page_texts(out.pdf)
+    assert [v.lang for v in doc.versions] == ["en"]
+    line = i18n.gettext(cfg.locale_dir, "es", "To get this letter in English, call %(hotline)s.",
+                        hotline=cfg.office.hotline)
+    assert line.startswith("Para") and line in pages[0]
+    assert all("Página" not in p for p in pages)
+
+
+@pytest.mark.parametrize("name", ["Smith & Sons <b>Jr</b>", "{{ 7*7 }}", "<font size=40>",
+                                  '<img src="/etc/hostname"/>', "O<Brien", "{% if 1 %}x{% endif %}"])
+def test_data_prints_literally(composer, name):
+    doc, out = letter(composer, person(last_name=name, first_name="Ann", language="en"),
+                      languages=["en"])
+    words = word_boxes(out.pdf)
+    line_text = " ".join(w[0] for w in words)
+    assert f"Ann {name}" in line_text
+    assert "Ann 49" not in line_text and "Ann x" not in line_text  # nothing was evaluated
+
+
+def test_nfd_input_prints_as_nfc(composer):
+    nfd = unicodedata.normalize("NFD", "José Peña")
+    first, last = nfd.split(" ")
+    _, out = letter(composer, person(first_name=first, last_name=last, language="en"),
+                    languages=["en"])
+    text = " ".join(page_texts(out.pdf))
+    assert "José Peña" in text and "\u0301" not in text and "\u0303" not in text
+
+
+def test_thirty_cases_table_spans_pages_with_header_repeated(composer):
+    cases = tuple(Case(f"09{n:02d}CR{n:06d}", "Brockton District Court", "Plymouth",
+                       "Possession of a Class B substance with intent to distribute",
+                       "2009-01-15", n + 1) for n in range(1, 31))
+    doc, out = letter(composer, person(language="en", cases=cases), languages=["en"])
+    pages = page_texts(out.pdf)
+    header = doc.versions[0].blocks
+    table = next(b for b in header if b.kind == "table")
+    first_header_cell = "".join(r.text for r in table.header[0][0])
+    pages_with_rows = [p for p in pages if "CR0000" in p]
+    assert len(pages_with_rows) >= 2
+    for p in pages_with_rows:
+        assert first_header_cell in p
+    text = " ".join(pages)
+    for c in cases:
+        assert text.count(c.docket_number) >= 1
+
+
+def test_missing_glyph_names_recipient_and_character(composer):
+    doc = composer.compose(person(last_name="王", defendant_id="D77"), notice_id="T",
+                           issue_date=ISSUE)
+    with pytest.raises(RenderError) as exc:
+        render(doc)
+    assert str(exc.value).startswith("recipient D77: the font cannot draw U+738B "
+                                     "CJK UNIFIED IDEOGRAPH-738B ('王') in the name")
+
+
+def test_vietnamese_and_extended_latin_render(composer):
+    doc, out = letter(composer, person(first_name="Nguyễn Thị", last_name="Đặng-Łukasz Ó Súilleabháin",
+                                       language="en"), languages=["en"])
+    assert "Nguyễn Thị Đặng-Łukasz Ó Súilleabháin" in " ".join(page_texts(out.pdf))
+
+
+def test_same_bytes_twice_and_in_a_fresh_process(composer, tmp_path):
+    r = person()
+    a = letter(composer, r)[1].pdf
+    b = letter(composer, r)[1].pdf
+    assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
+    script = f"""
+import datetime as dt, hashlib, sys
+sys.path.insert(0, {str(ROOT)!r})
+from letters import config
+from letters.compose import Composer
+from letters.pdf import render
+from tests.test_pdf import person
+doc = Composer(config.load({str(ROOT / 'letters.toml')!r})).compose(
+    person(), notice_id="TEST-0001", issue_date=dt.date(2026, 12, 1))
+print(hashlib.sha256(render(doc).pdf).hexdigest())
+"""
+    fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True, cwd=tmp_path).stdout.strip()
+    assert fresh == hashlib.sha256(a).hexdigest()
+    assert b"/CreationDate (D:20261201000000+00'00')" in a
+
+
+def _inside(rect, x0, top, x1, bottom):
+    # pdftotext boxes are from the top-left; the window rectangle from the bottom-left.
+    return rect.contains(x0, PAGE_HEIGHT - bottom, x1, PAGE_HEIGHT - top)
+
+
+def test_address_lines_inside_the_envelope_window(composer, cfg):
+    r = person(first_name="Maximiliano Alejandro", last_name="Hernández-Rodríguez de la Cruz",
+               suffix="III", address=Address("1234 Commonwealth Avenue", "Apartment 1205B",
+                                             "North Attleborough", "MA", "02760-1234"))
+    _, out = letter(composer, r)
+    words = word_boxes(out.pdf, 1)
+    expected = [r.full_name, *r.address.lines()]
+    for line in expected:
+        for token in line.split(" "):
+            hits = [w for w in words if w[0] == token]
+            assert hits, token
+            assert any(_inside(ADDRESS_WINDOW, *w[1:]) for w in hits), (token, hits)
+    for token in cfg.office.name.split(" "):
+        assert any(_inside(RETURN_WINDOW, *w[1:]) for w in words if w[0] == token), token
+
+
+def test_address_too_long_for_the_window_is_an_error(composer):
+    r = person(address=Address("1234 " + "Very Long Street Name " * 6, "", "Lynn", "MA", "01902"))
+    doc = composer.compose(r, notice_id="T", issue_date=ISSUE)
+    with pytest.raises(RenderError, match="recipient D9: the address does not fit the envelope"):
+        render(doc)
+
+
+def test_metadata_title_and_subject(composer):
+    from pypdf import PdfReader
+    import io
+
+    _, out = letter(composer, person())
+    meta = PdfReader(io.BytesIO(out.pdf)).metadata
+    assert meta.title == "Notice TEST-0001"
+    assert meta.subject == "Court-ordered notice to D9 (es + en)"

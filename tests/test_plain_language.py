@@ -1,0 +1,42 @@
+"""Plain language, measured on the letter as composed for sample people in each language."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from letters import config, readability
+from letters.compose import Composer
+from letters.records import read_records
+from tests.conftest import ROOT
+
+LIMITS = {"en": ("grade", lambda v: v <= 8.0), "es": ("inflesz", lambda v: v >= 65.0)}
+
+
+@pytest.fixture(scope="module")
+def documents():
+    cfg = config.load(ROOT / "letters.toml")
+    intake = read_records(ROOT / "examples" / "records.csv", columns=cfg.columns)
+    composer = Composer(cfg)
+    people = [r for r in intake.recipients if len(r.cases) in (1, 3)][:2]
+    return [composer.compose(r, notice_id="ABC-DEF-GHJ", issue_date=dt.date(2026, 12, 1),
+                             languages=["en", "es"]) for r in people]
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_reading_level(documents, lang):
+    key, ok = LIMITS[lang]
+    for doc in documents:
+        text = doc.prose_text(lang)
+        figures = readability.measure(text, lang)
+        assert figures["words"] > 400, figures   # the whole letter, not a fragment
+        assert ok(figures[key]), figures
+
+
+def test_prose_leaves_out_table_and_addresses(documents):
+    doc = documents[0]
+    text = doc.prose_text("en")
+    assert doc.recipient.cases[0].docket_number not in text
+    assert doc.office.address[0] not in text
+    assert "Dear" in text
