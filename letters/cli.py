@@ -202,5 +202,107 @@ def preview(app: AppContext, records: str, first: int | None, defendant_ids: tup
     sys.exit(1 if result.problems else 0)
 
 
+def ledger_options(fn):
+    """--out and --ledger, shared by every command that reads or writes the ledger."""
+    fn = click.option("--ledger", "ledger_url", metavar="URL", envvar="LETTERS_LEDGER",
+                      help="SQLAlchemy URL of the ledger, e.g. postgresql://host/letters. "
+                           "Default: sqlite:///<out>/ledger.sqlite.")(fn)
+    fn = click.option("--out", "out_dir", type=click.Path(file_okay=False), envvar="LETTERS_OUT",
+                      help="Output root holding the batch folders. Default: [paths] output of "
+                           "letters.toml (output/).")(fn)
+    return fn
+
+
+class Progress:
+    """Progress on stderr: count, rate and time left; one updating line on a terminal."""
+
+    def __init__(self, label: str):
+        import time
+
+        self.label = label
+        self.clock = time.perf_counter
+        self.start = self.clock()
+        self.tty = sys.stderr.isatty()
+        self.last_line = -1.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        elapsed = max(now - self.start, 1e-9)
+        rate = done / elapsed
+        left = (total - done) / rate if rate > 0 else 0
+        text = (f"  {self.label} {done}/{total}  {rate:.1f}/s  "
+                f"{'done' if done == total else f'about {_duration(left)} left'}")
+        if self.tty:
+            click.echo("\r" + text.ljust(70), nl=done == total, err=True)
+        elif done == total or now - self.last_line >= 10:
+            self.last_line = now
+            click.echo(text, err=True)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+@cli.command()
+@click.argument("records", type=click.Path(dir_okay=False))
+@click.option("--batch", required=True, metavar="NAME",
+              help="Name of the batch, e.g. 2026-12-notice. Rerunning the same name resumes it.")
+@click.option("--date", "issue_date", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Issue date printed on the letters (YYYY-MM-DD). Default: the batch's recorded "
+                   "date when resuming, else today.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Rendering processes. Default: [mailing] workers, 0 = one per CPU core.")
+@ledger_options
+@intake_options
+@click.pass_obj
+@handle_errors
+def mail(app: AppContext, records: str, batch: str, issue_date, workers: int | None,
+         out_dir: str | None, ledger_url: str | None, encoding: str | None,
+         sheet: str | None) -> None:
+    """Make a mailing: letters, retained copies, ledger, print files and batch root.
+
+    Reads RECORDS, gives every person a notice ID, renders their letter (in parallel), keeps a
+    write-once copy of each under <out>/<batch>/letters/, records it in the ledger, and writes
+    manifest.csv, SHA256SUMS, rejects.csv, print/ (combined PDFs in ZIP order) and ROOT (the
+    batch's RFC 6962 root, to file with the court).
+
+    Interrupted, the same command finishes the missing letters and never makes a second letter
+    for anyone; on a finished batch it does nothing. Changed records, templates, catalogs or
+    configuration under an existing batch name are refused. Exits 0 when every person got a
+    letter, 1 when rows were rejected or letters failed, 2 on bad usage.
+    """
+    from letters import config as config_mod
+    from letters.mailing import mail as run_mail
+
+    cfg = config_mod.with_overrides(app.config, intake={"encoding": encoding, "sheet": sheet})
+    result = run_mail(cfg, records, batch=batch,
+                      issue_date=issue_date.date() if issue_date else None, out_dir=out_dir,
+                      ledger_url=ledger_url, workers=workers or cfg.mailing.workers or None,
+                      progress=Progress("letters"))
+    lines = []
+    if result.already_complete:
+        lines.append(f"Batch {batch} is already complete: nothing to do.")
+    else:
+        lines.append(f"Batch {batch}: {result.rendered} letters rendered"
+                     + (f", {result.resumed} already done" if result.resumed else ""))
+    langs = ", ".join(f"{k} {v}" for k, v in result.languages.items())
+    lines += [
+        f"  letters:  {result.letters}  ({result.pages} pages; languages: {langs or 'none'})",
+        f"  rejected: {result.rejected_rows} rows"
+        + (f", {result.failed} letters failed to render" if result.failed else ""),
+        f"  folder:   {result.folder}",
+        f"  ledger:   {result.ledger_url}",
+        f"  root:     {result.root}",
+        f"  elapsed:  {result.elapsed:.1f}s",
+    ]
+    click.echo("\n".join(lines))
+    sys.exit(1 if (result.rejected_rows or result.failed) else 0)
+
+
 def main() -> None:
     cli(prog_name="letters")

@@ -1,0 +1,323 @@
+"""The ledger: an append-only SQL record of batches, letters, their cases and every event.
+
+SQLAlchemy Core over any database URL; SQLite by default (WAL, ``synchronous=FULL``, the file
+created owner-only). Rows are only ever inserted: on SQLite, triggers refuse UPDATE and DELETE
+on every table. Each event carries the SHA-256 of the one before it, so a removed, edited or
+reordered event breaks the chain. Each batch keeps a snapshot of its inputs (templates,
+catalogs, configuration, font and tool versions) and each letter the recipient data it was
+rendered from, so a letter can be re-rendered byte for byte years later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import (
+    Column, Date, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
+    UniqueConstraint, create_engine, event, func, insert, select, text,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from letters.errors import LettersError
+
+metadata = MetaData()
+
+batches = Table(
+    "batches", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("issue_date", Date, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("tool_version", String(40), nullable=False),
+    Column("policy", String(20), nullable=False),
+    Column("inputs_sha256", String(64), nullable=False),   # all of the below, combined
+    Column("records_sha256", String(64), nullable=False),
+    Column("templates_sha256", String(64), nullable=False),
+    Column("catalogs_sha256", String(64), nullable=False),
+    Column("config_sha256", String(64), nullable=False),
+    Column("follow_up_of", String(200)),
+)
+
+batch_inputs = Table(
+    "batch_inputs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", ForeignKey("batches.id"), nullable=False),
+    Column("kind", String(20), nullable=False),     # template catalog signoff config font tool
+    Column("path", String(500), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content", LargeBinary),
+    UniqueConstraint("batch_id", "kind", "path"),
+)
+
+letters = Table(
+    "letters", metadata,
+    Column("notice_id", String(20), primary_key=True),
+    Column("batch_id", ForeignKey("batches.id"), nullable=False),
+    Column("defendant_id", String(200), nullable=False),
+    Column("languages", String(20), nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("bytes", Integer, nullable=False),
+    Column("file", String(500), nullable=False),
+    Column("zip", String(10), nullable=False),
+    Column("recipient", Text, nullable=False),      # JSON of the data the letter was made from
+    Column("follow_up_of", String(20)),
+    Column("created_at", String(40), nullable=False),
+    UniqueConstraint("batch_id", "defendant_id"),
+)
+
+letter_cases = Table(
+    "letter_cases", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("notice_id", ForeignKey("letters.notice_id"), nullable=False),
+    Column("docket_number", String(100), nullable=False),
+    Column("court", String(200), nullable=False),
+    Column("county", String(100), nullable=False),
+    Column("offense", String(500), nullable=False),
+    Column("disposition_date", String(10), nullable=False),
+    Index("ix_letter_cases_docket", "docket_number"),
+)
+
+batch_roots = Table(
+    "batch_roots", metadata,
+    Column("batch_id", ForeignKey("batches.id"), primary_key=True),
+    Column("root", String(64), nullable=False),
+    Column("letter_count", Integer, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+events = Table(
+    "events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),
+    Column("batch", String(200)),
+    Column("notice_id", String(20)),
+    Column("payload", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+GENESIS = "0" * 64
+APPEND_ONLY = [t.name for t in metadata.sorted_tables]
+
+
+class LedgerError(LettersError):
+    """The ledger cannot be opened or refuses what was asked."""
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def event_hash(prev_hash: str, kind: str, batch: str | None, notice_id: str | None,
+               payload: str, created_at: str) -> str:
+    body = json.dumps([prev_hash, kind, batch, notice_id, payload, created_at],
+                      ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def default_url(out_dir: Path) -> str:
+    return f"sqlite:///{Path(out_dir).resolve() / 'ledger.sqlite'}"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):])
+    return None
+
+
+@dataclass
+class BatchRow:
+    id: int
+    name: str
+    issue_date: dt.date
+    inputs_sha256: str
+    records_sha256: str
+    templates_sha256: str
+    catalogs_sha256: str
+    config_sha256: str
+    policy: str
+    root: str | None
+    letter_count: int | None
+
+
+class Ledger:
+    """One open ledger. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, url: str, *, create: bool = True, readonly: bool = False):
+        self.url = url
+        path = _sqlite_path(url)
+        if path is not None:
+            if not path.exists():
+                if not create:
+                    raise LedgerError(f"no ledger at {path}",
+                                      hint="Run `letters mail` first, or give --ledger / --out.")
+                from letters.exports import private_dir
+
+                private_dir(path.parent)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+                os.close(fd)
+            os.chmod(path, 0o600) if not readonly else None
+            if readonly:
+                url = f"sqlite:///file:{path}?mode=ro&uri=true"
+        try:
+            self.engine: Engine = create_engine(url)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise LedgerError(f"cannot open ledger {self.url}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_conn, _record):
+                cur = dbapi_conn.cursor()
+                if not readonly:
+                    cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=FULL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+        if not readonly:
+            try:
+                with self.engine.begin() as conn:
+                    metadata.create_all(conn)
+                    self._append_only(conn)
+            except SQLAlchemyError as exc:
+                raise LedgerError(f"cannot prepare ledger {self.url}: {exc}") from None
+
+    def _append_only(self, conn: Connection) -> None:
+        if self.engine.dialect.name != "sqlite":
+            return
+        for table in APPEND_ONLY:
+            for op in ("UPDATE", "DELETE"):
+                conn.execute(text(
+                    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {op} on {table} "
+                    "refused'); END"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- events ---------------------------------------------------------------------------------
+
+    def add_event(self, conn: Connection, kind: str, *, batch: str | None = None,
+                  notice_id: str | None = None, payload: dict | None = None) -> str:
+        prev = conn.execute(select(events.c.hash).order_by(events.c.seq.desc()).limit(1)
+                            ).scalar_one_or_none() or GENESIS
+        body = json.dumps(payload or {}, ensure_ascii=False, sort_keys=True)
+        created = now()
+        h = event_hash(prev, kind, batch, notice_id, body, created)
+        conn.execute(insert(events).values(kind=kind, batch=batch, notice_id=notice_id,
+                                           payload=body, created_at=created, prev_hash=prev,
+                                           hash=h))
+        return h
+
+    def chain_problems(self) -> list[str]:
+        """Every break in the event chain, as 'event N: what is wrong'."""
+        problems = []
+        prev = GENESIS
+        expected_seq = None
+        with self.engine.connect() as conn:
+            for row in conn.execute(select(events).order_by(events.c.seq)):
+                if expected_seq is not None and row.seq != expected_seq:
+                    problems.append(f"event {expected_seq}: missing (next is {row.seq})")
+                expected_seq = row.seq + 1
+                if row.prev_hash != prev:
+                    problems.append(f"event {row.seq}: does not follow the event before it")
+                h = event_hash(row.prev_hash, row.kind, row.batch, row.notice_id, row.payload,
+                               row.created_at)
+                if h != row.hash:
+                    problems.append(f"event {row.seq}: its content does not match its hash")
+                prev = row.hash
+        return problems
+
+    # --- batches --------------------------------------------------------------------------------
+
+    def batch(self, name: str) -> BatchRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(batches, batch_roots.c.root, batch_roots.c.letter_count)
+                .select_from(batches.outerjoin(batch_roots))
+                .where(batches.c.name == name)).first()
+        if row is None:
+            return None
+        return BatchRow(row.id, row.name, row.issue_date, row.inputs_sha256, row.records_sha256,
+                        row.templates_sha256, row.catalogs_sha256, row.config_sha256,
+                        row.policy, row.root, row.letter_count)
+
+    def open_batch(self, name: str, *, issue_date: dt.date, tool_version: str, policy: str,
+                   hashes: dict[str, str], inputs: list[tuple[str, str, str, bytes | None]],
+                   follow_up_of: str | None = None) -> BatchRow:
+        """Create a batch with its input snapshot (kind, path, sha256, content)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(batches).values(
+                name=name, issue_date=issue_date, created_at=now(), tool_version=tool_version,
+                policy=policy, follow_up_of=follow_up_of, **hashes))
+            batch_id = result.inserted_primary_key[0]
+            if inputs:
+                conn.execute(insert(batch_inputs), [
+                    {"batch_id": batch_id, "kind": k, "path": p, "sha256": h, "content": c}
+                    for k, p, h, c in inputs])
+            self.add_event(conn, "batch-opened", batch=name, payload={
+                "issue_date": issue_date.isoformat(), "inputs_sha256": hashes["inputs_sha256"],
+                "tool_version": tool_version, "follow_up_of": follow_up_of})
+        return self.batch(name)
+
+    def inputs(self, batch_id: int) -> list:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(batch_inputs).where(
+                batch_inputs.c.batch_id == batch_id).order_by(batch_inputs.c.kind,
+                                                              batch_inputs.c.path)))
+
+    def record_letters(self, batch: BatchRow, rows: list[dict]) -> None:
+        """Record rendered letters (with their cases) in one transaction."""
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            for row in rows:
+                cases = row.pop("cases")
+                conn.execute(insert(letters).values(batch_id=batch.id, created_at=now(), **row))
+                if cases:
+                    conn.execute(insert(letter_cases), [
+                        {"notice_id": row["notice_id"], **c} for c in cases])
+                self.add_event(conn, "letter-recorded", batch=batch.name,
+                               notice_id=row["notice_id"],
+                               payload={"sha256": row["sha256"], "pages": row["pages"],
+                                        "file": row["file"]})
+
+    def letters(self, batch_id: int | None = None) -> list:
+        q = select(letters).order_by(letters.c.notice_id)
+        if batch_id is not None:
+            q = q.where(letters.c.batch_id == batch_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q))
+
+    def notice_ids(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(letters.c.notice_id)).scalars())
+
+    def letter_count(self, batch_id: int) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(letters).where(
+                letters.c.batch_id == batch_id)).scalar_one()
+
+    def close_batch(self, batch: BatchRow, root: str, count: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(batch_roots).values(batch_id=batch.id, root=root,
+                                                    letter_count=count, created_at=now()))
+            self.add_event(conn, "batch-complete", batch=batch.name,
+                           payload={"root": root, "letters": count})
+
+    def log(self, kind: str, *, batch: str | None = None, notice_id: str | None = None,
+            payload: dict | None = None) -> None:
+        with self.engine.begin() as conn:
+            self.add_event(conn, kind, batch=batch, notice_id=notice_id, payload=payload)

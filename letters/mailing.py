@@ -1,0 +1,403 @@
+"""The mailing: plan a batch, render its letters in parallel, keep copies, record the ledger.
+
+``mail()`` is the whole job behind ``letters mail``:
+
+1. read and validate the records; snapshot and hash every input (records, templates, catalogs,
+   configuration, fonts, tool versions);
+2. open the batch in the ledger, or — for a batch that exists — check that its inputs are the
+   same (a changed input needs a new batch name) and resume it;
+3. give each recipient a notice ID, stable for (batch, defendant);
+4. render the letters that are not yet recorded in worker processes; each worker writes its
+   retained copy durably (``store.write_once``) and only then the main process records it in the
+   ledger, a few hundred letters per transaction;
+5. write ``manifest.csv``, ``SHA256SUMS``, ``rejects.csv``, the print files and ``ROOT`` (the
+   RFC 6962 root over the batch's letters, also stored in the ledger).
+
+Interrupted at any point, the same command finishes the missing letters and never makes a second
+letter for a person in a batch: the ledger's (batch, defendant) key forbids it, and a copy left
+on disk by an interrupted run is accepted only if it is byte-identical to the re-rendered letter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Callable, Iterable
+
+from letters import __version__, merkle, notice
+from letters.config import Config
+from letters.errors import LettersError, UsageError
+from letters.exports import private_dir, write_csv
+from letters.ledger import BatchRow, Ledger, default_url
+from letters.model import Recipient
+from letters.records import Intake, read_records
+from letters.store import remove_stale_temporaries, sha256_file, write_once
+
+MANIFEST_HEADER = ("notice_id", "defendant_id", "languages", "pages", "sha256", "file", "zip")
+PRINT_MANIFEST_HEADER = ("print_file", "sequence", "notice_id", "zip", "pages", "first_page")
+
+
+class MailingError(LettersError):
+    """The batch cannot go on as asked."""
+
+
+class BatchChanged(UsageError):
+    """A batch name was reused with different inputs."""
+
+
+@dataclass
+class MailResult:
+    batch: str
+    folder: Path
+    ledger_url: str
+    letters: int = 0               # letters in the batch now
+    rendered: int = 0              # rendered in this run
+    resumed: int = 0               # already recorded before this run
+    pages: int = 0
+    languages: dict[str, int] = field(default_factory=dict)
+    rejected_rows: int = 0
+    failed: int = 0                # recipients whose letter could not be rendered
+    root: str = ""
+    elapsed: float = 0.0
+    already_complete: bool = False
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+def _versions() -> str:
+    names = ("letters", "reportlab", "rl_accel", "Jinja2", "Babel", "pandas", "pyarrow", "pypdf")
+    out = {}
+    for name in names:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = __version__ if name == "letters" else "absent"
+    return json.dumps(out, sort_keys=True)
+
+
+def input_snapshot(cfg: Config, records_path: Path, issue_date: dt.date
+                   ) -> tuple[dict[str, str], list[tuple[str, str, str, bytes | None]]]:
+    """Hashes of every input of a batch, and the snapshot rows kept in the ledger."""
+    root = cfg.root.resolve()
+
+    def rel(p: Path) -> str:
+        try:
+            return p.resolve().relative_to(root).as_posix()
+        except ValueError:
+            return p.resolve().as_posix()
+
+    inputs: list[tuple[str, str, str, bytes | None]] = []
+    for p in sorted(cfg.templates_dir.rglob("*.html")):
+        data = p.read_bytes()
+        inputs.append(("template", rel(p), hashlib.sha256(data).hexdigest(), data))
+    for p in sorted(cfg.locale_dir.rglob("*")):
+        if p.is_file() and p.suffix in (".po", ".pot", ".toml", ".json") :
+            data = p.read_bytes()
+            kind = "signoff" if "signoff" in p.name else "catalog"
+            inputs.append((kind, rel(p), hashlib.sha256(data).hexdigest(), data))
+    config_bytes = cfg.source.read_bytes() if cfg.source else json.dumps(
+        asdict(cfg), default=str, sort_keys=True).encode()
+    inputs.append(("config", rel(cfg.source) if cfg.source else "<defaults>",
+                   hashlib.sha256(config_bytes).hexdigest(), config_bytes))
+    from letters.pdf import FONT_FILES
+    from importlib import resources
+
+    for filename in sorted(FONT_FILES.values()):
+        data = (resources.files("letters") / "fonts" / filename).read_bytes()
+        inputs.append(("font", filename, hashlib.sha256(data).hexdigest(), None))
+    tools = _versions().encode()
+    inputs.append(("tool", "versions", hashlib.sha256(tools).hexdigest(), tools))
+
+    def combined(kinds) -> str:
+        h = hashlib.sha256()
+        for kind, path, digest, _ in inputs:
+            if kind in kinds:
+                h.update(f"{kind}\0{path}\0{digest}\n".encode())
+        return h.hexdigest()
+
+    records_sha = sha256_file(records_path)
+    hashes = {
+        "records_sha256": records_sha,
+        "templates_sha256": combined({"template"}),
+        "catalogs_sha256": combined({"catalog", "signoff"}),
+        "config_sha256": combined({"config"}),
+    }
+    everything = hashlib.sha256()
+    everything.update(f"records\0{records_sha}\nissue_date\0{issue_date.isoformat()}\n"
+                      f"policy\0{cfg.letter.policy}\n".encode())
+    everything.update(combined({"template", "catalog", "signoff", "config", "font", "tool"}).encode())
+    hashes["inputs_sha256"] = everything.hexdigest()
+    return hashes, inputs
+
+
+# --- workers ------------------------------------------------------------------------------------
+
+_worker: dict = {}
+
+
+def _init_worker(cfg: Config, letters_dir: str) -> None:
+    from letters.compose import Composer
+    from letters.pdf import register_fonts
+
+    _worker["composer"] = Composer(cfg)
+    _worker["letters_dir"] = Path(letters_dir)
+    register_fonts()
+
+
+def recipient_json(r: Recipient) -> str:
+    return json.dumps(asdict(r), ensure_ascii=False, sort_keys=True)
+
+
+def render_letter(task: tuple[Recipient, str, dt.date]) -> dict:
+    """Compose, render and durably keep one letter (runs in a worker process)."""
+    from letters.pdf import render
+
+    recipient, notice_id, issue_date = task
+    try:
+        doc = _worker["composer"].compose(recipient, notice_id=notice_id, issue_date=issue_date)
+        out = render(doc)
+        rel = f"letters/{notice_id}.pdf"
+        digest = write_once(_worker["letters_dir"] / f"{notice_id}.pdf", out.pdf)
+    except LettersError as exc:
+        return {"ok": False, "defendant_id": recipient.defendant_id,
+                "rows": list(recipient.source_rows), "reason": str(exc).split("\n")[0]}
+    return {
+        "ok": True,
+        "row": {
+            "notice_id": notice_id, "defendant_id": recipient.defendant_id,
+            "languages": ",".join(v.lang for v in doc.versions), "pages": out.pages,
+            "sha256": digest, "bytes": len(out.pdf), "file": rel,
+            "zip": recipient.address.zip[:10], "recipient": recipient_json(recipient),
+            "cases": [{"docket_number": c.docket_number, "court": c.court, "county": c.county,
+                       "offense": c.offense, "disposition_date": c.disposition_date}
+                      for c in recipient.cases],
+        },
+    }
+
+
+def _results(tasks: list, cfg: Config, letters_dir: Path, workers: int) -> Iterable[dict]:
+    if workers <= 1:
+        _init_worker(cfg, str(letters_dir))
+        for task in tasks:
+            yield render_letter(task)
+        return
+    ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(cfg, str(letters_dir))) as pool:
+        chunk = max(1, min(16, len(tasks) // (workers * 8) or 1))
+        yield from pool.map(render_letter, tasks, chunksize=chunk)
+
+
+# --- the batch ----------------------------------------------------------------------------------
+
+def assign_notice_ids(batch: str, recipients: Iterable[Recipient], taken: set[str],
+                      existing: dict[str, str]) -> dict[str, str]:
+    """defendant_id -> notice ID; recorded letters keep theirs, new ones avoid every taken ID."""
+    assigned: dict[str, str] = {}
+    used = set(taken) | set(existing.values())
+    for r in recipients:
+        if r.defendant_id in existing:
+            assigned[r.defendant_id] = existing[r.defendant_id]
+            continue
+        attempt = 0
+        nid = notice.notice_id(batch, r.defendant_id)
+        while nid in used:
+            attempt += 1
+            nid = notice.notice_id(batch, r.defendant_id, attempt)
+        used.add(nid)
+        assigned[r.defendant_id] = nid
+    return assigned
+
+
+def _explain_change(old: BatchRow, new: dict[str, str], issue_date: dt.date, policy: str) -> str:
+    changed = [label for key, label in (("records_sha256", "records"),
+                                        ("templates_sha256", "templates"),
+                                        ("catalogs_sha256", "catalogs"),
+                                        ("config_sha256", "configuration"))
+               if getattr(old, key) != new[key]]
+    if old.issue_date != issue_date:
+        changed.append(f"issue date ({old.issue_date} before)")
+    if old.policy != policy:
+        changed.append("language policy")
+    return ", ".join(changed) or "fonts or tool versions"
+
+
+def mail(cfg: Config, records_path: str | os.PathLike, *, batch: str,
+         issue_date: dt.date | None = None, out_dir: str | os.PathLike | None = None,
+         ledger_url: str | None = None, workers: int | None = None,
+         progress: Callable[[int, int], None] | None = None) -> MailResult:
+    """Run (or resume) one mailing batch. See the module docstring."""
+    started = time.perf_counter()
+    if not batch or any(ch in batch for ch in "/\\\0") or batch in (".", ".."):
+        raise UsageError(f"batch name '{batch}' cannot be used as a folder name",
+                         hint="Use letters, digits, '-', '_' and '.', e.g. --batch 2026-12-notice")
+    records_path = Path(records_path)
+    out = Path(out_dir) if out_dir else cfg.output_dir
+    ledger_url = ledger_url or default_url(out)
+    folder = out / batch
+    letters_dir = folder / "letters"
+    workers = workers or os.cpu_count() or 1
+
+    intake = read_records(records_path, columns=cfg.columns, encoding=cfg.intake.encoding,
+                          sheet=cfg.intake.sheet or None,
+                          default_language=cfg.intake.default_language)
+    private_dir(letters_dir)
+    with Ledger(ledger_url) as ledger:
+        existing_batch = ledger.batch(batch)
+        if issue_date is None:
+            issue_date = existing_batch.issue_date if existing_batch else dt.date.today()
+        hashes, inputs = input_snapshot(cfg, records_path, issue_date)
+        result = MailResult(batch=batch, folder=folder, ledger_url=ledger_url)
+        if existing_batch is not None and existing_batch.inputs_sha256 != hashes["inputs_sha256"]:
+            what = _explain_change(existing_batch, hashes, issue_date, cfg.letter.policy)
+            raise BatchChanged(
+                f"batch '{batch}' already exists and was made from other inputs (changed: {what})",
+                hint="A batch is a record of exactly what was sent: give the new mailing a new "
+                     "--batch name.")
+        if existing_batch is None:
+            existing_batch = ledger.open_batch(
+                batch, issue_date=issue_date, tool_version=__version__, policy=cfg.letter.policy,
+                hashes=hashes, inputs=inputs)
+        bat = existing_batch
+        recorded = {row.defendant_id: row for row in ledger.letters(bat.id)}
+        if bat.root is not None:
+            result.already_complete = True
+            _summarise(result, intake, recorded.values(), bat.root, started)
+            return result
+        remove_stale_temporaries(letters_dir)
+        _check_recorded_copies(folder, recorded.values())
+
+        recipients = list(intake.recipients)
+        taken = ledger.notice_ids() - {row.notice_id for row in recorded.values()}
+        ids = assign_notice_ids(batch, recipients, taken,
+                                {d: row.notice_id for d, row in recorded.items()})
+        todo = [(r, ids[r.defendant_id], issue_date) for r in recipients
+                if r.defendant_id not in recorded]
+        result.resumed = len(recorded)
+        failures: list[dict] = []
+        pending: list[dict] = []
+        done = 0
+        if progress:
+            progress(0, len(todo))
+        for res in _results(todo, cfg, letters_dir, workers):
+            if res["ok"]:
+                pending.append(res["row"])
+                result.rendered += 1
+            else:
+                failures.append(res)
+            done += 1
+            if len(pending) >= 200:
+                ledger.record_letters(bat, pending)
+                pending = []
+            if progress:
+                progress(done, len(todo))
+        ledger.record_letters(bat, pending)
+        for f in failures:
+            ledger.log("letter-failed", batch=batch, payload={"defendant_id": f["defendant_id"],
+                                                              "reason": f["reason"]})
+
+        rows = ledger.letters(bat.id)
+        leaves = [f"{row.notice_id}\n{row.sha256}".encode() for row in rows]
+        root = merkle.root(leaves).hex()
+        _write_outputs(folder, intake, rows, failures, root, cfg)
+        # Failures are data or template problems that would fail again; they are in rejects.csv
+        # and the event log, and the batch is complete without them.
+        ledger.close_batch(bat, root, len(rows))
+        result.failed = len(failures)
+        _summarise(result, intake, rows, root, started)
+        return result
+
+
+def _check_recorded_copies(folder: Path, rows) -> None:
+    for row in rows:
+        path = folder / row.file
+        if not path.exists():
+            raise MailingError(f"retained copy of notice {row.notice_id} is missing ({path})",
+                               hint="Restore it from backup; `letters audit verify` lists every "
+                                    "problem. The batch cannot be resumed without it.")
+        if sha256_file(path) != row.sha256:
+            raise MailingError(f"retained copy of notice {row.notice_id} does not match the "
+                               f"ledger ({path})",
+                               hint="A copy was changed after it was recorded. Restore it from "
+                                    "backup before resuming.")
+
+
+def _summarise(result: MailResult, intake: Intake, rows, root: str, started: float) -> None:
+    rows = list(rows)
+    result.letters = len(rows)
+    result.pages = sum(r.pages for r in rows)
+    langs: dict[str, int] = {}
+    for r in rows:
+        langs[r.languages] = langs.get(r.languages, 0) + 1
+    result.languages = dict(sorted(langs.items()))
+    result.rejected_rows = len(intake.rejected_rows)
+    result.root = root
+    result.elapsed = time.perf_counter() - started
+
+
+def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], root: str,
+                   cfg: Config) -> None:
+    from letters.records import REJECTS_HEADER
+
+    write_csv(folder / "manifest.csv", MANIFEST_HEADER,
+              ((r.notice_id, r.defendant_id, r.languages, r.pages, r.sha256, r.file, r.zip)
+               for r in rows))
+    rejects = [(x.row, x.defendant_id, x.field, x.value, x.reason) for x in intake.rejects]
+    for f in failures:
+        for row in f["rows"]:
+            rejects.append((row, f["defendant_id"], "letter", "", f["reason"]))
+    rejects.sort(key=lambda x: (x[0], x[2]))
+    write_csv(folder / "rejects.csv", REJECTS_HEADER, rejects)
+    print_files = _write_print_files(folder, rows, cfg.mailing.letters_per_print_file)
+    sums = [(r.sha256, r.file) for r in rows]
+    for rel in ["manifest.csv", *print_files]:
+        sums.append((sha256_file(folder / rel), rel))
+    text = "".join(f"{digest}  {rel}\n" for digest, rel in sorted(sums, key=lambda x: x[1]))
+    _write_file(folder / "SHA256SUMS", text.encode("utf-8"))
+    _write_file(folder / "ROOT", (root + "\n").encode("ascii"))
+
+
+def _write_print_files(folder: Path, rows, per_file: int) -> list[str]:
+    """Combined PDFs in ZIP-code order for the mail house, and their manifest."""
+    from pypdf import PdfReader, PdfWriter
+
+    ordered = sorted(rows, key=lambda r: (r.zip, r.notice_id))
+    print_dir = private_dir(folder / "print")
+    names: list[str] = []
+    manifest = []
+    for n, start in enumerate(range(0, len(ordered), per_file), start=1):
+        name = f"print-{n:03d}.pdf"
+        writer = PdfWriter()
+        page = 1
+        for seq, r in enumerate(ordered[start:start + per_file], start=1):
+            writer.append(PdfReader(folder / r.file))
+            manifest.append((name, seq, r.notice_id, r.zip, r.pages, page))
+            page += r.pages
+        buf = io.BytesIO()
+        writer.write(buf)
+        target = print_dir / name
+        _write_file(target, buf.getvalue())
+        names.append(f"print/{name}")
+    write_csv(print_dir / "manifest.csv", PRINT_MANIFEST_HEADER, manifest)
+    names.append("print/manifest.csv")
+    return names
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Replace a derived file (manifest, sums, print file) atomically, owner-only."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,75 @@
+"""Retained copies: write-once files, written so that a crash never leaves half a letter.
+
+A copy is written to a temporary file in the same folder, flushed and fsynced, renamed into
+place, and the folder is fsynced; only then may the ledger record it. Copies are read-only;
+folders are readable by their owner only. A copy that already exists is never overwritten:
+writing the same bytes again is accepted (a resumed run), different bytes are an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from letters.errors import LettersError
+from letters.exports import private_dir
+
+
+class CopyConflict(LettersError):
+    """A retained copy exists with other content than the letter just rendered."""
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_once(path: str | os.PathLike, data: bytes, *, mode: int = 0o400) -> str:
+    """Durably write ``data`` to ``path`` unless the same bytes are already there; return SHA-256."""
+    path = Path(path)
+    digest = hashlib.sha256(data).hexdigest()
+    if path.exists():
+        existing = sha256_file(path)
+        if existing != digest:
+            raise CopyConflict(f"{path}: a retained copy with other content already exists "
+                               f"(sha256 {existing[:12]}…, new {digest[:12]}…); it is never "
+                               "overwritten")
+        return digest
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return digest
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Delete temporary files an interrupted run left behind; return how many."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    stale = list(folder.glob(".*.tmp"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)

@@ -1,0 +1,197 @@
+"""The mailing: outputs that agree with each other and the ledger, resume after kill -9,
+determinism across folders, refusal of changed inputs, permissions."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from letters import config, merkle
+from letters.errors import UsageError
+from letters.ledger import Ledger
+from letters.mailing import mail
+from letters.sample import write as write_sample
+from letters.store import sha256_file
+from tests.conftest import ROOT
+
+ISSUE = dt.date(2026, 12, 1)
+
+
+def small_records(path: Path, people: int = 24, seed: int = 11) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        write_sample(fh, people, seed, with_bad_rows=False)
+    return path
+
+
+def check_batch(folder: Path, ledger_url: str) -> list:
+    """Everything that must agree in a finished batch; returns the ledger's letters."""
+    with Ledger(ledger_url, create=False) as ledger:
+        batch = ledger.batch(folder.name)
+        rows = ledger.letters(batch.id)
+        assert ledger.chain_problems() == []
+    files = sorted(p.name for p in (folder / "letters").iterdir())
+    with open(folder / "manifest.csv", encoding="utf-8") as fh:
+        manifest = list(csv.DictReader(fh))
+    assert len(rows) == len(manifest) == len(files)
+    assert sorted(f"{r.notice_id}.pdf" for r in rows) == files
+    assert len({r.defendant_id for r in rows}) == len(rows)
+    by_id = {m["notice_id"]: m for m in manifest}
+    for r in rows:
+        assert sha256_file(folder / r.file) == r.sha256 == by_id[r.notice_id]["sha256"]
+        assert by_id[r.notice_id]["file"] == r.file
+    leaves = [f"{r.notice_id}\n{r.sha256}".encode() for r in sorted(rows, key=lambda r: r.notice_id)]
+    root = merkle.root(leaves).hex()
+    assert (folder / "ROOT").read_text() == root + "\n"
+    assert batch.root == root and batch.letter_count == len(rows)
+    check = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=folder,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    return rows
+
+
+@pytest.fixture(scope="module")
+def sample_batch(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mail")
+    cfg = config.load(ROOT / "letters.toml")
+    result = mail(cfg, ROOT / "examples" / "records.csv", batch="sample", issue_date=ISSUE,
+                  out_dir=out, workers=2)
+    return cfg, out, result
+
+
+def test_sample_batch_end_to_end(sample_batch):
+    cfg, out, result = sample_batch
+    rows = check_batch(out / "sample", result.ledger_url)
+    assert result.letters == len(rows) == 323 and result.rendered == 323
+    assert result.rejected_rows == 7
+    rejects = (out / "sample" / "rejects.csv").read_text(encoding="utf-8").splitlines()
+    assert len(rejects) == 1 + 7
+    with open(out / "sample" / "print" / "manifest.csv", encoding="utf-8") as fh:
+        printed = list(csv.DictReader(fh))
+    assert sorted(p["notice_id"] for p in printed) == sorted(r.notice_id for r in rows)
+    zips = [p["zip"] for p in printed]
+    assert zips == sorted(zips)  # print order is ZIP order
+    assert {p["print_file"] for p in printed} == {"print-001.pdf"}
+    # each letter's data is kept for re-rendering, and its cases are in the ledger
+    with sqlite3.connect(out / "ledger.sqlite") as db:
+        cases = db.execute("select count(*) from letter_cases").fetchone()[0]
+        kinds = dict(db.execute("select kind, count(*) from batch_inputs group by kind"))
+    from letters.records import read_records
+
+    intake = read_records(ROOT / "examples" / "records.csv", columns=cfg.columns)
+    assert cases == intake.cases
+    assert kinds["template"] == 2 and kinds["config"] == 1 and kinds["catalog"] >= 2
+
+
+def test_finished_batch_does_nothing(sample_batch):
+    cfg, out, first = sample_batch
+    before = (out / "sample" / "SHA256SUMS").read_bytes()
+    again = mail(cfg, ROOT / "examples" / "records.csv", batch="sample", out_dir=out)
+    assert again.already_complete and again.rendered == 0 and again.root == first.root
+    assert (out / "sample" / "SHA256SUMS").read_bytes() == before
+
+
+def test_changed_inputs_under_the_same_batch_name_are_refused(sample_batch, tmp_path):
+    cfg, out, _ = sample_batch
+    changed = tmp_path / "records.csv"
+    shutil.copy(ROOT / "examples" / "records.csv", changed)
+    with open(changed, "a", encoding="utf-8") as fh:
+        fh.write("D9999999,Ana,,Nueva,,1 Elm St,,Lynn,MA,01902,es,0801CR000001,"
+                 "Lynn District Court,Essex,Possession of a Class B substance,2008-01-01,x\n")
+    with pytest.raises(UsageError) as exc:
+        mail(cfg, changed, batch="sample", out_dir=out)
+    assert str(exc.value).startswith("batch 'sample' already exists and was made from other "
+                                     "inputs (changed: records)")
+    assert "new --batch name" in str(exc.value)
+
+
+def test_permissions(sample_batch):
+    _, out, _ = sample_batch
+    folder = out / "sample"
+    for d in (out, folder, folder / "letters", folder / "print"):
+        assert oct(d.stat().st_mode & 0o777) == "0o700", d
+    for f in list((folder / "letters").iterdir())[:20]:
+        assert oct(f.stat().st_mode & 0o777) == "0o400", f
+    for f in ("manifest.csv", "SHA256SUMS", "ROOT", "rejects.csv"):
+        assert oct((folder / f).stat().st_mode & 0o777) == "0o600", f
+    assert oct((out / "ledger.sqlite").stat().st_mode & 0o777) == "0o600"
+
+
+def test_ledger_is_append_only(sample_batch):
+    _, out, _ = sample_batch
+    with sqlite3.connect(out / "ledger.sqlite") as db:
+        for sql in ("update letters set pages = 1", "delete from events",
+                    "update batches set name = 'x'"):
+            with pytest.raises(sqlite3.IntegrityError, match="the ledger is append-only"):
+                db.execute(sql)
+
+
+def test_same_batch_into_two_folders_gives_identical_sums(tmp_path):
+    cfg = config.load(ROOT / "letters.toml")
+    records = small_records(tmp_path / "r.csv")
+    sums = []
+    for name in ("a", "b"):
+        mail(cfg, records, batch="same", issue_date=ISSUE, out_dir=tmp_path / name, workers=1)
+        sums.append((tmp_path / name / "same" / "SHA256SUMS").read_bytes())
+    assert sums[0] == sums[1] and len(sums[0].splitlines()) == 24 + 3
+
+
+def _count(folder: Path) -> int:
+    d = folder / "letters"
+    return len([p for p in d.iterdir() if p.suffix == ".pdf"]) if d.is_dir() else 0
+
+
+def test_resume_after_sigkill_at_several_points(tmp_path):
+    """A real `letters mail` process killed with SIGKILL, then rerun, finishes exactly."""
+    records = small_records(tmp_path / "r.csv", people=40)
+    shutil.copy(ROOT / "letters.toml", tmp_path / "letters.toml")
+    for sub in ("templates", "locale"):
+        shutil.copytree(ROOT / sub, tmp_path / sub)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "letters", "mail", str(records), "--batch", "k",
+           "--date", "2026-12-01", "--out", str(out), "--workers", "1"]
+    kills = 0
+    for threshold in (0, 3, 12, 25, 38):
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and _count(out / "k") < threshold and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 3
+    final = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr
+    rows = check_batch(out / "k", f"sqlite:///{out / 'ledger.sqlite'}")
+    assert len(rows) == 40
+    # and the result is exactly what an uninterrupted run produces
+    clean = mail(config.load(tmp_path / "letters.toml"), records, batch="k", issue_date=ISSUE,
+                 out_dir=tmp_path / "clean", workers=2)
+    assert clean.root == (out / "k" / "ROOT").read_text().strip()
+    assert (tmp_path / "clean" / "k" / "SHA256SUMS").read_bytes() == \
+        (out / "k" / "SHA256SUMS").read_bytes()
+
+
+def test_tampered_copy_stops_a_resume(tmp_path):
+    cfg = config.load(ROOT / "letters.toml")
+    records = small_records(tmp_path / "r.csv", people=6)
+    out = tmp_path / "out"
+    from letters import mailing
+
+    result = mail(cfg, records, batch="t", issue_date=ISSUE, out_dir=out, workers=1)
+    copy = next((out / "t" / "letters").iterdir())
+    os.chmod(copy, 0o600)
+    copy.write_bytes(copy.read_bytes() + b"%")
+    with pytest.raises(mailing.MailingError, match="does not match the ledger"):
+        mailing._check_recorded_copies(out / "t", Ledger(result.ledger_url).letters())
