@@ -404,8 +404,7 @@ class Composer:
         template = self.cfg.letter.template
         versions = []
         for lang in languages:
-            html = self._render(lang, template, self.context(recipient, lang, notice_id,
-                                                             issue_date), recipient)
+            html = self.html(recipient, lang, notice_id=notice_id, issue_date=issue_date)
             blocks = parse(html, f"{lang}/{template}")
             labels = {key: i18n.gettext(self.locale_dir, lang, msg)
                       for key, msg in (("page_of", PAGE_OF), ("notice_id", NOTICE_ID),
@@ -414,6 +413,12 @@ class Composer:
         crossref = self._crossref(recipient, languages, notice_id, issue_date)
         return Document(recipient=recipient, notice_id=notice_id, issue_date=issue_date,
                         office=self.cfg.office, versions=versions, crossref=crossref, proof=proof)
+
+    def html(self, recipient: Recipient, lang: str, *, notice_id: str,
+             issue_date: dt.date) -> str:
+        """The letter template rendered in ``lang`` (HTML subset, autoescaped)."""
+        return self._render(lang, self.cfg.letter.template,
+                            self.context(recipient, lang, notice_id, issue_date), recipient)
 
     def _crossref(self, recipient, languages, notice_id, issue_date) -> Crossref | None:
         if len(languages) > 1:

@@ -74,7 +74,7 @@ class MailResult:
 # --- inputs -------------------------------------------------------------------------------------
 
 def _versions() -> str:
-    names = ("letters", "reportlab", "rl_accel", "Jinja2", "Babel", "pandas", "pyarrow", "pypdf")
+    names = ("letters", "reportlab", "rl_accel", "Jinja2", "Babel", "pandas", "pyarrow", "pikepdf")
     out = {}
     for name in names:
         try:
@@ -308,7 +308,7 @@ def mail(cfg: Config, records_path: str | os.PathLike, *, batch: str,
         rows = ledger.letters(bat.id)
         leaves = [f"{row.notice_id}\n{row.sha256}".encode() for row in rows]
         root = merkle.root(leaves).hex()
-        _write_outputs(folder, intake, rows, failures, root, cfg)
+        _write_outputs(folder, intake, rows, failures, root, cfg, workers)
         # Failures are data or template problems that would fail again; they are in rejects.csv
         # and the event log, and the batch is complete without them.
         ledger.close_batch(bat, root, len(rows))
@@ -345,7 +345,7 @@ def _summarise(result: MailResult, intake: Intake, rows, root: str, started: flo
 
 
 def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], root: str,
-                   cfg: Config) -> None:
+                   cfg: Config, workers: int) -> None:
     from letters.records import REJECTS_HEADER
 
     write_csv(folder / "manifest.csv", MANIFEST_HEADER,
@@ -357,7 +357,7 @@ def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], roo
             rejects.append((row, f["defendant_id"], "letter", "", f["reason"]))
     rejects.sort(key=lambda x: (x[0], x[2]))
     write_csv(folder / "rejects.csv", REJECTS_HEADER, rejects)
-    print_files = _write_print_files(folder, rows, cfg.mailing.letters_per_print_file)
+    print_files = _write_print_files(folder, rows, cfg.mailing.letters_per_print_file, workers)
     sums = [(r.sha256, r.file) for r in rows]
     for rel in ["manifest.csv", *print_files]:
         sums.append((sha256_file(folder / rel), rel))
@@ -366,27 +366,48 @@ def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], roo
     _write_file(folder / "ROOT", (root + "\n").encode("ascii"))
 
 
-def _write_print_files(folder: Path, rows, per_file: int) -> list[str]:
-    """Combined PDFs in ZIP-code order for the mail house, and their manifest."""
-    from pypdf import PdfReader, PdfWriter
+def _merge_print_file(job: tuple[str, list[str]]) -> bytes:
+    """One combined print file from letter copies, deterministic bytes (runs in a worker)."""
+    import pikepdf
 
+    target, sources = job
+    merged = pikepdf.Pdf.new()
+    opened = [pikepdf.open(io.BytesIO(Path(p).read_bytes())) for p in sources]
+    try:
+        for src in opened:
+            merged.pages.extend(src.pages)
+        buf = io.BytesIO()
+        merged.save(buf, deterministic_id=True, compress_streams=True)
+    finally:
+        for src in opened:
+            src.close()
+    _write_file(Path(target), buf.getvalue())
+    return target
+
+
+def _write_print_files(folder: Path, rows, per_file: int, workers: int) -> list[str]:
+    """Combined PDFs in ZIP-code order for the mail house, and their manifest."""
     ordered = sorted(rows, key=lambda r: (r.zip, r.notice_id))
     print_dir = private_dir(folder / "print")
     names: list[str] = []
+    jobs = []
     manifest = []
     for n, start in enumerate(range(0, len(ordered), per_file), start=1):
         name = f"print-{n:03d}.pdf"
-        writer = PdfWriter()
         page = 1
-        for seq, r in enumerate(ordered[start:start + per_file], start=1):
-            writer.append(PdfReader(folder / r.file))
+        chunk = ordered[start:start + per_file]
+        for seq, r in enumerate(chunk, start=1):
             manifest.append((name, seq, r.notice_id, r.zip, r.pages, page))
             page += r.pages
-        buf = io.BytesIO()
-        writer.write(buf)
-        target = print_dir / name
-        _write_file(target, buf.getvalue())
+        jobs.append((str(print_dir / name), [str(folder / r.file) for r in chunk]))
         names.append(f"print/{name}")
+    if workers > 1 and len(jobs) > 1:
+        ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            list(pool.map(_merge_print_file, jobs))
+    else:
+        for job in jobs:
+            _merge_print_file(job)
     write_csv(print_dir / "manifest.csv", PRINT_MANIFEST_HEADER, manifest)
     names.append("print/manifest.csv")
     return names

@@ -195,3 +195,28 @@ def test_tampered_copy_stops_a_resume(tmp_path):
     copy.write_bytes(copy.read_bytes() + b"%")
     with pytest.raises(mailing.MailingError, match="does not match the ledger"):
         mailing._check_recorded_copies(out / "t", Ledger(result.ledger_url).letters())
+
+
+def test_print_files_split_in_zip_order_and_hold_every_page(tmp_path):
+    import dataclasses
+
+    from pypdf import PdfReader
+
+    cfg = config.load(ROOT / "letters.toml")
+    cfg = dataclasses.replace(cfg, mailing=dataclasses.replace(cfg.mailing,
+                                                               letters_per_print_file=5))
+    records = small_records(tmp_path / "r.csv", people=12)
+    mail(cfg, records, batch="p", issue_date=ISSUE, out_dir=tmp_path, workers=2)
+    folder = tmp_path / "p"
+    with open(folder / "print" / "manifest.csv", encoding="utf-8") as fh:
+        printed = list(csv.DictReader(fh))
+    assert [p["print_file"] for p in printed] == ["print-001.pdf"] * 5 + ["print-002.pdf"] * 5 \
+        + ["print-003.pdf"] * 2
+    assert [p["zip"] for p in printed] == sorted(p["zip"] for p in printed)
+    for name in ("print-001.pdf", "print-002.pdf", "print-003.pdf"):
+        entries = [p for p in printed if p["print_file"] == name]
+        reader = PdfReader(folder / "print" / name)
+        assert len(reader.pages) == sum(int(p["pages"]) for p in entries)
+        for p in entries:  # each letter starts where the manifest says, with its notice ID
+            text = reader.pages[int(p["first_page"]) - 1].extract_text()
+            assert p["notice_id"] in text

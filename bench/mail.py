@@ -1,0 +1,169 @@
+"""Mailing throughput: `letters mail` with 1 and 2 workers, beside render-only and WeasyPrint.
+
+    python bench/mail.py [--people 24000] [--compare 2000]
+
+One run, on generated people (no damaged rows), issue date fixed:
+
+1. the full mailing of ``--people`` people with 2 workers (the job an office runs: intake,
+   notice IDs, rendering, durable copies, ledger, print files, sums, root);
+2. side by side on the first ``--compare`` of those people, alternating:
+   - render-only: compose + render in one process, PDFs kept in memory (pure rendering);
+   - `mail` with 1 worker and with 2 workers, each into a fresh folder and ledger;
+3. WeasyPrint rendering the same letter's HTML (the template output, both languages, with a
+   small print stylesheet), if WeasyPrint is installed in the bench environment (it is not a
+   dependency of letters).
+
+Ratios come from the same run. Results go to bench/RESULTS.md (section "Mail").
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.results import record_section  # noqa: E402
+from letters import config, sample  # noqa: E402
+from letters.compose import Composer  # noqa: E402
+from letters.mailing import mail  # noqa: E402
+from letters.pdf import register_fonts, render  # noqa: E402
+from letters.records import read_records  # noqa: E402
+
+ISSUE = dt.date(2026, 12, 1)
+CSS = """
+@page { size: letter; margin: 1in; @bottom-right { content: "Page " counter(page) " of "
+        counter(pages); font-size: 8pt; } }
+body { font-family: "DejaVu Sans", sans-serif; font-size: 10.5pt; line-height: 1.35; }
+h1 { font-size: 15pt; } h2 { font-size: 12pt; }
+table { border-collapse: collapse; width: 100%; font-size: 8.5pt; }
+th, td { border: 0.5pt solid #555; padding: 3pt 4pt; vertical-align: top; }
+thead { display: table-header-group; }
+p.box { border: 0.8pt solid black; padding: 7pt; }
+p.small { font-size: 8.5pt; }
+pagebreak { display: block; page-break-after: always; }
+"""
+
+
+def records_for(people: int, folder: Path) -> Path:
+    path = folder / f"mail-{people}.csv"
+    if not path.exists():
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            sample.write(fh, people, seed=24, with_bad_rows=False)
+    return path
+
+
+def render_only(cfg, records: Path) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    intake = read_records(records, columns=cfg.columns)
+    composer = Composer(cfg)
+    n = 0
+    for r in intake.recipients:
+        render(composer.compose(r, notice_id=f"N{r.defendant_id}", issue_date=ISSUE))
+        n += 1
+    return time.perf_counter() - t0, n
+
+
+def mail_run(cfg, records: Path, workers: int, scratch: Path, name: str) -> tuple[float, int, int]:
+    out = scratch / name
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    result = mail(cfg, records, batch="bench", issue_date=ISSUE, out_dir=out, workers=workers)
+    elapsed = time.perf_counter() - t0
+    shutil.rmtree(out, ignore_errors=True)
+    return elapsed, result.letters, result.pages
+
+
+def weasyprint_rate(cfg, records: Path, letters: int = 20) -> str:
+    try:
+        import weasyprint
+    except Exception as exc:  # ImportError, or OSError when pango is missing
+        return f"WeasyPrint not available in this environment ({type(exc).__name__})."
+    intake = read_records(records, columns=cfg.columns)
+    composer = Composer(cfg)
+    people = intake.recipients[:letters]
+    htmls = []
+    for r in people:
+        parts = [composer.html(r, lang, notice_id=f"N{r.defendant_id}", issue_date=ISSUE)
+                 for lang in composer.languages(r, "bilingual")]
+        htmls.append(f"<html><head><style>{CSS}</style></head><body>"
+                     + "<pagebreak></pagebreak>".join(parts) + "</body></html>")
+    weasyprint.HTML(string=htmls[0]).write_pdf()  # warm up fonts
+    t0 = time.perf_counter()
+    for h in htmls:
+        weasyprint.HTML(string=h).write_pdf()
+    w = time.perf_counter() - t0
+    register_fonts()
+    t0 = time.perf_counter()
+    for r in people:
+        render(composer.compose(r, notice_id=f"N{r.defendant_id}", issue_date=ISSUE))
+    ours = time.perf_counter() - t0
+    return (f"WeasyPrint {weasyprint.__version__} on the same {letters} bilingual letters' HTML: "
+            f"{letters / w:.1f} letters/s; letters (ReportLab) in the same run: "
+            f"{letters / ours:.1f} letters/s (time per letter, WeasyPrint / letters: "
+            f"{w / ours:.2f}×).")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--people", type=int, default=24000)
+    parser.add_argument("--compare", type=int, default=2000)
+    args = parser.parse_args()
+
+    cfg = config.load(HERE.parent / "letters.toml")
+    data = HERE / "data"
+    data.mkdir(exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="letters-bench-"))
+    try:
+        full = records_for(args.people, data)
+        compare = records_for(args.compare, data)
+        t_full, n_full, pages_full = mail_run(cfg, full, 2, scratch, "full")
+
+        t_render, n_render = render_only(cfg, compare)
+        t1, n1, _ = mail_run(cfg, compare, 1, scratch, "w1")
+        t2, n2, _ = mail_run(cfg, compare, 2, scratch, "w2")
+        t_render_b, _ = render_only(cfg, compare)
+        t_render = min(t_render, t_render_b)
+        weasy = weasyprint_rate(cfg, compare)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    lines = [
+        f"Machine: {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores. Issue date fixed; generated people, bilingual letters.",
+        "",
+        f"Full mailing: {n_full:,} people, 2 workers: {t_full:.0f} s "
+        f"({n_full / t_full:.1f} letters/s, {pages_full:,} pages) — intake, IDs, rendering, "
+        "durable copies, ledger, print files, sums and root.",
+        "",
+        f"Side by side on {args.compare:,} people (render-only measured before and after the "
+        "mail runs; the better one kept):",
+        "",
+        "| run | seconds | letters/s |",
+        "|---|---:|---:|",
+        f"| render only (compose + render, 1 process, nothing written) | {t_render:.1f} | "
+        f"{n_render / t_render:.1f} |",
+        f"| letters mail, 1 worker | {t1:.1f} | {n1 / t1:.1f} |",
+        f"| letters mail, 2 workers | {t2:.1f} | {n2 / t2:.1f} |",
+        "",
+        f"Pipeline over pure rendering (1 worker / render only): {100 * (t1 / t_render - 1):+.1f}% "
+        "(aim: at most +15%).",
+        f"2 workers over 1 worker: {t1 / t2:.2f}× (aim: at least 1.8×).",
+        "",
+        weasy,
+    ]
+    record_section("Mail", "\n".join(lines), command=f"python bench/mail.py --people "
+                   f"{args.people} --compare {args.compare}")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
