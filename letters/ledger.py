@@ -189,14 +189,25 @@ class Ledger:
                 raise LedgerError(f"cannot prepare ledger {self.url}: {exc}") from None
 
     def _append_only(self, conn: Connection) -> None:
-        if self.engine.dialect.name != "sqlite":
-            return
-        for table in APPEND_ONLY:
-            for op in ("UPDATE", "DELETE"):
+        """Make the database itself refuse UPDATE and DELETE on every ledger table."""
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            for table in APPEND_ONLY:
+                for op in ("UPDATE", "DELETE"):
+                    conn.execute(text(
+                        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON "
+                        f"{table} BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {op} on "
+                        f"{table} refused'); END"))
+        elif dialect == "postgresql":
+            conn.execute(text(
+                "CREATE OR REPLACE FUNCTION letters_append_only() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'the ledger is append-only: % on % refused', TG_OP, "
+                "TG_TABLE_NAME; END $$ LANGUAGE plpgsql"))
+            for table in APPEND_ONLY:
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}"))
                 conn.execute(text(
-                    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {op} on {table} "
-                    "refused'); END"))
+                    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION letters_append_only()"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -211,6 +222,10 @@ class Ledger:
 
     def add_event(self, conn: Connection, kind: str, *, batch: str | None = None,
                   notice_id: str | None = None, payload: dict | None = None) -> str:
+        if conn.dialect.name == "postgresql":
+            # Several people may record at once: one event appender at a time keeps the chain
+            # a chain (SQLite serialises writers by itself).
+            conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
         prev = conn.execute(select(events.c.hash).order_by(events.c.seq.desc()).limit(1)
                             ).scalar_one_or_none() or GENESIS
         body = json.dumps(payload or {}, ensure_ascii=False, sort_keys=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -40,10 +39,10 @@ from letters.exports import private_dir, write_csv
 from letters.ledger import BatchRow, Ledger, default_url
 from letters.model import Recipient
 from letters.records import Intake, read_records
-from letters.store import remove_stale_temporaries, sha256_file, write_once
+from letters.printshop import write_print_files
+from letters.store import remove_stale_temporaries, replace_file, sha256_file, write_once
 
 MANIFEST_HEADER = ("notice_id", "defendant_id", "languages", "pages", "sha256", "file", "zip")
-PRINT_MANIFEST_HEADER = ("print_file", "sequence", "notice_id", "zip", "pages", "first_page")
 
 
 class MailingError(LettersError):
@@ -357,68 +356,10 @@ def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], roo
             rejects.append((row, f["defendant_id"], "letter", "", f["reason"]))
     rejects.sort(key=lambda x: (x[0], x[2]))
     write_csv(folder / "rejects.csv", REJECTS_HEADER, rejects)
-    print_files = _write_print_files(folder, rows, cfg.mailing.letters_per_print_file, workers)
+    print_files = write_print_files(folder, rows, cfg.mailing.letters_per_print_file, workers)
     sums = [(r.sha256, r.file) for r in rows]
     for rel in ["manifest.csv", *print_files]:
         sums.append((sha256_file(folder / rel), rel))
     text = "".join(f"{digest}  {rel}\n" for digest, rel in sorted(sums, key=lambda x: x[1]))
-    _write_file(folder / "SHA256SUMS", text.encode("utf-8"))
-    _write_file(folder / "ROOT", (root + "\n").encode("ascii"))
-
-
-def _merge_print_file(job: tuple[str, list[str]]) -> bytes:
-    """One combined print file from letter copies, deterministic bytes (runs in a worker)."""
-    import pikepdf
-
-    target, sources = job
-    merged = pikepdf.Pdf.new()
-    opened = [pikepdf.open(io.BytesIO(Path(p).read_bytes())) for p in sources]
-    try:
-        for src in opened:
-            merged.pages.extend(src.pages)
-        buf = io.BytesIO()
-        merged.save(buf, deterministic_id=True, compress_streams=True)
-    finally:
-        for src in opened:
-            src.close()
-    _write_file(Path(target), buf.getvalue())
-    return target
-
-
-def _write_print_files(folder: Path, rows, per_file: int, workers: int) -> list[str]:
-    """Combined PDFs in ZIP-code order for the mail house, and their manifest."""
-    ordered = sorted(rows, key=lambda r: (r.zip, r.notice_id))
-    print_dir = private_dir(folder / "print")
-    names: list[str] = []
-    jobs = []
-    manifest = []
-    for n, start in enumerate(range(0, len(ordered), per_file), start=1):
-        name = f"print-{n:03d}.pdf"
-        page = 1
-        chunk = ordered[start:start + per_file]
-        for seq, r in enumerate(chunk, start=1):
-            manifest.append((name, seq, r.notice_id, r.zip, r.pages, page))
-            page += r.pages
-        jobs.append((str(print_dir / name), [str(folder / r.file) for r in chunk]))
-        names.append(f"print/{name}")
-    if workers > 1 and len(jobs) > 1:
-        ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            list(pool.map(_merge_print_file, jobs))
-    else:
-        for job in jobs:
-            _merge_print_file(job)
-    write_csv(print_dir / "manifest.csv", PRINT_MANIFEST_HEADER, manifest)
-    names.append("print/manifest.csv")
-    return names
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    """Replace a derived file (manifest, sums, print file) atomically, owner-only."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    replace_file(folder / "SHA256SUMS", text.encode("utf-8"))
+    replace_file(folder / "ROOT", (root + "\n").encode("ascii"))

@@ -73,3 +73,15 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
     for p in stale:
         p.unlink(missing_ok=True)
     return len(stale)
+
+
+def replace_file(path: str | os.PathLike, data: bytes) -> None:
+    """Atomically replace a derived file (manifest, sums, print file); owner-only."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -220,3 +220,34 @@ def test_print_files_split_in_zip_order_and_hold_every_page(tmp_path):
         for p in entries:  # each letter starts where the manifest says, with its notice ID
             text = reader.pages[int(p["first_page"]) - 1].extract_text()
             assert p["notice_id"] in text
+
+
+def test_letter_that_cannot_render_is_rejected_and_the_batch_goes_on(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from letters.cli import cli
+    from tests.conftest import row, write_records
+
+    records = write_records(tmp_path / "r.csv", [
+        row(defendant_id="D1"), row(defendant_id="D2", last_name="王"),
+        row(defendant_id="D3", zip="2118"), row(defendant_id="D4", language="en")])
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["--config", str(ROOT / "letters.toml"), "mail",
+                                      str(records), "--batch", "b1", "--date", "2026-12-01",
+                                      "--out", str(tmp_path / "out"), "--workers", "1"],
+                                catch_exceptions=False)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Batch b1: 2 letters rendered"
+    assert lines[1].startswith("  letters:  2  (")
+    assert lines[2] == "  rejected: 1 rows, 1 letters failed to render"
+    assert lines[3] == f"  folder:   {tmp_path / 'out' / 'b1'}"
+    rejects = (tmp_path / "out" / "b1" / "rejects.csv").read_text(encoding="utf-8").splitlines()
+    assert rejects[1].startswith("3,D2,letter,,recipient D2: the font cannot draw U+738B")
+    assert rejects[2].startswith("4,D3,zip,2118,ZIP has 4 digits")
+    rows = check_batch(tmp_path / "out" / "b1", f"sqlite:///{tmp_path / 'out' / 'ledger.sqlite'}")
+    assert sorted(r.defendant_id for r in rows) == ["D1", "D4"]
+    again = CliRunner().invoke(cli, ["--config", str(ROOT / "letters.toml"), "mail",
+                                     str(records), "--batch", "b1", "--out",
+                                     str(tmp_path / "out")], catch_exceptions=False)
+    assert again.stdout.splitlines()[0] == "Batch b1 is already complete: nothing to do."
