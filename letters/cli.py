@@ -304,5 +304,136 @@ def mail(app: AppContext, records: str, batch: str, issue_date, workers: int | N
     sys.exit(1 if (result.rejected_rows or result.failed) else 0)
 
 
+@cli.group()
+def i18n() -> None:
+    """Translation workflow: extract, update, compile, check and sign off catalogs.
+
+    Translators edit locale/<lang>/LC_MESSAGES/letters.po; a named reviewer signs off each
+    translation for the current English; `letters mail` refuses Spanish text that is not
+    translated, checked and signed off.
+    """
+
+
+def _workspace(app: AppContext):
+    cfg = app.config
+    return cfg, cfg.root.resolve(), cfg.locale_dir
+
+
+@i18n.command("extract")
+@click.pass_obj
+@handle_errors
+def i18n_extract(app: AppContext) -> None:
+    """Write locale/letters.pot from the templates (and the page labels in the engine).
+
+    Uses babel.cfg. Source references and translator comments ({# Translators: ... #}) are kept.
+    An unchanged set of messages leaves the file as it is.
+    """
+    from letters import i18n as i18n_mod
+
+    _, root, locale_dir = _workspace(app)
+    pot, changed = i18n_mod.extract(root, locale_dir)
+    click.echo(f"{'Wrote' if changed else 'Unchanged:'} {pot}")
+
+
+@i18n.command("update")
+@click.option("--lang", "langs", multiple=True, help="Only this language (repeatable).")
+@click.pass_obj
+@handle_errors
+def i18n_update(app: AppContext, langs: tuple[str, ...]) -> None:
+    """Merge locale/letters.pot into each language's catalog.
+
+    New messages appear untranslated; a message whose English changed keeps its old translation
+    marked fuzzy, with the previous English shown, until a translator confirms it.
+    """
+    from letters import i18n as i18n_mod
+
+    _, _, locale_dir = _workspace(app)
+    for lang, fuzzy, untranslated in i18n_mod.update(locale_dir, list(langs) or None):
+        click.echo(f"{i18n_mod.po_path(locale_dir, lang)}: {fuzzy} fuzzy, "
+                   f"{untranslated} untranslated")
+
+
+@i18n.command("compile")
+@click.option("--lang", "langs", multiple=True, help="Only this language (repeatable).")
+@click.pass_obj
+@handle_errors
+def i18n_compile(app: AppContext, langs: tuple[str, ...]) -> None:
+    """Write .mo files for other gettext tools (letters itself reads the .po files)."""
+    from letters import i18n as i18n_mod
+
+    _, _, locale_dir = _workspace(app)
+    for path in i18n_mod.compile_catalogs(locale_dir, list(langs) or None):
+        click.echo(f"Wrote {path}")
+
+
+@i18n.command("stats")
+@click.pass_obj
+@handle_errors
+def i18n_stats(app: AppContext) -> None:
+    """Per language: messages translated, fuzzy, untranslated and signed off."""
+    from letters import i18n as i18n_mod
+
+    _, _, locale_dir = _workspace(app)
+    click.echo(f"{'language':10} {'messages':>9} {'translated':>11} {'fuzzy':>6} "
+               f"{'untranslated':>13} {'signed off':>11}")
+    for lang in i18n_mod.languages_in(locale_dir):
+        st = i18n_mod.catalog_stats(locale_dir, lang)
+        click.echo(f"{lang:10} {st['messages']:>9} {st['translated']:>11} {st['fuzzy']:>6} "
+                   f"{st['untranslated']:>13} {st['signed_off']:>11}")
+
+
+@i18n.command("check")
+@click.option("--lang", "langs", multiple=True, help="Only this language (repeatable).")
+@click.pass_obj
+@handle_errors
+def i18n_check(app: AppContext, langs: tuple[str, ...]) -> None:
+    """Report every problem as FILE:LINE: message; exit 1 if there is any.
+
+    Untranslated and fuzzy messages, placeholders or markup that differ between the English and
+    the translation, incomplete plural forms, messages missing from the catalog, and missing or
+    stale sign-offs.
+    """
+    from letters import i18n as i18n_mod
+
+    _, root, locale_dir = _workspace(app)
+    found = 0
+    for lang in list(langs) or i18n_mod.languages_in(locale_dir):
+        problems = i18n_mod.check(locale_dir, lang, root=root)
+        for p in problems:
+            click.echo(str(p))
+        found += len(problems)
+        if not problems:
+            click.echo(f"{lang}: no problems", err=True)
+    sys.exit(1 if found else 0)
+
+
+@i18n.command("signoff")
+@click.option("--lang", required=True, help="Language whose translation is approved.")
+@click.option("--reviewer", required=True, metavar="NAME", help="Who approves it.")
+@click.option("--note", default="", help="Recorded with each sign-off.")
+@click.option("--message", "only", multiple=True, metavar="TEXT",
+              help="Only messages whose English contains TEXT (repeatable); default: all.")
+@click.pass_obj
+@handle_errors
+def i18n_signoff(app: AppContext, lang: str, reviewer: str, note: str,
+                 only: tuple[str, ...]) -> None:
+    """Record that REVIEWER approved the current translation of each message for the current
+    English (bound to a hash of both), in locale/<lang>/LC_MESSAGES/letters.signoff.json.
+
+    Any later change to either text voids that message's sign-off. Messages with other problems
+    (untranslated, fuzzy, placeholders) cannot be signed off; they are listed. Exits 1 if any.
+    """
+    from letters import i18n as i18n_mod
+
+    _, _, locale_dir = _workspace(app)
+    signed, refused = i18n_mod.sign_off(locale_dir, lang, reviewer, note=note,
+                                        only=list(only) or None)
+    click.echo(f"Signed off {signed} messages for {lang} by {reviewer.strip()} in "
+               f"{i18n_mod.signoff_path(locale_dir, lang)}")
+    for r in refused:
+        click.echo(f"  not signed: {r}", err=True)
+    sys.exit(1 if refused else 0)
+
+
 def main() -> None:
     cli(prog_name="letters")

@@ -271,7 +271,8 @@ class Ledger:
 
     def open_batch(self, name: str, *, issue_date: dt.date, tool_version: str, policy: str,
                    hashes: dict[str, str], inputs: list[tuple[str, str, str, bytes | None]],
-                   follow_up_of: str | None = None) -> BatchRow:
+                   follow_up_of: str | None = None,
+                   translations: dict | None = None) -> BatchRow:
         """Create a batch with its input snapshot (kind, path, sha256, content)."""
         with self.engine.begin() as conn:
             result = conn.execute(insert(batches).values(
@@ -285,6 +286,9 @@ class Ledger:
             self.add_event(conn, "batch-opened", batch=name, payload={
                 "issue_date": issue_date.isoformat(), "inputs_sha256": hashes["inputs_sha256"],
                 "tool_version": tool_version, "follow_up_of": follow_up_of})
+            if translations:
+                # the catalogs and sign-offs this batch's text relies on, and who approved it
+                self.add_event(conn, "translations-approved", batch=name, payload=translations)
         return self.batch(name)
 
     def inputs(self, batch_id: int) -> list:

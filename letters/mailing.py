@@ -249,6 +249,14 @@ def mail(cfg: Config, records_path: str | os.PathLike, *, batch: str,
     intake = read_records(records_path, columns=cfg.columns, encoding=cfg.intake.encoding,
                           sheet=cfg.intake.sheet or None,
                           default_language=cfg.intake.default_language)
+    # The gate: no letter carries text that is not translated, checked and signed off.
+    from letters.compose import Composer
+    from letters.i18n import gate
+
+    composer = Composer(cfg)
+    needed = sorted({lang for r in intake.recipients for lang in composer.languages(r)})
+    relied = gate(cfg.root, cfg.locale_dir, needed)
+
     private_dir(letters_dir)
     with Ledger(ledger_url) as ledger:
         existing_batch = ledger.batch(batch)
@@ -265,7 +273,7 @@ def mail(cfg: Config, records_path: str | os.PathLike, *, batch: str,
         if existing_batch is None:
             existing_batch = ledger.open_batch(
                 batch, issue_date=issue_date, tool_version=__version__, policy=cfg.letter.policy,
-                hashes=hashes, inputs=inputs)
+                hashes=hashes, inputs=inputs, translations=relied)
         bat = existing_batch
         recorded = {row.defendant_id: row for row in ledger.letters(bat.id)}
         if bat.root is not None:
