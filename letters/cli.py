@@ -435,5 +435,26 @@ def i18n_signoff(app: AppContext, lang: str, reviewer: str, note: str,
     sys.exit(1 if refused else 0)
 
 
+@i18n.command("review")
+@click.option("--lang", required=True, help="Language to review.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Folder for the packet. Default: <output>/review.")
+@click.pass_obj
+@handle_errors
+def i18n_review(app: AppContext, lang: str, out_dir: str | None) -> None:
+    """Write a review packet: one self-contained HTML file and a PDF.
+
+    Every message in letter order, English beside the translation, with its status, sign-off,
+    source location and translator comments; problem and unapproved messages highlighted;
+    followed by a sample letter (a fictional person) rendered in the language.
+    """
+    from letters.review import write_packet
+
+    cfg = app.config
+    out = Path(out_dir) if out_dir else cfg.output_dir / "review"
+    for path in write_packet(cfg, lang, out):
+        click.echo(str(path))
+
+
 def main() -> None:
     cli(prog_name="letters")

@@ -182,10 +182,19 @@ def extract_catalog(root: Path) -> "Catalog":
     catalog = Catalog(project="letters", version=_version(), copyright_holder="letters",
                       header_comment=HEADER.format(year=dt.date.today().year),
                       msgid_bugs_address=None, charset="utf-8", fuzzy=False)
+    method_map = [(pattern, method) for pattern, method in method_map if method != "python"]
     for filename, lineno, message, comments, context in extract_from_dir(
             root, method_map, options_map, keywords=KEYWORDS, comment_tags=COMMENT_TAGS,
             strip_comment_tags=True, directory_filter=keep_dir):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments,
+                    context=context)
+    # The engine's own messages (page labels) come from the installed package, so that a
+    # workspace without the source code still extracts them.
+    package = Path(__file__).resolve().parent
+    for filename, lineno, message, comments, context in extract_from_dir(
+            package, [("compose.py", "python")], {}, keywords={"N_": None},
+            comment_tags=COMMENT_TAGS, strip_comment_tags=True):
+        catalog.add(message, None, [(f"letters/{filename}", lineno)], auto_comments=comments,
                     context=context)
     return catalog
 
