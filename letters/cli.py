@@ -456,5 +456,139 @@ def i18n_review(app: AppContext, lang: str, out_dir: str | None) -> None:
         click.echo(str(path))
 
 
+@cli.group()
+def audit() -> None:
+    """For court auditors: verify copies and ledger, show a notice, prove inclusion.
+
+    Every audit command only reads (the ledger is opened read-only), so it runs on an
+    auditor's copy of the output folder and ledger.
+    """
+
+
+def _ledger_location(app: AppContext, out_dir: str | None, ledger_url: str | None):
+    from letters.ledger import default_url
+
+    out = Path(out_dir) if out_dir else app.config.output_dir
+    return out, ledger_url or default_url(out)
+
+
+@audit.command("verify")
+@click.option("--batch", default=None, help="Only this batch. Default: every batch.")
+@click.option("--rerender", is_flag=True,
+              help="Also re-render every letter from the inputs recorded in the ledger and "
+                   "compare it byte for byte with its retained copy.")
+@ledger_options
+@click.pass_obj
+@handle_errors
+def audit_verify(app: AppContext, batch: str | None, rerender: bool, out_dir: str | None,
+                 ledger_url: str | None) -> None:
+    """Check retained copies against the ledger, and the ledger against itself.
+
+    Every ledger letter has its file with the recorded SHA-256; no file the ledger does not
+    know; ledger rows match the events that recorded them; the event chain is intact; each
+    batch root recomputes to the ledger's and to ROOT. Prints each problem with its notice ID.
+    Exits 0 when clean, 1 otherwise.
+    """
+    from letters.audit import verify
+
+    out, url = _ledger_location(app, out_dir, ledger_url)
+    findings, checked = verify(out, url, batch=batch, rerender=rerender,
+                               progress=Progress("re-rendered") if rerender else None)
+    for f in findings:
+        click.echo(str(f))
+    summary = (f"Checked {checked['batches']} batches, {checked['letters']} letters, "
+               f"{checked['events']} events"
+               + (f", re-rendered {checked['rerendered']} letters" if rerender else "")
+               + f": {len(findings) or 'no'} problem{'' if len(findings) == 1 else 's'}.")
+    click.echo(summary)
+    sys.exit(1 if findings else 0)
+
+
+@audit.command("show")
+@click.argument("notice_id")
+@ledger_options
+@click.pass_obj
+@handle_errors
+def audit_show(app: AppContext, notice_id: str, out_dir: str | None,
+               ledger_url: str | None) -> None:
+    """The whole recorded history of one notice: letter, cases, events."""
+    from letters.audit import show
+    from letters.notice import compact, format_id
+
+    _, url = _ledger_location(app, out_dir, ledger_url)
+    h = show(url, format_id(compact(notice_id)))
+    letter, b = h["letter"], h["batch"]
+    click.echo(f"Notice {letter.notice_id} — batch {b.name}, issued {b.issue_date}")
+    click.echo(f"  defendant:  {letter.defendant_id}")
+    click.echo(f"  languages:  {letter.languages}   pages: {letter.pages}   bytes: {letter.bytes}")
+    click.echo(f"  sha256:     {letter.sha256}")
+    click.echo(f"  file:       {b.name}/{letter.file}")
+    click.echo(f"  cases ({len(h['cases'])}):")
+    for c in h["cases"]:
+        click.echo(f"    {c.docket_number}  {c.court}  {c.disposition_date or '—'}")
+    click.echo("  events:")
+    for e in h["events"]:
+        click.echo(f"    #{e.seq} {e.created_at} {e.kind} {e.payload}")
+
+
+@audit.command("prove")
+@click.argument("notice_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the proof to this file. Default: stdout.")
+@ledger_options
+@click.pass_obj
+@handle_errors
+def audit_prove(app: AppContext, notice_id: str, output: str | None, out_dir: str | None,
+                ledger_url: str | None) -> None:
+    """An RFC 6962 inclusion proof that this letter is in its batch's filed root.
+
+    The proof (JSON) can be checked with `letters audit verify-proof` without the rest of the
+    batch: only the letter (or its SHA-256) and the root filed with the court are needed.
+    """
+    import json
+
+    from letters.audit import prove
+    from letters.notice import compact, format_id
+
+    _, url = _ledger_location(app, out_dir, ledger_url)
+    text = json.dumps(prove(url, format_id(compact(notice_id))), indent=2) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@audit.command("verify-proof")
+@click.argument("proof_file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--pdf", type=click.Path(dir_okay=False, exists=True),
+              help="The letter's PDF: it must be the letter the proof is about.")
+@click.option("--root", help="The root filed with the court (hex), or a ROOT file's path.")
+def audit_verify_proof(proof_file: str, pdf: str | None, root: str | None) -> None:
+    """Check an inclusion proof; needs nothing but the proof, the letter and the filed root.
+
+    Exits 0 when the proof holds, 1 when it does not.
+    """
+    import json
+
+    from letters.audit import verify_proof
+
+    try:
+        proof = json.loads(Path(proof_file).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        click.echo(f"Error: {proof_file}: not JSON ({exc})", err=True)
+        sys.exit(1)
+    if root and Path(root).is_file():
+        root = Path(root).read_text(encoding="ascii").strip()
+    problems = verify_proof(proof, pdf=Path(pdf).read_bytes() if pdf else None, root=root)
+    for p in problems:
+        click.echo(f"{proof_file}: {p}")
+    if not problems:
+        click.echo(f"{proof_file}: notice {proof.get('notice_id')} is leaf "
+                   f"{proof.get('leaf_index')} of {proof.get('tree_size')} under root "
+                   f"{proof.get('root')}")
+    sys.exit(1 if problems else 0)
+
+
 def main() -> None:
     cli(prog_name="letters")

@@ -164,7 +164,8 @@ class Ledger:
                 private_dir(path.parent)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
                 os.close(fd)
-            os.chmod(path, 0o600) if not readonly else None
+            if not readonly:
+                os.chmod(path, 0o600)
             if readonly:
                 url = f"sqlite:///file:{path}?mode=ro&uri=true"
         try:
@@ -312,6 +313,35 @@ class Ledger:
                                notice_id=row["notice_id"],
                                payload={"sha256": row["sha256"], "pages": row["pages"],
                                         "file": row["file"]})
+
+    def batches(self) -> list[BatchRow]:
+        with self.engine.connect() as conn:
+            names = list(conn.execute(select(batches.c.name).order_by(batches.c.id)).scalars())
+        return [self.batch(n) for n in names]
+
+    def events(self, *, notice_id: str | None = None, kind: str | None = None) -> list:
+        q = select(events).order_by(events.c.seq)
+        if notice_id is not None:
+            q = q.where(events.c.notice_id == notice_id)
+        if kind is not None:
+            q = q.where(events.c.kind == kind)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q))
+
+    def letter(self, notice_id: str):
+        with self.engine.connect() as conn:
+            return conn.execute(select(letters).where(letters.c.notice_id == notice_id)).first()
+
+    def cases_of(self, notice_id: str) -> list:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(letter_cases).where(
+                letter_cases.c.notice_id == notice_id).order_by(letter_cases.c.id)))
+
+    def batch_by_id(self, batch_id: int) -> BatchRow | None:
+        with self.engine.connect() as conn:
+            name = conn.execute(select(batches.c.name).where(batches.c.id == batch_id)
+                                ).scalar_one_or_none()
+        return self.batch(name) if name else None
 
     def letters(self, batch_id: int | None = None) -> list:
         q = select(letters).order_by(letters.c.notice_id)

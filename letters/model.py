@@ -83,3 +83,13 @@ class Reject:
     field: str
     value: str
     reason: str
+
+
+def recipient_from_dict(data: dict) -> Recipient:
+    """The inverse of ``dataclasses.asdict`` for a recipient (as the ledger keeps it)."""
+    return Recipient(
+        defendant_id=data["defendant_id"], first_name=data["first_name"],
+        middle_name=data["middle_name"], last_name=data["last_name"], suffix=data["suffix"],
+        address=Address(**data["address"]), language=data["language"],
+        cases=tuple(Case(**c) for c in data["cases"]),
+        source_rows=tuple(data["source_rows"]), extra=dict(data.get("extra", {})))

@@ -1,0 +1,226 @@
+"""Audit: verify retained copies and the ledger, show a notice's history, prove inclusion.
+
+Everything here only reads: the ledger is opened read-only, so an auditor runs it on a copy of
+the office's output folder and ledger. Each problem names the notice ID (or batch, or event)
+it concerns.
+
+``verify`` checks, per batch: every ledger letter has its file with the recorded SHA-256; no
+file the ledger does not know; every letter matches the event that recorded it (and the other
+way round); the event chain is intact; the batch root recomputes to the ledger's and to
+``ROOT``; and with ``rerender``, every letter re-rendered from the inputs recorded in the ledger
+is byte-identical to its retained copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from letters import merkle
+from letters.errors import LettersError
+from letters.ledger import BatchRow, Ledger
+from letters.model import recipient_from_dict
+from letters.store import sha256_file
+
+
+class AuditError(LettersError):
+    """The audit cannot run as asked (no such batch or notice)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    subject: str     # "notice K7M-2QX-9PT", "batch 2026-12", "event 12"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.message}"
+
+
+def leaves(rows) -> list[bytes]:
+    """Batch-root leaves: notice ID and the PDF's SHA-256, in notice-ID order."""
+    return [f"{r.notice_id}\n{r.sha256}".encode() for r in sorted(rows, key=lambda r: r.notice_id)]
+
+
+def verify(out_dir: Path, ledger_url: str, *, batch: str | None = None,
+           rerender: bool = False, progress=None) -> tuple[list[Finding], dict]:
+    """All problems found, and counts of what was checked."""
+    findings: list[Finding] = []
+    checked = {"batches": 0, "letters": 0, "events": 0, "rerendered": 0}
+    with Ledger(ledger_url, create=False, readonly=True) as ledger:
+        batches = ledger.batches()
+        if batch is not None:
+            batches = [b for b in batches if b.name == batch]
+            if not batches:
+                raise AuditError(f"no batch named '{batch}' in the ledger")
+        events = ledger.events()
+        checked["events"] = len(events)
+        findings += [Finding(*p.split(": ", 1)) for p in ledger.chain_problems()]
+        recorded = {e.notice_id: json.loads(e.payload) for e in events
+                    if e.kind == "letter-recorded"}
+        for b in batches:
+            checked["batches"] += 1
+            rows = ledger.letters(b.id)
+            checked["letters"] += len(rows)
+            findings += _verify_batch(Path(out_dir) / b.name, b, rows, recorded,
+                                      {e.notice_id for e in events if e.batch == b.name
+                                       and e.kind == "letter-recorded"})
+            if rerender:
+                found, n = _rerender(ledger, b, rows, Path(out_dir) / b.name, progress)
+                findings += found
+                checked["rerendered"] += n
+    return findings, checked
+
+
+def _verify_batch(folder: Path, b: BatchRow, rows, recorded: dict, events_here: set
+                  ) -> list[Finding]:
+    out: list[Finding] = []
+    known = set()
+    for r in rows:
+        known.add(Path(r.file).name)
+        path = folder / r.file
+        subject = f"notice {r.notice_id}"
+        if not path.is_file():
+            out.append(Finding(subject, f"retained copy missing ({r.file})"))
+        elif sha256_file(path) != r.sha256:
+            out.append(Finding(subject, f"retained copy does not match the ledger's SHA-256 "
+                                        f"({r.file})"))
+        event = recorded.get(r.notice_id)
+        if event is None:
+            out.append(Finding(subject, "no event records this letter"))
+        elif (event.get("sha256"), event.get("pages"), event.get("file")) != \
+                (r.sha256, r.pages, r.file):
+            out.append(Finding(subject, "the ledger row differs from the event that recorded it"))
+    row_ids = {r.notice_id for r in rows}
+    for nid in sorted(events_here - row_ids):
+        out.append(Finding(f"notice {nid}", "recorded by an event but missing from the ledger"))
+    letters_dir = folder / "letters"
+    if letters_dir.is_dir():
+        for p in sorted(letters_dir.iterdir()):
+            if p.name not in known:
+                out.append(Finding(f"notice {p.stem}" if p.suffix == ".pdf" else f"batch {b.name}",
+                                   f"file the ledger does not know: letters/{p.name}"))
+    root = merkle.root(leaves(rows)).hex()
+    if b.root is None:
+        out.append(Finding(f"batch {b.name}", "not complete: no root in the ledger"))
+    elif b.root != root:
+        out.append(Finding(f"batch {b.name}", "root in the ledger does not match its letters"))
+    root_file = folder / "ROOT"
+    if not root_file.is_file():
+        out.append(Finding(f"batch {b.name}", "ROOT file missing"))
+    elif root_file.read_text(encoding="ascii").strip() != root:
+        out.append(Finding(f"batch {b.name}", "ROOT file does not match the letters"))
+    return out
+
+
+def _workspace_from_snapshot(ledger: Ledger, b: BatchRow, target: Path) -> Path:
+    """Lay out the batch's recorded templates, catalogs and configuration as a workspace."""
+    config_path = None
+    for row in ledger.inputs(b.id):
+        if row.content is None or row.kind in ("tool",):
+            continue
+        path = target / row.path
+        if not path.resolve().is_relative_to(target.resolve()):
+            raise AuditError(f"batch {b.name}: recorded input path {row.path!r} is not relative")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(row.content)
+        if row.kind == "config":
+            config_path = path
+    return config_path
+
+
+def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress) -> tuple[list, int]:
+    from letters import config as config_mod
+    from letters import i18n
+    from letters.compose import Composer
+    from letters.pdf import render
+
+    from importlib import resources
+
+    out: list[Finding] = []
+    for row in ledger.inputs(b.id):
+        if row.kind == "font":
+            data = (resources.files("letters") / "fonts" / row.path).read_bytes()
+            if hashlib.sha256(data).hexdigest() != row.sha256:
+                out.append(Finding(f"batch {b.name}", f"font {row.path} differs from the one "
+                                   "the batch was rendered with; byte-identity cannot hold"))
+    with tempfile.TemporaryDirectory(prefix="letters-audit-") as tmp:
+        config_path = _workspace_from_snapshot(ledger, b, Path(tmp))
+        if config_path is None or config_path.name == "<defaults>":
+            cfg = config_mod.Config(root=Path(tmp))
+        else:
+            cfg = config_mod.load(config_path)
+        i18n.clear_caches()
+        composer = Composer(cfg)
+        for n, r in enumerate(rows, start=1):
+            recipient = recipient_from_dict(json.loads(r.recipient))
+            try:
+                doc = composer.compose(recipient, notice_id=r.notice_id,
+                                       issue_date=b.issue_date,
+                                       languages=r.languages.split(","))
+                pdf = render(doc).pdf
+            except LettersError as exc:
+                out.append(Finding(f"notice {r.notice_id}", f"cannot be re-rendered: {exc}"))
+                continue
+            if hashlib.sha256(pdf).hexdigest() != r.sha256:
+                out.append(Finding(f"notice {r.notice_id}", "re-rendered from the recorded "
+                                   "inputs, it is not byte-identical to the retained copy"))
+            if progress:
+                progress(n, len(rows))
+        i18n.clear_caches()
+    return out, len(rows)
+
+
+def show(ledger_url: str, notice_id: str) -> dict:
+    """The whole recorded history of one notice."""
+    with Ledger(ledger_url, create=False, readonly=True) as ledger:
+        row = ledger.letter(notice_id)
+        if row is None:
+            raise AuditError(f"notice {notice_id} is not in the ledger")
+        b = ledger.batch_by_id(row.batch_id)
+        return {"letter": row, "batch": b, "cases": ledger.cases_of(notice_id),
+                "events": ledger.events(notice_id=notice_id)}
+
+
+def prove(ledger_url: str, notice_id: str) -> dict:
+    """An RFC 6962 inclusion proof that the letter is in its batch's filed root."""
+    with Ledger(ledger_url, create=False, readonly=True) as ledger:
+        row = ledger.letter(notice_id)
+        if row is None:
+            raise AuditError(f"notice {notice_id} is not in the ledger")
+        b = ledger.batch_by_id(row.batch_id)
+        if b.root is None:
+            raise AuditError(f"batch {b.name} is not complete: it has no root yet")
+        rows = sorted(ledger.letters(b.id), key=lambda r: r.notice_id)
+    hashes = [merkle.leaf_hash(x) for x in leaves(rows)]
+    index = [r.notice_id for r in rows].index(notice_id)
+    proof = merkle.inclusion_proof(index, hashes)
+    return {
+        "format": "letters inclusion proof (RFC 6962)",
+        "batch": b.name, "notice_id": notice_id, "sha256": row.sha256,
+        "leaf": f"{notice_id}\n{row.sha256}", "leaf_index": index, "tree_size": len(rows),
+        "proof": [base64.b64encode(p).decode() for p in proof], "root": b.root,
+    }
+
+
+def verify_proof(proof: dict, *, pdf: bytes | None = None, root: str | None = None) -> list[str]:
+    """Problems with a proof (empty when it holds). With ``pdf``, the file must be the letter;
+    with ``root``, the proof must lead to that root (e.g. the one filed with the court)."""
+    problems = []
+    try:
+        leaf = f"{proof['notice_id']}\n{proof['sha256']}".encode()
+        path = [base64.b64decode(p, validate=True) for p in proof["proof"]]
+        ok = merkle.verify_inclusion(int(proof["leaf_index"]), int(proof["tree_size"]),
+                                     merkle.leaf_hash(leaf), path, bytes.fromhex(proof["root"]))
+    except (KeyError, ValueError, TypeError) as exc:
+        return [f"not a readable proof ({exc})"]
+    if not ok:
+        problems.append("the proof does not lead from this letter to the root")
+    if pdf is not None and hashlib.sha256(pdf).hexdigest() != proof["sha256"]:
+        problems.append("the PDF given is not the letter the proof is about (SHA-256 differs)")
+    if root is not None and root.strip().lower() != proof["root"].lower():
+        problems.append("the proof leads to another root than the one given")
+    return problems

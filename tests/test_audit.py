@@ -1,0 +1,188 @@
+"""The court audit: verify (with tamper tests, one per kind), re-render, show, prove."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+from letters import config
+from letters.audit import prove, verify, verify_proof
+from letters.cli import cli
+from letters.ledger import Ledger
+from letters.mailing import mail
+from tests.conftest import ROOT
+from tests.test_mailing import sample_batch, small_records  # noqa: F401  (fixture)
+
+ISSUE = dt.date(2026, 12, 1)
+
+
+@pytest.fixture
+def batch(tmp_path):
+    cfg = config.load(ROOT / "letters.toml")
+    out = tmp_path / "out"
+    result = mail(cfg, small_records(tmp_path / "r.csv", people=6), batch="t", issue_date=ISSUE,
+                  out_dir=out, workers=1)
+    with Ledger(result.ledger_url) as ledger:
+        rows = ledger.letters()
+    findings, _ = verify(out, result.ledger_url)
+    assert findings == []
+    return out, result.ledger_url, rows
+
+
+def findings_of(out, url):
+    return sorted(str(f) for f in verify(out, url)[0])
+
+
+def db(out):
+    conn = sqlite3.connect(out / "ledger.sqlite")
+    conn.isolation_level = None
+    return conn
+
+
+def test_flipped_byte_in_a_copy(batch):
+    out, url, rows = batch
+    path = out / "t" / rows[2].file
+    os.chmod(path, 0o600)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert findings_of(out, url) == [
+        f"notice {rows[2].notice_id}: retained copy does not match the ledger's SHA-256 "
+        f"({rows[2].file})"]
+
+
+def test_deleted_copy(batch):
+    out, url, rows = batch
+    (out / "t" / rows[0].file).unlink()
+    assert findings_of(out, url) == [
+        f"notice {rows[0].notice_id}: retained copy missing ({rows[0].file})"]
+
+
+def test_extra_file(batch):
+    out, url, rows = batch
+    (out / "t" / "letters" / "ZZZ-ZZZ-ZZZ.pdf").write_bytes(b"%PDF-1.4 forged")
+    assert findings_of(out, url) == [
+        "notice ZZZ-ZZZ-ZZZ: file the ledger does not know: letters/ZZZ-ZZZ-ZZZ.pdf"]
+
+
+def test_edited_ledger_row(batch):
+    out, url, rows = batch
+    conn = db(out)
+    conn.execute("DROP TRIGGER letters_no_update")
+    conn.execute("UPDATE letters SET pages = pages + 1 WHERE notice_id = ?", (rows[1].notice_id,))
+    assert findings_of(out, url) == [
+        f"notice {rows[1].notice_id}: the ledger row differs from the event that recorded it"]
+
+
+def test_deleted_ledger_row(batch):
+    out, url, rows = batch
+    nid = rows[3].notice_id
+    conn = db(out)
+    conn.execute("DROP TRIGGER letters_no_delete")
+    conn.execute("DROP TRIGGER letter_cases_no_delete")
+    conn.execute("DELETE FROM letter_cases WHERE notice_id = ?", (nid,))
+    conn.execute("DELETE FROM letters WHERE notice_id = ?", (nid,))
+    assert findings_of(out, url) == sorted([
+        "batch t: ROOT file does not match the letters",
+        "batch t: root in the ledger does not match its letters",
+        f"notice {nid}: file the ledger does not know: letters/{nid}.pdf",
+        f"notice {nid}: recorded by an event but missing from the ledger",
+    ])
+
+
+def test_reordered_events(batch):
+    out, url, _ = batch
+    conn = db(out)
+    conn.execute("DROP TRIGGER events_no_update")
+    a, b = conn.execute("SELECT seq FROM events WHERE kind = 'letter-recorded' "
+                        "ORDER BY seq LIMIT 2").fetchall()
+    conn.execute("UPDATE events SET seq = -1 WHERE seq = ?", a)
+    conn.execute("UPDATE events SET seq = ? WHERE seq = ?", (a[0], b[0]))
+    conn.execute("UPDATE events SET seq = ? WHERE seq = -1", b)
+    assert findings_of(out, url) == sorted([
+        f"event {a[0]}: does not follow the event before it",
+        f"event {b[0]}: does not follow the event before it",
+        f"event {b[0] + 1}: does not follow the event before it",
+    ])
+
+
+def test_verify_is_read_only(batch):
+    out, url, _ = batch
+    # SQLite readers of a WAL database share its -shm index; everything else stays untouched
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")
+              if p.is_file() and not p.name.endswith("-shm")}
+    os.chmod(out / "ledger.sqlite", 0o400)
+    try:
+        assert verify(out, url)[0] == []
+    finally:
+        os.chmod(out / "ledger.sqlite", 0o600)
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p in before}
+    assert after == before
+
+
+def test_rerender_is_clean_on_the_sample_batch(sample_batch):  # noqa: F811
+    _, out, result = sample_batch
+    findings, checked = verify(out, result.ledger_url, batch="sample", rerender=True)
+    assert findings == [] and checked["rerendered"] == 323
+
+
+def test_rerender_detects_a_copy_made_from_other_inputs(batch):
+    out, url, rows = batch
+    conn = db(out)
+    conn.execute("DROP TRIGGER batch_inputs_no_update")
+    conn.execute("UPDATE batch_inputs SET content = CAST(replace(CAST(content AS TEXT), "
+                 "'Sample County', 'Other County') AS BLOB) WHERE kind = 'config'")
+    found = verify(out, url, rerender=True)[0]
+    assert sorted(str(f) for f in found) == sorted(
+        f"notice {r.notice_id}: re-rendered from the recorded inputs, it is not byte-identical "
+        "to the retained copy" for r in rows)
+
+
+def test_every_emitted_proof_verifies(sample_batch, tmp_path):  # noqa: F811
+    _, out, result = sample_batch
+    root = (out / "sample" / "ROOT").read_text().strip()
+    with Ledger(result.ledger_url) as ledger:
+        rows = ledger.letters()
+    for r in rows:
+        p = prove(result.ledger_url, r.notice_id)
+        assert verify_proof(p, root=root) == []
+    p = prove(result.ledger_url, rows[7].notice_id)
+    pdf = (out / "sample" / rows[7].file).read_bytes()
+    assert verify_proof(p, pdf=pdf, root=root) == []
+    assert verify_proof(p, pdf=pdf + b" ") == [
+        "the PDF given is not the letter the proof is about (SHA-256 differs)"]
+    forged = dict(p, leaf_index=(p["leaf_index"] + 1) % p["tree_size"])
+    assert verify_proof(forged) == ["the proof does not lead from this letter to the root"]
+    # through the command line, with nothing but the proof, the PDF and the ROOT file
+    proof_file = tmp_path / "proof.json"
+    runner = CliRunner()
+    made = runner.invoke(cli, ["audit", "prove", rows[7].notice_id.lower().replace("-", ""),
+                               "--out", str(out), "-o", str(proof_file)], catch_exceptions=False)
+    assert made.exit_code == 0 and json.loads(proof_file.read_text())["root"] == root
+    ok = runner.invoke(cli, ["audit", "verify-proof", str(proof_file), "--pdf",
+                             str(out / "sample" / rows[7].file), "--root",
+                             str(out / "sample" / "ROOT")], catch_exceptions=False)
+    assert ok.exit_code == 0 and f"notice {rows[7].notice_id} is leaf" in ok.output
+
+
+def test_show_and_verify_commands(batch):
+    out, url, rows = batch
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["audit", "show", rows[0].notice_id, "--out", str(out)],
+                          catch_exceptions=False)
+    assert shown.exit_code == 0
+    assert shown.output.startswith(f"Notice {rows[0].notice_id} — batch t, issued 2026-12-01\n")
+    assert "letter-recorded" in shown.output
+    clean = runner.invoke(cli, ["audit", "verify", "--out", str(out)], catch_exceptions=False)
+    assert clean.exit_code == 0
+    assert clean.output == "Checked 1 batches, 6 letters, 9 events: no problems.\n"
+    (out / "t" / rows[0].file).unlink()
+    dirty = runner.invoke(cli, ["audit", "verify", "--out", str(out)], catch_exceptions=False)
+    assert dirty.exit_code == 1
+    assert dirty.output.splitlines()[0] == (f"notice {rows[0].notice_id}: retained copy missing "
+                                            f"({rows[0].file})")
