@@ -8,8 +8,8 @@
    same (a changed input needs a new batch name) and resume it;
 3. give each recipient a notice ID, stable for (batch, defendant);
 4. render the letters that are not yet recorded in worker processes; each worker writes its
-   retained copy durably (``store.write_once``) and only then the main process records it in the
-   ledger, a few hundred letters per transaction;
+   retained copy (temporary file, fsync, rename); the main process fsyncs the folder and only
+   then records the copies in the ledger, a few hundred letters per transaction;
 5. write ``manifest.csv``, ``SHA256SUMS``, ``rejects.csv``, the print files and ``ROOT`` (the
    RFC 6962 root over the batch's letters, also stored in the ledger).
 
@@ -40,7 +40,9 @@ from letters.ledger import BatchRow, Ledger, default_url
 from letters.model import Recipient
 from letters.records import Intake, read_records
 from letters.printshop import write_print_files
-from letters.store import remove_stale_temporaries, replace_file, sha256_file, write_once
+from letters.store import (
+    fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
+)
 
 MANIFEST_HEADER = ("notice_id", "defendant_id", "languages", "pages", "sha256", "file", "zip")
 
@@ -165,7 +167,9 @@ def render_letter(task: tuple[Recipient, str, dt.date]) -> dict:
         doc = _worker["composer"].compose(recipient, notice_id=notice_id, issue_date=issue_date)
         out = render(doc)
         rel = f"letters/{notice_id}.pdf"
-        digest = write_once(_worker["letters_dir"] / f"{notice_id}.pdf", out.pdf)
+        # the folder is fsynced by the main process before the ledger records this copy
+        digest = write_once(_worker["letters_dir"] / f"{notice_id}.pdf", out.pdf,
+                            sync_dir=False)
     except LettersError as exc:
         return {"ok": False, "defendant_id": recipient.defendant_id,
                 "rows": list(recipient.source_rows), "reason": str(exc).split("\n")[0]}
@@ -303,10 +307,12 @@ def mail(cfg: Config, records_path: str | os.PathLike, *, batch: str,
                 failures.append(res)
             done += 1
             if len(pending) >= 200:
+                fsync_dir(letters_dir)  # the renames are durable before the ledger says so
                 ledger.record_letters(bat, pending)
                 pending = []
             if progress:
                 progress(done, len(todo))
+        fsync_dir(letters_dir)
         ledger.record_letters(bat, pending)
         for f in failures:
             ledger.log("letter-failed", batch=batch, payload={"defendant_id": f["defendant_id"],

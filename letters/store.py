@@ -36,8 +36,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_once(path: str | os.PathLike, data: bytes, *, mode: int = 0o400) -> str:
-    """Durably write ``data`` to ``path`` unless the same bytes are already there; return SHA-256."""
+def write_once(path: str | os.PathLike, data: bytes, *, mode: int = 0o400,
+               sync_dir: bool = True) -> str:
+    """Durably write ``data`` to ``path`` unless the same bytes are already there; return SHA-256.
+
+    With ``sync_dir=False`` the caller must ``fsync_dir`` the folder before it relies on the
+    file (a batch of copies then shares one folder sync).
+    """
     path = Path(path)
     digest = hashlib.sha256(data).hexdigest()
     if path.exists():
@@ -60,7 +65,8 @@ def write_once(path: str | os.PathLike, data: bytes, *, mode: int = 0o400) -> st
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
     return digest
 
 
