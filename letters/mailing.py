@@ -37,7 +37,7 @@ from letters.config import Config
 from letters.errors import LettersError, UsageError
 from letters.exports import private_dir, write_csv
 from letters.ledger import BatchRow, Ledger, default_url
-from letters.model import Recipient
+from letters.model import LANGUAGES, Recipient
 from letters.records import Intake, read_records
 from letters.printshop import write_print_files
 from letters.store import (
@@ -254,12 +254,11 @@ def mail(cfg: Config, records_path: str | os.PathLike, *, batch: str,
                           sheet=cfg.intake.sheet or None,
                           default_language=cfg.intake.default_language)
     # The gate: no letter carries text that is not translated, checked and signed off.
-    from letters.compose import Composer
     from letters.i18n import gate
 
-    composer = Composer(cfg)
-    needed = sorted({lang for r in intake.recipients for lang in composer.languages(r)})
-    relied = gate(cfg.root, cfg.locale_dir, needed)
+    # Every letter carries text in every language: a bilingual letter both versions, a
+    # one-language letter the line in the other language on how to get its version.
+    relied = gate(cfg.root, cfg.locale_dir, list(LANGUAGES) if intake.people else [])
 
     private_dir(letters_dir)
     with Ledger(ledger_url) as ledger:

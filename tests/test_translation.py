@@ -50,7 +50,9 @@ def edit_po(ws, fn):
 
 
 def test_shipped_catalog_passes_check_and_msgfmt():
-    result = subprocess.run(["msgfmt", "-c", "-o", "/dev/null", str(ROOT / PO)],
+    from tests.pdftools import require
+
+    result = subprocess.run([require("msgfmt", "gettext"), "-c", "-o", "/dev/null", str(ROOT / PO)],
                             capture_output=True, text=True)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert i18n.check(ROOT / "locale", "es") == []
