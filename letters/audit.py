@@ -174,13 +174,20 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress) -> tupl
     return out, len(rows)
 
 
+def _letter(ledger: Ledger, notice_id: str):
+    row = ledger.letter(notice_id)
+    if row is None:
+        from letters.notice import is_valid
+
+        hint = None if is_valid(notice_id) else "That is not a valid notice ID: check for a typo."
+        raise AuditError(f"notice {notice_id} is not in the ledger", hint=hint)
+    return row, ledger.batch_by_id(row.batch_id)
+
+
 def show(ledger_url: str, notice_id: str) -> dict:
     """The whole recorded history of one notice."""
     with Ledger(ledger_url, create=False, readonly=True) as ledger:
-        row = ledger.letter(notice_id)
-        if row is None:
-            raise AuditError(f"notice {notice_id} is not in the ledger")
-        b = ledger.batch_by_id(row.batch_id)
+        row, b = _letter(ledger, notice_id)
         return {"letter": row, "batch": b, "cases": ledger.cases_of(notice_id),
                 "events": ledger.events(notice_id=notice_id)}
 
@@ -188,10 +195,7 @@ def show(ledger_url: str, notice_id: str) -> dict:
 def prove(ledger_url: str, notice_id: str) -> dict:
     """An RFC 6962 inclusion proof that the letter is in its batch's filed root."""
     with Ledger(ledger_url, create=False, readonly=True) as ledger:
-        row = ledger.letter(notice_id)
-        if row is None:
-            raise AuditError(f"notice {notice_id} is not in the ledger")
-        b = ledger.batch_by_id(row.batch_id)
+        row, b = _letter(ledger, notice_id)
         if b.root is None:
             raise AuditError(f"batch {b.name} is not complete: it has no root yet")
         rows = sorted(ledger.letters(b.id), key=lambda r: r.notice_id)
