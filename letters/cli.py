@@ -590,5 +590,129 @@ def audit_verify_proof(proof_file: str, pdf: str | None, root: str | None) -> No
     sys.exit(1 if problems else 0)
 
 
+@cli.command()
+@click.argument("notice_id")
+@click.option("--kind", required=True, help="Kind of response, from [responses] kinds: "
+              "counsel-requested, no-action-wanted, address-update, returned-undeliverable, "
+              "returned-forwarded, other.")
+@click.option("--received", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Date it was received (YYYY-MM-DD). Default: today.")
+@click.option("--note", default="", help="Free text kept with the response.")
+@click.option("--attach", type=click.Path(dir_okay=False, exists=True),
+              help="A scanned reply or envelope, kept write-once and hashed in the ledger.")
+@click.option("--by", "by", default="", metavar="NAME", help="Who records it. Default: your "
+              "login name.")
+@click.option("--address", "new_address", default="", help="The new address (address-update).")
+@click.option("--reason", default="", help="Why the mail came back (returned-undeliverable).")
+@ledger_options
+@click.pass_obj
+@handle_errors
+def respond(app: AppContext, notice_id: str, kind: str, received, note: str,
+            attach: str | None, by: str, new_address: str, reason: str, out_dir: str | None,
+            ledger_url: str | None) -> None:
+    """Record a response or returned mail for NOTICE_ID.
+
+    A notice ID with a typing slip is refused, with the valid IDs one edit away that the ledger
+    knows. Everything is appended to the ledger; nothing is ever changed or removed.
+    """
+    import datetime as dt
+
+    from letters.ledger import Ledger
+    from letters.responses import record
+
+    out, url = _ledger_location(app, out_dir, ledger_url)
+    with Ledger(url, create=False) as ledger:
+        nid = record(app.config, ledger, out, notice_id=notice_id, kind=kind,
+                     received=received.date() if received else dt.date.today(), note=note,
+                     by=by, new_address=new_address, reason=reason,
+                     attach=Path(attach) if attach else None)
+    click.echo(f"Recorded {kind} for notice {nid}")
+
+
+@cli.group()
+def responses() -> None:
+    """Bulk entry and lists of responses and returned mail."""
+
+
+@responses.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False))
+@ledger_options
+@click.pass_obj
+@handle_errors
+def responses_import(app: AppContext, csv_file: str, out_dir: str | None,
+                     ledger_url: str | None) -> None:
+    """Record the responses in CSV_FILE.
+
+    Columns: notice_id, kind, received (YYYY-MM-DD), and optionally note, by, new_address,
+    reason. Bad rows are rejected with their row number and reason; the rest are recorded.
+    Importing the same file again records nothing twice. Exits 1 if any row was rejected.
+    """
+    from letters.ledger import Ledger
+    from letters.responses import import_file
+
+    _, url = _ledger_location(app, out_dir, ledger_url)
+    with Ledger(url, create=False) as ledger:
+        result = import_file(app.config, ledger, Path(csv_file))
+    for row, nid, reason in result.rejected:
+        click.echo(f"{csv_file}: row {row}: {reason}", err=True)
+    click.echo(f"Recorded {result.recorded} responses; {result.already} already recorded; "
+               f"{len(result.rejected)} rows rejected")
+    sys.exit(1 if result.rejected else 0)
+
+
+@responses.command("list")
+@click.option("--batch", default=None, help="Only letters of this batch.")
+@click.option("--kind", default=None, help="Only responses of this kind.")
+@click.option("--overdue", is_flag=True,
+              help="Instead: letters with no answer by the deadline printed in them.")
+@click.option("--as-of", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Date that --overdue measures against. Default: today.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV (spreadsheet-safe) instead of a table.")
+@ledger_options
+@click.pass_obj
+@handle_errors
+def responses_list(app: AppContext, batch: str | None, kind: str | None, overdue: bool,
+                   as_of, as_csv: bool, out_dir: str | None, ledger_url: str | None) -> None:
+    """List recorded responses, or with --overdue the letters nobody answered in time."""
+    import csv as csv_mod
+    import datetime as dt
+
+    from letters.exports import neutralise
+    from letters.ledger import Ledger
+    from letters.responses import overdue as find_overdue
+
+    _, url = _ledger_location(app, out_dir, ledger_url)
+    with Ledger(url, create=False, readonly=True) as ledger:
+        if overdue:
+            header = ("notice_id", "batch", "defendant_id", "deadline")
+            rows = [(letter.notice_id, b.name, letter.defendant_id, b.response_deadline.isoformat())
+                    for b, letter in find_overdue(ledger, batch=batch,
+                                                  as_of=as_of.date() if as_of else dt.date.today())]
+        else:
+            batch_of = {}
+            for b in ledger.batches():
+                for letter in ledger.letters(b.id):
+                    batch_of[letter.notice_id] = b.name
+            header = ("notice_id", "batch", "kind", "received", "recorded_by", "note",
+                      "new_address", "reason", "attachment_sha256", "source")
+            rows = [(r.notice_id, batch_of.get(r.notice_id, ""), r.kind, r.received.isoformat(),
+                     r.recorded_by, r.note, r.new_address, r.reason, r.attachment_sha256 or "",
+                     r.source) for r in ledger.responses()
+                    if (kind is None or r.kind == kind)
+                    and (batch is None or batch_of.get(r.notice_id) == batch)]
+    if as_csv:
+        writer = csv_mod.writer(click.get_text_stream("stdout"), lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([neutralise(v) for v in row])
+        return
+    widths = [max([len(h)] + [len(str(r[i])) for r in rows]) for i, h in enumerate(header)]
+    widths = [min(w, 40) for w in widths]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    for row in rows:
+        click.echo("  ".join(str(v)[:w].ljust(w) for v, w in zip(row, widths)).rstrip())
+    click.echo(f"({len(rows)} {'letters overdue' if overdue else 'responses'})", err=True)
+
+
 def main() -> None:
     cli(prog_name="letters")

@@ -73,6 +73,20 @@ class MailingConfig:
     letters_per_print_file: int = 500
 
 
+DEFAULT_RESPONSE_KINDS = ["counsel-requested", "no-action-wanted", "address-update",
+                          "returned-undeliverable", "returned-forwarded", "other"]
+
+
+@dataclass
+class ResponsesConfig:
+    """What staff can record about a notice after it was mailed."""
+
+    #: Kinds of response. ``address-update`` needs the new address and
+    #: ``returned-undeliverable`` a reason; kinds starting with ``returned-`` are returned
+    #: mail, not an answer from the person.
+    kinds: list[str] = field(default_factory=lambda: list(DEFAULT_RESPONSE_KINDS))
+
+
 @dataclass
 class PathsConfig:
     """Where the workspace keeps its parts (relative to the folder of ``letters.toml``)."""
@@ -88,6 +102,7 @@ class Config:
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     letter: LetterConfig = field(default_factory=LetterConfig)
     mailing: MailingConfig = field(default_factory=MailingConfig)
+    responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     #: Canonical column name -> header used in the office's export.
     columns: dict[str, str] = field(default_factory=dict)
@@ -113,7 +128,7 @@ class Config:
 
 
 _SECTIONS = {"office": OfficeConfig, "intake": IntakeConfig, "letter": LetterConfig,
-             "mailing": MailingConfig, "paths": PathsConfig}
+             "mailing": MailingConfig, "responses": ResponsesConfig, "paths": PathsConfig}
 
 
 def _check_type(value, annotation) -> bool:
@@ -195,6 +210,8 @@ def _validate_values(cfg: Config) -> list[str]:
         problems.append(f"[intake] encoding '{cfg.intake.encoding}' is not a known text encoding")
     if cfg.letter.policy not in ("bilingual", "preferred"):
         problems.append("[letter] policy must be 'bilingual' or 'preferred'")
+    if not cfg.responses.kinds or any(not k.strip() for k in cfg.responses.kinds):
+        problems.append("[responses] kinds must list at least one kind, none blank")
     if not 0 <= cfg.mailing.workers <= 256:
         problems.append("[mailing] workers must be between 0 (all cores) and 256")
     if not 1 <= cfg.mailing.letters_per_print_file <= 100000:

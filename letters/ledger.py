@@ -33,6 +33,7 @@ batches = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("issue_date", Date, nullable=False),
+    Column("response_deadline", Date, nullable=False),   # printed in the letters
     Column("created_at", String(40), nullable=False),
     Column("tool_version", String(40), nullable=False),
     Column("policy", String(20), nullable=False),
@@ -104,6 +105,24 @@ events = Table(
     Column("hash", String(64), nullable=False),
 )
 
+responses = Table(
+    "responses", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("notice_id", ForeignKey("letters.notice_id"), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("received", Date, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("recorded_by", String(200), nullable=False),
+    Column("new_address", Text, nullable=False),      # for address-update
+    Column("reason", Text, nullable=False),           # for returned-undeliverable
+    Column("attachment_sha256", String(64)),
+    Column("attachment_name", String(300)),
+    Column("source", String(500), nullable=False),    # "command line" or "FILE.csv row N"
+    Column("import_key", String(64), unique=True),    # makes a re-import record nothing twice
+    Column("created_at", String(40), nullable=False),
+    Index("ix_responses_notice", "notice_id"),
+)
+
 GENESIS = "0" * 64
 APPEND_ONLY = [t.name for t in metadata.sorted_tables]
 
@@ -138,6 +157,7 @@ class BatchRow:
     id: int
     name: str
     issue_date: dt.date
+    response_deadline: dt.date
     inputs_sha256: str
     records_sha256: str
     templates_sha256: str
@@ -266,18 +286,21 @@ class Ledger:
                 .where(batches.c.name == name)).first()
         if row is None:
             return None
-        return BatchRow(row.id, row.name, row.issue_date, row.inputs_sha256, row.records_sha256,
+        return BatchRow(row.id, row.name, row.issue_date, row.response_deadline,
+                        row.inputs_sha256, row.records_sha256,
                         row.templates_sha256, row.catalogs_sha256, row.config_sha256,
                         row.policy, row.root, row.letter_count)
 
-    def open_batch(self, name: str, *, issue_date: dt.date, tool_version: str, policy: str,
+    def open_batch(self, name: str, *, issue_date: dt.date, response_deadline: dt.date,
+                   tool_version: str, policy: str,
                    hashes: dict[str, str], inputs: list[tuple[str, str, str, bytes | None]],
                    follow_up_of: str | None = None,
                    translations: dict | None = None) -> BatchRow:
         """Create a batch with its input snapshot (kind, path, sha256, content)."""
         with self.engine.begin() as conn:
             result = conn.execute(insert(batches).values(
-                name=name, issue_date=issue_date, created_at=now(), tool_version=tool_version,
+                name=name, issue_date=issue_date, response_deadline=response_deadline,
+                created_at=now(), tool_version=tool_version,
                 policy=policy, follow_up_of=follow_up_of, **hashes))
             batch_id = result.inserted_primary_key[0]
             if inputs:
@@ -365,6 +388,28 @@ class Ledger:
                                                     letter_count=count, created_at=now()))
             self.add_event(conn, "batch-complete", batch=batch.name,
                            payload={"root": root, "letters": count})
+
+    def record_responses(self, rows: list[dict]) -> int:
+        """Record responses (one transaction); rows whose import_key is known are skipped.
+        Returns how many were recorded."""
+        recorded = 0
+        with self.engine.begin() as conn:
+            for row in rows:
+                key = row.get("import_key")
+                if key and conn.execute(select(responses.c.id).where(
+                        responses.c.import_key == key)).first():
+                    continue
+                conn.execute(insert(responses).values(created_at=now(), **row))
+                self.add_event(conn, "response-recorded", notice_id=row["notice_id"], payload={
+                    k: (v.isoformat() if isinstance(v, dt.date) else v)
+                    for k, v in row.items() if k not in ("notice_id",)})
+                recorded += 1
+        return recorded
+
+    def responses(self) -> list:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(responses).order_by(responses.c.received,
+                                                                 responses.c.id)))
 
     def log(self, kind: str, *, batch: str | None = None, notice_id: str | None = None,
             payload: dict | None = None) -> None:

@@ -276,6 +276,7 @@ def mail(cfg: Config, records_path: str | os.PathLike, *, batch: str,
         if existing_batch is None:
             existing_batch = ledger.open_batch(
                 batch, issue_date=issue_date, tool_version=__version__, policy=cfg.letter.policy,
+                response_deadline=issue_date + dt.timedelta(days=cfg.letter.response_days),
                 hashes=hashes, inputs=inputs, translations=relied)
         bat = existing_batch
         recorded = {row.defendant_id: row for row in ledger.letters(bat.id)}

@@ -1,0 +1,123 @@
+"""Responses and returned mail: recording, mistyped IDs, attachments, bulk import, lists."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from click.testing import CliRunner
+
+from letters import config, notice
+from letters.cli import cli
+from letters.ledger import Ledger
+from letters.mailing import mail
+from tests.conftest import ROOT
+from tests.test_mailing import small_records
+
+ISSUE = dt.date(2026, 11, 1)
+
+
+@pytest.fixture
+def mailed(tmp_path):
+    cfg = config.load(ROOT / "letters.toml")
+    out = tmp_path / "out"
+    result = mail(cfg, small_records(tmp_path / "r.csv", people=5), batch="r", issue_date=ISSUE,
+                  out_dir=out, workers=1)
+    with Ledger(result.ledger_url) as ledger:
+        ids = [row.notice_id for row in ledger.letters()]
+    return out, ids
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def typo(nid: str) -> str:
+    s = notice.compact(nid)
+    return s[:5] + ("2" if s[5] != "2" else "3") + s[6:]
+
+
+def test_respond_and_mistyped_id_suggestion(mailed):
+    out, ids = mailed
+    bad = run("respond", typo(ids[0]), "--kind", "counsel-requested", "--out", out)
+    assert bad.exit_code == 1
+    assert bad.output == (f"Error: notice ID '{typo(ids[0])}' is not valid (its check symbol "
+                          f"does not match)\n  Did you mean {ids[0]}?\n")
+    ok = run("respond", ids[0].lower(), "--kind", "counsel-requested", "--received",
+             "2026-11-20", "--by", "clerk1", "--out", out)
+    assert ok.output == f"Recorded counsel-requested for notice {ids[0]}\n"
+    missing_address = run("respond", ids[1], "--kind", "address-update", "--out", out)
+    assert missing_address.exit_code == 1
+    assert "an address-update needs the new address (--address)" in missing_address.output
+    unknown = run("respond", ids[1], "--kind", "maybe", "--out", out)
+    assert unknown.output.startswith("Error: unknown kind 'maybe'\n  Kinds: counsel-requested")
+    early = run("respond", ids[1], "--kind", "other", "--received", "2026-10-01", "--out", out)
+    assert "is before notice" in early.output
+
+
+def test_attachment_is_kept_write_once_and_hashed(mailed, tmp_path):
+    import hashlib
+
+    out, ids = mailed
+    scan = tmp_path / "reply.pdf"
+    scan.write_bytes(b"%PDF-1.4 scanned reply")
+    digest = hashlib.sha256(scan.read_bytes()).hexdigest()
+    assert run("respond", ids[2], "--kind", "other", "--attach", scan, "--out", out).exit_code == 0
+    stored = out / "attachments" / digest[:2] / f"{digest}.pdf"
+    assert stored.read_bytes() == scan.read_bytes()
+    assert oct(stored.stat().st_mode & 0o777) == "0o400"
+    with Ledger(f"sqlite:///{out / 'ledger.sqlite'}") as ledger:
+        (r,) = ledger.responses()
+        assert (r.attachment_sha256, r.attachment_name) == (
+            digest, f"attachments/{digest[:2]}/{digest}.pdf")
+        assert ledger.chain_problems() == []
+
+
+def test_import_records_good_rows_once_and_rejects_bad_ones(mailed, tmp_path):
+    out, ids = mailed
+    path = tmp_path / "responses.csv"
+    path.write_text(
+        "notice_id,kind,received,note,by,new_address,reason\n"
+        f"{ids[0]},counsel-requested,2026-11-10,,clerk,,\n"
+        f"{ids[1]},returned-undeliverable,2026-11-12,,clerk,,No such number\n"
+        f"{typo(ids[2])},no-action-wanted,2026-11-12,,clerk,,\n"
+        f"{ids[3]},address-update,2026-11-13,,clerk,,\n"
+        f"{ids[4]},other,13/11/2026,,clerk,,\n", encoding="utf-8")
+    first = run("responses", "import", path, "--out", out)
+    assert first.exit_code == 1
+    assert first.stdout == "Recorded 2 responses; 0 already recorded; 3 rows rejected\n"
+    assert first.stderr.splitlines() == [
+        f"{path}: row 4: notice ID '{typo(ids[2])}' is not valid (its check symbol does not "
+        f"match) Did you mean {ids[2]}?",
+        f"{path}: row 5: an address-update needs the new address (--address)",
+        f"{path}: row 6: received '13/11/2026' is not a date (YYYY-MM-DD)",
+    ]
+    again = run("responses", "import", path, "--out", out)
+    assert again.stdout == "Recorded 0 responses; 2 already recorded; 3 rows rejected\n"
+    with Ledger(f"sqlite:///{out / 'ledger.sqlite'}") as ledger:
+        assert len(ledger.responses()) == 2
+
+
+def test_list_csv_is_spreadsheet_safe_and_overdue_counts_answers(mailed):
+    out, ids = mailed
+    run("respond", ids[0], "--kind", "counsel-requested", "--received", "2026-11-05",
+        "--note", "=HYPERLINK(\"http://x\")", "--out", out)
+    run("respond", ids[1], "--kind", "returned-undeliverable", "--reason", "Moved",
+        "--received", "2026-11-06", "--out", out)
+    listed = run("responses", "list", "--csv", "--out", out)
+    rows = list(csv.DictReader(io.StringIO(listed.stdout)))
+    assert [r["kind"] for r in rows] == ["counsel-requested", "returned-undeliverable"]
+    assert rows[0]["note"] == "'=HYPERLINK(\"http://x\")"
+    only = run("responses", "list", "--csv", "--kind", "returned-undeliverable", "--out", out)
+    assert len(list(csv.DictReader(io.StringIO(only.stdout)))) == 1
+    deadline = ISSUE + dt.timedelta(days=90)
+    before = run("responses", "list", "--overdue", "--csv", "--as-of", deadline.isoformat(),
+                 "--out", out)
+    assert len(list(csv.DictReader(io.StringIO(before.stdout)))) == 0
+    after = run("responses", "list", "--overdue", "--csv", "--as-of",
+                (deadline + dt.timedelta(days=1)).isoformat(), "--out", out)
+    late = [r["notice_id"] for r in csv.DictReader(io.StringIO(after.stdout))]
+    # answered in time: ids[0]; returned mail is not an answer
+    assert sorted(late) == sorted(ids[1:])
