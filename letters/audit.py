@@ -228,3 +228,59 @@ def verify_proof(proof: dict, *, pdf: bytes | None = None, root: str | None = No
     if root is not None and root.strip().lower() != proof["root"].lower():
         problems.append("the proof leads to another root than the one given")
     return problems
+
+
+@dataclass
+class Reconciliation:
+    never_noticed: list[str]          # on the court's list, in no letter
+    not_on_list: list[tuple[str, str]]  # (docket, notice ID) noticed but not on the list
+    returned_without_follow_up: list[tuple[str, str]]  # (notice ID, kind)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.never_noticed or self.not_on_list or self.returned_without_follow_up)
+
+
+def read_court_list(path: Path) -> set[str]:
+    """Docket numbers from the court's list (a CSV with a docket column)."""
+    import csv
+
+    from letters.records import _header_key
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise AuditError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise AuditError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    reader = csv.reader(text.splitlines())
+    header = next(reader, [])
+    keys = [_header_key(h) for h in header]
+    for name in ("docket_number", "docket", "docket_no", "case_number"):
+        if name in keys:
+            col = keys.index(name)
+            break
+    else:
+        raise AuditError(f"{path}: no docket column (looked for docket_number, docket, "
+                         "docket_no, case_number)", hint="Columns found: " + ", ".join(header))
+    return {" ".join(row[col].split()) for row in reader if len(row) > col and row[col].strip()}
+
+
+def reconcile(ledger_url: str, court_list: Path) -> Reconciliation:
+    dockets = read_court_list(court_list)
+    with Ledger(ledger_url, create=False, readonly=True) as ledger:
+        noticed: dict[str, str] = {}
+        follow_ups: set[str] = set()
+        for letter in ledger.letters():
+            for c in ledger.cases_of(letter.notice_id):
+                noticed.setdefault(c.docket_number, letter.notice_id)
+            if letter.follow_up_of:
+                follow_ups.add(letter.follow_up_of)
+        returned = [(r.notice_id, r.kind) for r in ledger.responses()
+                    if r.kind.startswith("returned-") or r.kind == "address-update"]
+    return Reconciliation(
+        never_noticed=sorted(dockets - set(noticed)),
+        not_on_list=sorted((d, n) for d, n in noticed.items() if d not in dockets),
+        returned_without_follow_up=sorted({(n, k) for n, k in returned if n not in follow_ups}),
+    )

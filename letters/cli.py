@@ -504,6 +504,35 @@ def audit_verify(app: AppContext, batch: str | None, rerender: bool, out_dir: st
     sys.exit(1 if findings else 0)
 
 
+@audit.command("reconcile")
+@click.argument("cases_csv", type=click.Path(dir_okay=False))
+@ledger_options
+@click.pass_obj
+@handle_errors
+def audit_reconcile(app: AppContext, cases_csv: str, out_dir: str | None,
+                    ledger_url: str | None) -> None:
+    """Compare the ledger with the court's list of docket numbers (CASES_CSV).
+
+    Lists cases on the court's list that no letter noticed, noticed cases that are not on the
+    list, and letters that came back (or reported a new address) with no follow-up letter.
+    Exits 0 when all agree, 1 otherwise.
+    """
+    from letters.audit import reconcile
+
+    _, url = _ledger_location(app, out_dir, ledger_url)
+    r = reconcile(url, Path(cases_csv))
+    click.echo(f"Cases on the court's list never noticed: {len(r.never_noticed)}")
+    for d in r.never_noticed:
+        click.echo(f"  {d}")
+    click.echo(f"Noticed cases not on the court's list: {len(r.not_on_list)}")
+    for d, n in r.not_on_list:
+        click.echo(f"  {d}  (notice {n})")
+    click.echo(f"Returned letters with no follow-up: {len(r.returned_without_follow_up)}")
+    for n, k in r.returned_without_follow_up:
+        click.echo(f"  notice {n}  ({k})")
+    sys.exit(0 if r.clean else 1)
+
+
 @audit.command("show")
 @click.argument("notice_id")
 @ledger_options

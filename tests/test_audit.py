@@ -186,3 +186,28 @@ def test_show_and_verify_commands(batch):
     assert dirty.exit_code == 1
     assert dirty.output.splitlines()[0] == (f"notice {rows[0].notice_id}: retained copy missing "
                                             f"({rows[0].file})")
+
+
+def test_reconcile_against_a_crafted_court_list(batch, tmp_path):
+    out, url, rows = batch
+    with Ledger(url) as ledger:
+        dockets = sorted({c.docket_number for r in rows for c in ledger.cases_of(r.notice_id)})
+    kept = dockets[1:]                       # the court does not list the first noticed case
+    court = tmp_path / "court.csv"
+    court.write_text("Docket No.,Defendant\n" + "".join(f"{d},x\n" for d in kept)
+                     + "1299CR999999,y\n", encoding="utf-8")
+    with Ledger(url) as ledger:  # (the batch's issue date is in the future: no CLI checks)
+        ledger.record_responses([{
+            "notice_id": rows[0].notice_id, "kind": "returned-undeliverable",
+            "received": dt.date(2026, 12, 9), "note": "", "recorded_by": "t",
+            "new_address": "", "reason": "Vacant", "attachment_sha256": None,
+            "attachment_name": None, "source": "test", "import_key": None}])
+    result = CliRunner().invoke(cli, ["audit", "reconcile", str(court), "--out", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[:2] == ["Cases on the court's list never noticed: 1", "  1299CR999999"]
+    assert lines[2] == "Noticed cases not on the court's list: 1"
+    assert lines[3].startswith(f"  {dockets[0]}  (notice ")
+    assert lines[4:] == ["Returned letters with no follow-up: 1",
+                         f"  notice {rows[0].notice_id}  (returned-undeliverable)"]
