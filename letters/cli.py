@@ -249,9 +249,15 @@ def _duration(seconds: float) -> str:
 
 
 @cli.command()
-@click.argument("records", type=click.Path(dir_okay=False))
+@click.argument("records", type=click.Path(dir_okay=False), required=False)
 @click.option("--batch", required=True, metavar="NAME",
               help="Name of the batch, e.g. 2026-12-notice. Rerunning the same name resumes it.")
+@click.option("--follow-up", "follow_up", metavar="BATCH", default=None,
+              help="Plan this batch from the ledger instead of RECORDS: a new letter for everyone "
+                   "whose letter in BATCH came back with a new address.")
+@click.option("--overdue", "follow_up_overdue", is_flag=True,
+              help="With --follow-up: also write again to everyone who did not answer by the "
+                   "deadline (at their address, unless it came back undeliverable).")
 @click.option("--date", "issue_date", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Issue date printed on the letters (YYYY-MM-DD). Default: the batch's recorded "
                    "date when resuming, else today.")
@@ -261,15 +267,19 @@ def _duration(seconds: float) -> str:
 @intake_options
 @click.pass_obj
 @handle_errors
-def mail(app: AppContext, records: str, batch: str, issue_date, workers: int | None,
-         out_dir: str | None, ledger_url: str | None, encoding: str | None,
-         sheet: str | None) -> None:
+def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None,
+         follow_up_overdue: bool, issue_date, workers: int | None, out_dir: str | None,
+         ledger_url: str | None, encoding: str | None, sheet: str | None) -> None:
     """Make a mailing: letters, retained copies, ledger, print files and batch root.
 
     Reads RECORDS, gives every person a notice ID, renders their letter (in parallel), keeps a
     write-once copy of each under <out>/<batch>/letters/, records it in the ledger, and writes
     manifest.csv, SHA256SUMS, rejects.csv, print/ (combined PDFs in ZIP order) and ROOT (the
     batch's RFC 6962 root, to file with the court).
+
+    With --follow-up BATCH (and no RECORDS), the batch is planned from the ledger: people whose
+    letter came back with a new address, and with --overdue those who did not answer in time;
+    each new letter is linked to the one it follows.
 
     Interrupted, the same command finishes the missing letters and never makes a second letter
     for anyone; on a finished batch it does nothing. Changed records, templates, catalogs or
@@ -283,7 +293,8 @@ def mail(app: AppContext, records: str, batch: str, issue_date, workers: int | N
     result = run_mail(cfg, records, batch=batch,
                       issue_date=issue_date.date() if issue_date else None, out_dir=out_dir,
                       ledger_url=ledger_url, workers=workers or cfg.mailing.workers or None,
-                      progress=Progress("letters"))
+                      progress=Progress("letters"), follow_up=follow_up,
+                      follow_up_overdue=follow_up_overdue)
     lines = []
     if result.already_complete:
         lines.append(f"Batch {batch} is already complete: nothing to do.")

@@ -85,7 +85,8 @@ def _versions() -> str:
     return json.dumps(out, sort_keys=True)
 
 
-def input_snapshot(cfg: Config, records_path: Path, issue_date: dt.date
+def input_snapshot(cfg: Config, records_path: Path | None, issue_date: dt.date, *,
+                   records_sha: str | None = None
                    ) -> tuple[dict[str, str], list[tuple[str, str, str, bytes | None]]]:
     """Hashes of every input of a batch, and the snapshot rows kept in the ledger."""
     root = cfg.root.resolve()
@@ -125,7 +126,7 @@ def input_snapshot(cfg: Config, records_path: Path, issue_date: dt.date
                 h.update(f"{kind}\0{path}\0{digest}\n".encode())
         return h.hexdigest()
 
-    records_sha = sha256_file(records_path)
+    records_sha = records_sha or sha256_file(records_path)
     hashes = {
         "records_sha256": records_sha,
         "templates_sha256": combined({"template"}),
@@ -234,25 +235,46 @@ def _explain_change(old: BatchRow, new: dict[str, str], issue_date: dt.date, pol
     return ", ".join(changed) or "fonts or tool versions"
 
 
-def mail(cfg: Config, records_path: str | os.PathLike, *, batch: str,
+def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
          issue_date: dt.date | None = None, out_dir: str | os.PathLike | None = None,
          ledger_url: str | None = None, workers: int | None = None,
-         progress: Callable[[int, int], None] | None = None) -> MailResult:
-    """Run (or resume) one mailing batch. See the module docstring."""
+         progress: Callable[[int, int], None] | None = None, follow_up: str | None = None,
+         follow_up_overdue: bool = False) -> MailResult:
+    """Run (or resume) one mailing batch. See the module docstring.
+
+    With ``follow_up``, the batch is planned from the ledger (``letters.followup``) instead of
+    a records file.
+    """
     started = time.perf_counter()
     if not batch or any(ch in batch for ch in "/\\\0") or batch in (".", ".."):
         raise UsageError(f"batch name '{batch}' cannot be used as a folder name",
                          hint="Use letters, digits, '-', '_' and '.', e.g. --batch 2026-12-notice")
-    records_path = Path(records_path)
     out = Path(out_dir) if out_dir else cfg.output_dir
     ledger_url = ledger_url or default_url(out)
     folder = out / batch
     letters_dir = folder / "letters"
     workers = workers or os.cpu_count() or 1
 
-    intake = read_records(records_path, columns=cfg.columns, encoding=cfg.intake.encoding,
-                          sheet=cfg.intake.sheet or None,
-                          default_language=cfg.intake.default_language)
+    follows: dict[str, str] = {}
+    records_sha = None
+    if follow_up:
+        from letters.followup import plan
+
+        if records_path is not None:
+            raise UsageError("a follow-up batch is planned from the ledger: give no RECORDS")
+        with Ledger(ledger_url, create=False) as ledger:
+            previous = ledger.batch(batch)
+            # overdue as of the follow-up's issue date, so that a resumed run plans the same
+            as_of = previous.issue_date if previous else (issue_date or dt.date.today())
+            intake = plan(ledger, follow_up, overdue=follow_up_overdue, as_of=as_of)
+        follows, records_sha = intake.follows, intake.digest()
+    else:
+        if records_path is None:
+            raise UsageError("give the RECORDS file to mail (or --follow-up BATCH)")
+        records_path = Path(records_path)
+        intake = read_records(records_path, columns=cfg.columns, encoding=cfg.intake.encoding,
+                              sheet=cfg.intake.sheet or None,
+                              default_language=cfg.intake.default_language)
     # The gate: no letter carries text that is not translated, checked and signed off.
     from letters.i18n import gate
 
@@ -265,7 +287,7 @@ def mail(cfg: Config, records_path: str | os.PathLike, *, batch: str,
         existing_batch = ledger.batch(batch)
         if issue_date is None:
             issue_date = existing_batch.issue_date if existing_batch else dt.date.today()
-        hashes, inputs = input_snapshot(cfg, records_path, issue_date)
+        hashes, inputs = input_snapshot(cfg, records_path, issue_date, records_sha=records_sha)
         result = MailResult(batch=batch, folder=folder, ledger_url=ledger_url)
         if existing_batch is not None and existing_batch.inputs_sha256 != hashes["inputs_sha256"]:
             what = _explain_change(existing_batch, hashes, issue_date, cfg.letter.policy)
@@ -277,7 +299,7 @@ def mail(cfg: Config, records_path: str | os.PathLike, *, batch: str,
             existing_batch = ledger.open_batch(
                 batch, issue_date=issue_date, tool_version=__version__, policy=cfg.letter.policy,
                 response_deadline=issue_date + dt.timedelta(days=cfg.letter.response_days),
-                hashes=hashes, inputs=inputs, translations=relied)
+                hashes=hashes, inputs=inputs, translations=relied, follow_up_of=follow_up)
         bat = existing_batch
         recorded = {row.defendant_id: row for row in ledger.letters(bat.id)}
         if bat.root is not None:
@@ -301,6 +323,7 @@ def mail(cfg: Config, records_path: str | os.PathLike, *, batch: str,
             progress(0, len(todo))
         for res in _results(todo, cfg, letters_dir, workers):
             if res["ok"]:
+                res["row"]["follow_up_of"] = follows.get(res["row"]["defendant_id"])
                 pending.append(res["row"])
                 result.rendered += 1
             else:

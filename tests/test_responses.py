@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 
 import pytest
 from click.testing import CliRunner
@@ -121,3 +122,49 @@ def test_list_csv_is_spreadsheet_safe_and_overdue_counts_answers(mailed):
     late = [r["notice_id"] for r in csv.DictReader(io.StringIO(after.stdout))]
     # answered in time: ids[0]; returned mail is not an answer
     assert sorted(late) == sorted(ids[1:])
+
+
+def test_follow_up_batch_from_returned_mail_and_overdue(mailed):
+    out, ids = mailed
+    run("respond", ids[0], "--kind", "address-update", "--address",
+        "12 Elm St, Apt 2, Lynn, MA 01902", "--received", "2026-11-10", "--out", out)
+    run("respond", ids[1], "--kind", "returned-undeliverable", "--reason", "Vacant",
+        "--received", "2026-11-11", "--out", out)
+    run("respond", ids[2], "--kind", "returned-forwarded", "--address",
+        "40 Main St, Springfield, Massachusetts 01109", "--received", "2026-11-12", "--out", out)
+    run("respond", ids[3], "--kind", "no-action-wanted", "--received", "2026-11-13",
+        "--out", out)
+
+    first = run("mail", "--batch", "f1", "--follow-up", "r", "--date", "2026-11-20",
+                "--out", out, "--workers", "1")
+    assert first.exit_code == 0, first.output
+    url = f"sqlite:///{out / 'ledger.sqlite'}"
+    with Ledger(url) as ledger:
+        f1 = ledger.batch("f1")
+        letters = {r.follow_up_of: r for r in ledger.letters(f1.id)}
+        assert sorted(letters) == sorted([ids[0], ids[2]])
+        moved = json.loads(letters[ids[0]].recipient)["address"]
+    assert moved == {"line1": "12 Elm St", "line2": "Apt 2", "city": "Lynn", "state": "MA",
+                     "zip": "01902"}
+    from tests.pdftools import word_boxes
+
+    page1 = " ".join(w[0] for w in word_boxes(
+        (out / "f1" / letters[ids[0]].file).read_bytes(), 1))
+    assert "12 Elm St Apt 2 Lynn MA 01902" in page1
+
+    court = out.parent / "court.csv"
+    court.write_text("docket_number\n", encoding="utf-8")
+    reconciled = run("audit", "reconcile", court, "--out", out)
+    assert f"Returned letters with no follow-up: 1\n  notice {ids[1]}  (returned-undeliverable)" \
+        in reconciled.output
+
+    second = run("mail", "--batch", "f2", "--follow-up", "r", "--overdue", "--date",
+                 "2027-02-15", "--out", out, "--workers", "1")
+    assert second.exit_code == 1  # one person cannot be written to again
+    with Ledger(url) as ledger:
+        f2 = ledger.letters(ledger.batch("f2").id)
+    assert sorted(r.follow_up_of for r in f2) == sorted([ids[0], ids[2], ids[4]])
+    rejects = (out / "f2" / "rejects.csv").read_text(encoding="utf-8")
+    assert f"notice {ids[1]} came back undeliverable and no new address is known" in rejects
+    again = run("mail", "--batch", "f2", "--follow-up", "r", "--overdue", "--out", out)
+    assert again.stdout.startswith("Batch f2 is already complete")
