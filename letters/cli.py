@@ -544,6 +544,34 @@ def audit_reconcile(app: AppContext, cases_csv: str, out_dir: str | None,
     sys.exit(0 if r.clean else 1)
 
 
+@audit.command("report")
+@click.option("--batch", default=None, help="Only this batch. Default: every batch.")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False),
+              help="The report PDF. Default: <out>/report/report.pdf.")
+@click.option("--csv", "csv_dir", type=click.Path(file_okay=False),
+              help="Folder for the tables as CSV. Default: <out>/report/.")
+@ledger_options
+@click.pass_obj
+@handle_errors
+def audit_report(app: AppContext, batch: str | None, pdf_path: str | None,
+                 csv_dir: str | None, out_dir: str | None, ledger_url: str | None) -> None:
+    """The report for the court, as a PDF with charts and the same tables as CSV.
+
+    Letters by county and language; per batch the undeliverable and response rates,
+    follow-up letters, the batch root and the verification result; responses by month and
+    kind; follow-up batches.
+    """
+    from letters.report import gather, write_csvs, write_pdf
+
+    out, url = _ledger_location(app, out_dir, ledger_url)
+    tables = gather(out, url, batch=batch)
+    folder = Path(csv_dir) if csv_dir else out / "report"
+    pdf = write_pdf(tables, Path(pdf_path) if pdf_path else out / "report" / "report.pdf",
+                    title=f"Notice mailing report — {app.config.office.name}")
+    for path in [pdf, *write_csvs(tables, folder)]:
+        click.echo(str(path))
+
+
 @audit.command("show")
 @click.argument("notice_id")
 @ledger_options

@@ -166,6 +166,7 @@ class BatchRow:
     policy: str
     root: str | None
     letter_count: int | None
+    follow_up_of: str | None = None
 
 
 class Ledger:
@@ -289,7 +290,7 @@ class Ledger:
         return BatchRow(row.id, row.name, row.issue_date, row.response_deadline,
                         row.inputs_sha256, row.records_sha256,
                         row.templates_sha256, row.catalogs_sha256, row.config_sha256,
-                        row.policy, row.root, row.letter_count)
+                        row.policy, row.root, row.letter_count, row.follow_up_of)
 
     def open_batch(self, name: str, *, issue_date: dt.date, response_deadline: dt.date,
                    tool_version: str, policy: str,

@@ -168,3 +168,46 @@ def test_follow_up_batch_from_returned_mail_and_overdue(mailed):
     assert f"notice {ids[1]} came back undeliverable and no new address is known" in rejects
     again = run("mail", "--batch", "f2", "--follow-up", "r", "--overdue", "--out", out)
     assert again.stdout.startswith("Batch f2 is already complete")
+
+
+def test_report_numbers_equal_independent_counts(mailed, tmp_path):
+    from collections import Counter
+
+    from letters.records import read_records
+
+    out, ids = mailed
+    run("respond", ids[0], "--kind", "returned-undeliverable", "--reason", "Vacant",
+        "--received", "2026-11-05", "--out", out)
+    run("respond", ids[1], "--kind", "counsel-requested", "--received", "2026-11-06", "--out", out)
+    for kind, day in (("counsel-requested", "2026-11-20"), ("other", "2026-11-21")):
+        assert run("respond", ids[2], "--kind", kind, "--received", day,
+                   "--out", out).exit_code == 0
+    result = run("audit", "report", "--out", out, "--csv", tmp_path / "csv", "--pdf",
+                 tmp_path / "report.pdf")
+    assert result.exit_code == 0, result.output
+
+    def table(name):
+        with open(tmp_path / "csv" / f"{name}.csv", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+
+    # independently, from the records file the batch was made from
+    cfg = config.load(ROOT / "letters.toml")
+    intake = read_records(out.parent / "r.csv", columns=cfg.columns)
+    expected = Counter()
+    for person in intake.recipients:
+        for county in {c.county for c in person.cases}:
+            expected[(county, person.language)] += 1
+    got = {(r["county"], r["language"]): int(r["letters"]) for r in table("letters_by_county")}
+    assert got == dict(expected)
+    (batch,) = table("batches")
+    assert (batch["letters"], batch["undeliverable"], batch["undeliverable_rate"],
+            batch["answered"], batch["response_rate"], batch["verification"]) == (
+        "5", "1", "20.0%", "2", "40.0%", "clean")
+    assert batch["root"] == (out / "r" / "ROOT").read_text().strip()
+    months = {(r["month"], r["kind"]): int(r["responses"]) for r in table("responses_by_month")}
+    assert months == {("2026-11", "returned-undeliverable"): 1,
+                      ("2026-11", "counsel-requested"): 2, ("2026-11", "other"): 1}
+    from tests.pdftools import page_texts
+
+    text = " ".join(page_texts((tmp_path / "report.pdf").read_bytes()))
+    assert "Letters by county and preferred language" in text and "20.0%" in text
