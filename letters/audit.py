@@ -247,14 +247,10 @@ def read_court_list(path: Path) -> set[str]:
 
     from letters.records import _header_key
 
+    from letters.exports import read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise AuditError(f"{path}: file not found") from None
-    except UnicodeDecodeError as exc:
-        raise AuditError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    reader = csv.reader(text.splitlines())
+    reader = csv.reader(read_text(path).splitlines())
     header = next(reader, [])
     keys = [_header_key(h) for h in header]
     for name in ("docket_number", "docket", "docket_no", "case_number"):

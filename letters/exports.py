@@ -25,6 +25,18 @@ def neutralise(value) -> str:
     return text
 
 
+def read_text(path: str | os.PathLike) -> str:
+    """A small UTF-8 input file (BOM allowed), or an error naming the file."""
+    from letters.errors import InputFileError
+
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputFileError(str(path), "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise InputFileError(str(path), f"not UTF-8 text (byte {exc.start})") from None
+
+
 def private_dir(path: str | os.PathLike) -> Path:
     """Create ``path`` (and missing parents) readable by the owner only; records hold PII."""
     path = Path(path)

@@ -166,7 +166,7 @@ def _mapping(root: Path):
         return parse_mapping_cfg(fh, filename=str(cfg))
 
 
-def extract_catalog(root: Path) -> "Catalog":
+def extract_catalog(root: Path):
     """Every message of the workspace's templates (and page furniture), as a template catalog."""
     from babel.messages.catalog import Catalog
     from babel.messages.extract import extract_from_dir

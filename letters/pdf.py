@@ -26,7 +26,7 @@ from importlib import resources
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
+from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import letter
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
@@ -35,7 +35,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate, CondPageBreak, Flowable, Frame, KeepTogether, ListFlowable, ListItem,
-    PageBreak, PageTemplate, Paragraph, Spacer, Table, TableStyle,
+    PageBreak, PageTemplate, Paragraph, Table, TableStyle,
 )
 from reportlab.platypus.flowables import HRFlowable
 

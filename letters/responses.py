@@ -114,14 +114,10 @@ def _user() -> str:
 
 def import_file(cfg: Config, ledger: Ledger, path: Path) -> ImportResult:
     """Record every good row of a responses CSV; reject the others with their reasons."""
+    from letters.exports import read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: file not found") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(read_text(path)))
     missing = [c for c in ("notice_id", "kind", "received") if c not in (reader.fieldnames or [])]
     if missing:
         raise UsageError(f"{path}: required columns missing: {', '.join(missing)}",
