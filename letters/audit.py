@@ -120,7 +120,7 @@ def _workspace_from_snapshot(ledger: Ledger, b: BatchRow, target: Path) -> Path:
     """Lay out the batch's recorded templates, catalogs and configuration as a workspace."""
     config_path = None
     for row in ledger.inputs(b.id):
-        if row.content is None or row.kind in ("tool",):
+        if row.content is None or row.kind in ("tool", "setting", "plan"):
             continue
         path = target / row.path
         if not path.resolve().is_relative_to(target.resolve()):

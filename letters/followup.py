@@ -65,11 +65,22 @@ class FollowUpPlan:
     def rejected_rows(self) -> set[int]:
         return {r.row for r in self.rejects}
 
+    def to_json(self) -> bytes:
+        """The plan as kept in the ledger, so that a resumed run replays exactly this plan."""
+        return json.dumps({"source": self.source,
+                           "recipients": [dataclasses.asdict(r) for r in self.recipients],
+                           "follows": self.follows,
+                           "rejects": [dataclasses.asdict(x) for x in self.rejects]},
+                          sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "FollowUpPlan":
+        d = json.loads(data)
+        return cls(d["source"], [recipient_from_dict(r) for r in d["recipients"]], d["follows"],
+                   [Reject(**x) for x in d["rejects"]])
+
     def digest(self) -> str:
-        body = json.dumps([[dataclasses.asdict(r) for r in self.recipients], self.follows,
-                           [dataclasses.astuple(x) for x in self.rejects]],
-                          sort_keys=True, ensure_ascii=False, default=str)
-        return hashlib.sha256(body.encode("utf-8")).hexdigest()
+        return hashlib.sha256(self.to_json()).hexdigest()
 
 
 def plan(ledger: Ledger, original: str, *, overdue: bool = False,
@@ -81,13 +92,17 @@ def plan(ledger: Ledger, original: str, *, overdue: bool = False,
         raise UsageError(f"no batch named '{original}' to follow up")
     letters = {row.notice_id: row for row in ledger.letters(b.id)}
     latest: dict[str, object] = {}
-    for r in ledger.responses():
+    moved: dict[str, object] = {}
+    for r in ledger.responses():                 # in the order they were received
         if r.notice_id in letters:
-            latest[r.notice_id] = r              # responses come in received order
+            latest[r.notice_id] = r
+            if r.new_address:
+                # returned mail for the old address does not cancel a new one given earlier
+                moved[r.notice_id] = r
     recipients, follows, rejects = [], {}, []
     for n, (nid, letter) in enumerate(sorted(letters.items()), start=1):
-        r = latest.get(nid)
-        if r is None or not r.new_address:
+        r = moved.get(nid)
+        if r is None:
             continue
         address = parse_address(r.new_address)
         person = recipient_from_dict(json.loads(letter.recipient))
@@ -100,7 +115,7 @@ def plan(ledger: Ledger, original: str, *, overdue: bool = False,
         follows[person.defendant_id] = nid
     if overdue:
         undeliverable = {nid for nid, r in latest.items()
-                         if r.kind.startswith(RETURNED) and not r.new_address}
+                         if r.kind.startswith(RETURNED) and nid not in moved}
         for _, letter in find_overdue(ledger, batch=original, as_of=as_of or dt.date.today()):
             person = recipient_from_dict(json.loads(letter.recipient))
             if person.defendant_id in follows:

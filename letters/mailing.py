@@ -41,7 +41,7 @@ from letters.model import LANGUAGES, Recipient
 from letters.records import Intake, read_records
 from letters.printshop import write_print_files
 from letters.store import (
-    fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
+    CopyConflict, fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
 )
 
 MANIFEST_HEADER = ("notice_id", "defendant_id", "languages", "pages", "sha256", "file", "zip")
@@ -110,6 +110,11 @@ def input_snapshot(cfg: Config, records_path: Path | None, issue_date: dt.date, 
         asdict(cfg), default=str, sort_keys=True).encode()
     inputs.append(("config", rel(cfg.source) if cfg.source else "<defaults>",
                    hashlib.sha256(config_bytes).hexdigest(), config_bytes))
+    # what command-line options and LETTERS_* variables changed on top of the file
+    effective = json.dumps({"intake": asdict(cfg.intake), "columns": cfg.columns,
+                            "letter": asdict(cfg.letter)}, sort_keys=True).encode()
+    inputs.append(("setting", "effective intake and letter settings",
+                   hashlib.sha256(effective).hexdigest(), effective))
     from letters.pdf import FONT_FILES
     from importlib import resources
 
@@ -131,12 +136,13 @@ def input_snapshot(cfg: Config, records_path: Path | None, issue_date: dt.date, 
         "records_sha256": records_sha,
         "templates_sha256": combined({"template"}),
         "catalogs_sha256": combined({"catalog", "signoff"}),
-        "config_sha256": combined({"config"}),
+        "config_sha256": combined({"config", "setting"}),
     }
     everything = hashlib.sha256()
     everything.update(f"records\0{records_sha}\nissue_date\0{issue_date.isoformat()}\n"
                       f"policy\0{cfg.letter.policy}\n".encode())
-    everything.update(combined({"template", "catalog", "signoff", "config", "font", "tool"}).encode())
+    everything.update(combined({"template", "catalog", "signoff", "config", "setting", "font",
+                                "tool", "plan"}).encode())
     hashes["inputs_sha256"] = everything.hexdigest()
     return hashes, inputs
 
@@ -171,9 +177,15 @@ def render_letter(task: tuple[Recipient, str, dt.date]) -> dict:
         # the folder is fsynced by the main process before the ledger records this copy
         digest = write_once(_worker["letters_dir"] / f"{notice_id}.pdf", out.pdf,
                             sync_dir=False)
+    except (CopyConflict, OSError):
+        raise  # a retained copy that differs, or a full disk: stop, never skip a person
     except LettersError as exc:
         return {"ok": False, "defendant_id": recipient.defendant_id,
                 "rows": list(recipient.source_rows), "reason": str(exc).split("\n")[0]}
+    except Exception as exc:  # a layout or template error for this person only
+        return {"ok": False, "defendant_id": recipient.defendant_id,
+                "rows": list(recipient.source_rows),
+                "reason": f"recipient {recipient.defendant_id}: {type(exc).__name__}: {exc}"}
     return {
         "ok": True,
         "row": {
@@ -257,17 +269,27 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
 
     follows: dict[str, str] = {}
     records_sha = None
+    plan_input = None
     if follow_up:
         from letters.followup import plan
 
         if records_path is not None:
             raise UsageError("a follow-up batch is planned from the ledger: give no RECORDS")
+        from letters.followup import FollowUpPlan
+
         with Ledger(ledger_url, create=False) as ledger:
             previous = ledger.batch(batch)
-            # overdue as of the follow-up's issue date, so that a resumed run plans the same
-            as_of = previous.issue_date if previous else (issue_date or dt.date.today())
-            intake = plan(ledger, follow_up, overdue=follow_up_overdue, as_of=as_of)
+            kept = [row for row in ledger.inputs(previous.id) if row.kind == "plan"] \
+                if previous else []
+            if kept:
+                # a resumed run replays the plan the batch was opened with, whatever was
+                # recorded since
+                intake = FollowUpPlan.from_json(kept[0].content)
+            else:
+                intake = plan(ledger, follow_up, overdue=follow_up_overdue,
+                              as_of=issue_date or dt.date.today())
         follows, records_sha = intake.follows, intake.digest()
+        plan_input = ("plan", "follow-up plan", records_sha, intake.to_json())
     else:
         if records_path is None:
             raise UsageError("give the RECORDS file to mail (or --follow-up BATCH)")
@@ -288,6 +310,8 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         if issue_date is None:
             issue_date = existing_batch.issue_date if existing_batch else dt.date.today()
         hashes, inputs = input_snapshot(cfg, records_path, issue_date, records_sha=records_sha)
+        if plan_input:
+            inputs.append(plan_input)
         result = MailResult(batch=batch, folder=folder, ledger_url=ledger_url)
         if existing_batch is not None and existing_batch.inputs_sha256 != hashes["inputs_sha256"]:
             what = _explain_change(existing_batch, hashes, issue_date, cfg.letter.policy)

@@ -251,3 +251,29 @@ def test_letter_that_cannot_render_is_rejected_and_the_batch_goes_on(tmp_path, m
                                      str(records), "--batch", "b1", "--out",
                                      str(tmp_path / "out")], catch_exceptions=False)
     assert again.stdout.splitlines()[0] == "Batch b1 is already complete: nothing to do."
+
+
+def test_changed_intake_settings_under_the_same_batch_name_are_refused(tmp_path):
+    cfg = config.load(ROOT / "letters.toml")
+    records = small_records(tmp_path / "r.csv", people=3)
+    mail(cfg, records, batch="s", issue_date=ISSUE, out_dir=tmp_path, workers=1)
+    other = config.with_overrides(cfg, intake={"default_language": "es"})
+    with pytest.raises(UsageError, match=r"made from other inputs \(changed: configuration\)"):
+        mail(other, records, batch="s", issue_date=ISSUE, out_dir=tmp_path, workers=1)
+
+
+def test_event_chain_cannot_fork(tmp_path):
+    import sqlalchemy
+
+    from letters.ledger import events
+
+    with Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}") as ledger:
+        ledger.log("a")
+        ledger.log("b")
+        first = ledger.events()[0]
+        with pytest.raises(sqlalchemy.exc.IntegrityError):
+            with ledger.engine.begin() as conn:  # a second event claiming the same predecessor
+                conn.execute(sqlalchemy.insert(events).values(
+                    kind="x", payload="{}", created_at="t", prev_hash=first.prev_hash,
+                    hash="f" * 64))
+        assert ledger.chain_problems() == []

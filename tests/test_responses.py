@@ -211,3 +211,48 @@ def test_report_numbers_equal_independent_counts(mailed, tmp_path):
 
     text = " ".join(page_texts((tmp_path / "report.pdf").read_bytes()))
     assert "Letters by county and preferred language" in text and "20.0%" in text
+
+
+def test_interrupted_follow_up_resumes_with_its_own_plan(mailed, monkeypatch):
+    from letters import mailing
+
+    out, ids = mailed
+    run("respond", ids[0], "--kind", "address-update", "--address", "1 Oak St, Lynn, MA 01902",
+        "--received", "2026-11-10", "--out", out)
+    run("respond", ids[1], "--kind", "address-update", "--address", "2 Oak St, Lynn, MA 01902",
+        "--received", "2026-11-10", "--out", out)
+    original = mailing._results
+
+    def interrupted(*args):
+        for i, res in enumerate(original(*args)):
+            if i == 1:
+                raise KeyboardInterrupt
+            yield res
+    monkeypatch.setattr(mailing, "_results", interrupted)
+    stopped = run("mail", "--batch", "f", "--follow-up", "r", "--date", "2026-11-20",
+                  "--out", out, "--workers", "1")
+    assert stopped.exit_code == 1  # Click turns Ctrl-C into "Aborted!"
+    monkeypatch.setattr(mailing, "_results", original)
+    with Ledger(f"sqlite:///{out / 'ledger.sqlite'}") as ledger:
+        assert ledger.batch("f").root is None
+    # meanwhile another address comes in; the interrupted batch still finishes as planned
+    run("respond", ids[2], "--kind", "address-update", "--address", "3 Oak St, Lynn, MA 01902",
+        "--received", "2026-11-21", "--out", out)
+    done = run("mail", "--batch", "f", "--follow-up", "r", "--out", out, "--workers", "1")
+    assert done.exit_code == 0, done.output
+    with Ledger(f"sqlite:///{out / 'ledger.sqlite'}") as ledger:
+        rows = ledger.letters(ledger.batch("f").id)
+    assert sorted(r.follow_up_of for r in rows) == sorted(ids[:2])
+
+
+def test_returned_mail_after_an_address_update_keeps_the_new_address(mailed):
+    out, ids = mailed
+    run("respond", ids[0], "--kind", "address-update", "--address", "1 Oak St, Lynn, MA 01902",
+        "--received", "2026-11-10", "--out", out)
+    run("respond", ids[0], "--kind", "returned-undeliverable", "--reason", "Moved",
+        "--received", "2026-11-12", "--out", out)
+    assert run("mail", "--batch", "g", "--follow-up", "r", "--date", "2026-11-20", "--out", out,
+               "--workers", "1").exit_code == 0
+    with Ledger(f"sqlite:///{out / 'ledger.sqlite'}") as ledger:
+        (row,) = ledger.letters(ledger.batch("g").id)
+    assert row.follow_up_of == ids[0] and json.loads(row.recipient)["address"]["line1"] == "1 Oak St"
