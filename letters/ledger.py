@@ -228,15 +228,19 @@ class Ledger:
                         f"{table} BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {op} on "
                         f"{table} refused'); END"))
         elif dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(6962)"))  # one preparer at a time
             conn.execute(text(
                 "CREATE OR REPLACE FUNCTION letters_append_only() RETURNS trigger AS $$ BEGIN "
                 "RAISE EXCEPTION 'the ledger is append-only: % on % refused', TG_OP, "
                 "TG_TABLE_NAME; END $$ LANGUAGE plpgsql"))
+            present = set(conn.execute(text(
+                "SELECT tgname FROM pg_trigger WHERE tgname LIKE '%_append_only'")).scalars())
             for table in APPEND_ONLY:
-                conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}"))
-                conn.execute(text(
-                    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                    "FOR EACH ROW EXECUTE FUNCTION letters_append_only()"))
+                # created once: re-creating them on every open would lock every table
+                if f"{table}_append_only" not in present:
+                    conn.execute(text(
+                        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                        "FOR EACH ROW EXECUTE FUNCTION letters_append_only()"))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -371,6 +371,8 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         _write_outputs(folder, intake, rows, failures, root, cfg, workers)
         # Failures are data or template problems that would fail again; they are in rejects.csv
         # and the event log, and the batch is complete without them.
+        for d in (folder / "print", folder):  # the outputs are durable before the root is
+            fsync_dir(d)
         ledger.close_batch(bat, root, len(rows))
         result.failed = len(failures)
         _summarise(result, intake, rows, root, started)
