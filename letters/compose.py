@@ -357,9 +357,28 @@ class Composer:
         self.templates_dir = cfg.templates_dir
         self.locale_dir = cfg.locale_dir
         self._checked: set[tuple[str, str]] = set()
+        self._envs: dict[str, object] = {}
+        self._label_cache: dict[str, dict[str, str]] = {}
+
+    def _env(self, lang: str):
+        # One lookup per language for this composer: the shared cache checks the catalog
+        # file on disk, which is not worth doing once per letter.
+        env = self._envs.get(lang)
+        if env is None:
+            env = self._envs[lang] = i18n.environment(self.templates_dir, self.locale_dir, lang)
+        return env
+
+    def _labels(self, lang: str) -> dict[str, str]:
+        labels = self._label_cache.get(lang)
+        if labels is None:
+            labels = self._label_cache[lang] = {
+                key: i18n.gettext(self.locale_dir, lang, msg)
+                for key, msg in (("page_of", PAGE_OF), ("notice_id", NOTICE_ID),
+                                 ("date", DATE), ("proof", PROOF))}
+        return labels
 
     def _render(self, lang: str, name: str, context: dict, recipient: Recipient) -> str:
-        env = i18n.environment(self.templates_dir, self.locale_dir, lang)
+        env = self._env(lang)
         try:
             if (lang, name) not in self._checked:
                 check_template_source(env, name)
@@ -406,10 +425,7 @@ class Composer:
         for lang in languages:
             html = self.html(recipient, lang, notice_id=notice_id, issue_date=issue_date)
             blocks = parse(html, f"{lang}/{template}")
-            labels = {key: i18n.gettext(self.locale_dir, lang, msg)
-                      for key, msg in (("page_of", PAGE_OF), ("notice_id", NOTICE_ID),
-                                       ("date", DATE), ("proof", PROOF))}
-            versions.append(Version(lang, blocks, labels))
+            versions.append(Version(lang, blocks, dict(self._labels(lang))))
         crossref = self._crossref(recipient, languages, notice_id, issue_date)
         return Document(recipient=recipient, notice_id=notice_id, issue_date=issue_date,
                         office=self.cfg.office, versions=versions, crossref=crossref, proof=proof)

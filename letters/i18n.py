@@ -11,6 +11,7 @@ catalogs are cached per process, so templates are compiled once, not once per le
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -82,7 +83,9 @@ def load_translations(locale_dir: str | Path, lang: str) -> NullTranslations:
     return translations
 
 
+@functools.lru_cache(maxsize=None)
 def locale_for(lang: str) -> Locale:
+    """The Babel locale of a letter language, parsed once."""
     return Locale.parse(LOCALES.get(lang, lang))
 
 

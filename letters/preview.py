@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from letters.config import Config
 from letters.errors import LettersError
 from letters.exports import private_dir
 from letters.records import Intake
+from letters.store import replace_file
 
 
 @dataclass
@@ -74,10 +74,6 @@ def write_proofs(cfg: Config, intake: Intake, out: Path, *, first: int | None = 
             continue
         suffix = "-".join(v.lang for v in doc.versions)
         path = out / f"PROOF-{safe_file_stem(recipient.defendant_id)}-{suffix}.pdf"
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(rendered.pdf)
-        os.replace(tmp, path)
+        replace_file(path, rendered.pdf)
         result.written.append(path)
     return result
