@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from letters import config, sample  # noqa: E402
-from letters.records import read_records  # noqa: E402
+from letters.records import read_for  # noqa: E402
 from bench.results import record_section  # noqa: E402
 
 ROWS_PER_PERSON = 1.77  # the generator's mean
@@ -46,7 +46,7 @@ def main() -> None:
     validate, materialise = [], []
     for _ in range(args.repeat):
         t0 = time.perf_counter()
-        intake = read_records(path, columns=cfg.columns)
+        intake = read_for(cfg, path)
         t1 = time.perf_counter()
         built = sum(1 for _ in intake.recipients)
         t2 = time.perf_counter()

@@ -36,7 +36,7 @@ from letters import config, sample  # noqa: E402
 from letters.compose import Composer  # noqa: E402
 from letters.mailing import mail  # noqa: E402
 from letters.pdf import register_fonts, render  # noqa: E402
-from letters.records import read_records  # noqa: E402
+from letters.records import read_for  # noqa: E402
 
 ISSUE = dt.date(2026, 12, 1)
 CSS = """
@@ -63,7 +63,7 @@ def records_for(people: int, folder: Path) -> Path:
 
 def render_only(cfg, records: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
-    intake = read_records(records, columns=cfg.columns)
+    intake = read_for(cfg, records)
     composer = Composer(cfg)
     n = 0
     for r in intake.recipients:
@@ -87,7 +87,7 @@ def weasyprint_rate(cfg, records: Path, letters: int = 20) -> str:
         import weasyprint
     except Exception as exc:  # ImportError, or OSError when pango is missing
         return f"WeasyPrint not available in this environment ({type(exc).__name__})."
-    intake = read_records(records, columns=cfg.columns)
+    intake = read_for(cfg, records)
     composer = Composer(cfg)
     people = intake.recipients[:letters]
     htmls = []

@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE.parent))
 from bench.results import record_section  # noqa: E402
 from letters import config, readability  # noqa: E402
 from letters.compose import Composer  # noqa: E402
-from letters.records import read_records  # noqa: E402
+from letters.records import read_for  # noqa: E402
 
 # Syllable counter and measure of each letter language (to come from the configuration).
 READABILITY = {"en": ("en", "flesch-kincaid"), "es": ("es", "inflesz")}
@@ -50,7 +50,7 @@ def _verdict(name: str, score: float, aim: float) -> str:
 
 def main() -> None:
     cfg = config.load(HERE.parent / "letters.toml")
-    intake = read_records(HERE.parent / "examples" / "records.csv", columns=cfg.columns)
+    intake = read_for(cfg, HERE.parent / "examples" / "records.csv")
     composer = Composer(cfg)
     rows = ["| people with | language | words | sentences | syllables | measure | whole letter "
             "| hardest sentence |",

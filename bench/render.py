@@ -36,7 +36,7 @@ from bench.results import record_section  # noqa: E402
 from letters import config  # noqa: E402
 from letters.compose import Composer  # noqa: E402
 from letters.pdf import FONT, register_fonts, render  # noqa: E402
-from letters.records import read_records  # noqa: E402
+from letters.records import read_for  # noqa: E402
 
 ISSUE = dt.date(2026, 12, 1)
 
@@ -82,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = config.load(HERE.parent / "letters.toml")
-    intake = read_records(HERE.parent / "examples" / "records.csv", columns=cfg.columns)
+    intake = read_for(cfg, HERE.parent / "examples" / "records.csv")
     people = intake.recipients[: args.letters]
     composer = Composer(cfg)
     register_fonts()

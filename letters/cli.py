@@ -68,7 +68,7 @@ def intake_options(fn):
 @click.version_option(__version__, prog_name="letters")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
-    """Court-ordered notices to many people, in English and Spanish, with proof of what was sent.
+    """Court-ordered notices to many people, in their languages, with proof of what was sent.
 
     Typical run, from a workspace folder holding letters.toml:
 
@@ -80,12 +80,37 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 def _intake(app: AppContext, records: str, encoding: str | None, sheet: str | None):
     from letters import config as config_mod
-    from letters.records import read_records
+    from letters.records import read_for
 
     cfg = config_mod.with_overrides(app.config, intake={"encoding": encoding, "sheet": sheet})
-    return cfg, read_records(records, columns=cfg.columns, encoding=cfg.intake.encoding,
-                             sheet=cfg.intake.sheet or None,
-                             default_language=cfg.intake.default_language)
+    return cfg, read_for(cfg, records)
+
+
+def _check_langs(ctx: click.Context, param, value):
+    """--lang values must be languages declared in letters.toml (or 'all' where allowed)."""
+    values = [value] if isinstance(value, str) else list(value or ())
+    if not values:
+        return value
+    try:
+        declared = ctx.find_object(AppContext).config.registry
+    except LettersError as exc:
+        raise click.UsageError(str(exc), ctx) from None
+    wanted = declared.codes
+    for v in values:
+        if v not in wanted and not (v == "all" and "all" in (param.metavar or "")):
+            raise click.BadParameter(f"'{v}' is not a language of letters.toml "
+                                     f"(declared: {', '.join(wanted)})", ctx, param)
+    return value
+
+
+def lang_option(*, required: bool = False, multiple: bool = False, help: str,
+                metavar: str = "CODE"):
+    """--lang, checked against the languages declared in letters.toml."""
+    def decorate(fn):
+        return click.option("--lang", "langs" if multiple else "lang", required=required,
+                            multiple=multiple, metavar=metavar, callback=_check_langs,
+                            help=help)(fn)
+    return decorate
 
 
 def _intake_summary(intake, rejects_path: Path | None) -> list[str]:
@@ -94,6 +119,11 @@ def _intake_summary(intake, rejects_path: Path | None) -> list[str]:
     langs = intake.recipients.language_counts()
     lang_text = ", ".join(f"{k} {v}" for k, v in sorted(langs.items()))
     lines.append(f"  people:   {intake.people}" + (f"  (preferred language: {lang_text})" if lang_text else ""))
+    asked = intake.recipients.requested_counts()
+    if asked:
+        lines.append(f"  asked for a language letters are not written in (they get the "
+                     f"fallback versions and taglines): "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(asked.items())))
     lines.append(f"  cases:    {intake.cases}")
     if intake.duplicate_rows:
         lines.append(f"  duplicate rows merged: {intake.duplicate_rows}")
@@ -146,7 +176,7 @@ def sample(people: int, seed: int, output: str, clean: bool) -> None:
     """Write a synthetic case export for PEOPLE invented people (no real person).
 
     The rows look like a case-management export (several per person, Massachusetts courts,
-    names with diacritics, a third preferring Spanish) and, unless --clean, include the damaged
+    names with diacritics, a third preferring Spanish, some Portuguese) and, unless --clean, include the damaged
     rows described in examples/README.md.
     """
     from letters import sample as sample_mod
@@ -166,8 +196,9 @@ def sample(people: int, seed: int, output: str, clean: bool) -> None:
               help="Proof the first N people of the export. Default: 5.")
 @click.option("--id", "defendant_ids", multiple=True, metavar="DEFENDANT_ID",
               help="Proof this person (repeatable).")
-@click.option("--lang", type=click.Choice(["en", "es", "both"]), default=None,
-              help="Versions to include. Default: the [letter] policy of letters.toml.")
+@lang_option(multiple=True, metavar="CODE|all",
+             help="Versions to include, in this order (repeatable), or 'all' declared letter "
+                  "languages. Default: the [letter] policy of letters.toml.")
 @click.option("--date", "issue_date", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Issue date printed on the letter (YYYY-MM-DD). Default: today.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
@@ -176,9 +207,9 @@ def sample(people: int, seed: int, output: str, clean: bool) -> None:
 @click.pass_obj
 @handle_errors
 def preview(app: AppContext, records: str, first: int | None, defendant_ids: tuple[str, ...],
-            lang: str | None, issue_date, out_dir: str | None, encoding: str | None,
+            langs: tuple[str, ...], issue_date, out_dir: str | None, encoding: str | None,
             sheet: str | None) -> None:
-    """Render proof PDFs of some letters, watermarked "PROOF – NOT FOR MAILING".
+    """Render draft PDFs of some letters, watermarked "DRAFT – DO NOT MAIL".
 
     Proofs carry a provisional notice ID and may use draft translations; they are for reading,
     never for mailing. Prints the path of each proof. Exits 1 if a chosen person was not found
@@ -194,7 +225,7 @@ def preview(app: AppContext, records: str, first: int | None, defendant_ids: tup
     out = Path(out_dir) if out_dir else cfg.output_dir / "preview"
     date = issue_date.date() if issue_date else dt.date.today()
     result = write_proofs(cfg, intake, out, first=first, defendant_ids=list(defendant_ids),
-                          lang=lang, issue_date=date)
+                          langs=list(langs) or None, issue_date=date)
     for path in result.written:
         click.echo(str(path))
     for problem in result.problems:
@@ -263,13 +294,18 @@ def _duration(seconds: float) -> str:
                    "date when resuming, else today.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Rendering processes. Default: [mailing] workers, 0 = one per CPU core.")
+@click.option("--accept-sample-signoffs", "allow_sample", is_flag=True,
+              help="Mail on translations signed off only for the bundled sample office (for "
+                   "trying a copied workspace; never for a real mailing). Recorded in the "
+                   "ledger.")
 @ledger_options
 @intake_options
 @click.pass_obj
 @handle_errors
 def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None,
-         follow_up_overdue: bool, issue_date, workers: int | None, out_dir: str | None,
-         ledger_url: str | None, encoding: str | None, sheet: str | None) -> None:
+         follow_up_overdue: bool, issue_date, workers: int | None, allow_sample: bool,
+         out_dir: str | None, ledger_url: str | None, encoding: str | None,
+         sheet: str | None) -> None:
     """Make a mailing: letters, retained copies, ledger, print files and batch root.
 
     Reads RECORDS, gives every person a notice ID, renders their letter (in parallel), keeps a
@@ -294,7 +330,11 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
                       issue_date=issue_date.date() if issue_date else None, out_dir=out_dir,
                       ledger_url=ledger_url, workers=workers or cfg.mailing.workers or None,
                       progress=Progress("letters"), follow_up=follow_up,
-                      follow_up_overdue=follow_up_overdue)
+                      follow_up_overdue=follow_up_overdue, allow_sample_signoffs=allow_sample)
+    if allow_sample:
+        click.echo("WARNING: translations signed off only for the bundled sample office were "
+                   "accepted (--accept-sample-signoffs); this batch is not a real mailing.",
+                   err=True)
     lines = []
     if result.already_complete:
         lines.append(f"Batch {batch} is already complete: nothing to do.")
@@ -306,6 +346,10 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
         f"  letters:  {result.letters}  ({result.pages} pages; languages: {langs or 'none'})",
         f"  rejected: {result.rejected_rows} rows"
         + (f", {result.failed} letters failed to render" if result.failed else ""),
+        *([f"  asked for a language without letters (sent the fallback, see "
+           f"manifest.csv language_requested): "
+           + ", ".join(f"{k} {v}" for k, v in result.requested.items())]
+          if result.requested else []),
         f"  folder:   {result.folder}",
         f"  ledger:   {result.ledger_url}",
         f"  root:     {result.root}",
@@ -319,9 +363,10 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
 def i18n() -> None:
     """Translation workflow: extract, update, compile, check and sign off catalogs.
 
-    Translators edit locale/<lang>/LC_MESSAGES/letters.po; a named reviewer signs off each
-    translation for the current English; `letters mail` refuses Spanish text that is not
-    translated, checked and signed off.
+    Translators edit locale/<lang>/LC_MESSAGES/: letters.po (the letter's sentences), data.po
+    (courts, offenses and other values the letter prints) and taglines.po; a named reviewer
+    signs off each translation for the current English; `letters mail` refuses text that is
+    not translated, checked and signed off.
     """
 
 
@@ -330,42 +375,66 @@ def _workspace(app: AppContext):
     return cfg, cfg.root.resolve(), cfg.locale_dir
 
 
-@i18n.command("extract")
-@click.pass_obj
-@handle_errors
-def i18n_extract(app: AppContext) -> None:
-    """Write locale/letters.pot from the templates (and the page labels in the engine).
-
-    Uses babel.cfg. Source references and translator comments ({# Translators: ... #}) are kept.
-    An unchanged set of messages leaves the file as it is.
-    """
+def _targets(cfg, langs: tuple[str, ...]) -> dict[str, list[str]]:
     from letters import i18n as i18n_mod
 
-    _, root, locale_dir = _workspace(app)
-    pot, changed = i18n_mod.extract(root, locale_dir)
-    click.echo(f"{'Wrote' if changed else 'Unchanged:'} {pot}")
+    targets = i18n_mod.catalog_targets(cfg)
+    if langs:
+        targets = {d: [lang for lang in ls if lang in langs] for d, ls in targets.items()}
+    return targets
+
+
+@i18n.command("extract")
+@click.option("--records", "records", multiple=True, type=click.Path(dir_okay=False),
+              help="A case export whose courts, counties, offenses, dispositions and labs the "
+                   "letters will print (repeatable): their values go to locale/data.pot.")
+@intake_options
+@click.pass_obj
+@handle_errors
+def i18n_extract(app: AppContext, records: tuple[str, ...], encoding: str | None,
+                 sheet: str | None) -> None:
+    """Write locale/letters.pot and taglines.pot from the templates (and the page labels in
+    the engine), and locale/data.pot from the configuration and the --records files.
+
+    Uses babel.cfg. Source references and translator comments ({# Translators: ... #}) are kept.
+    Values already in data.pot stay (earlier exports' letters still need them). An unchanged
+    file is left as it is.
+    """
+    from letters import i18n as i18n_mod
+    from letters.compose import data_values
+
+    cfg, root, locale_dir = _workspace(app)
+    values = data_values(cfg)
+    for path in records:
+        cfg, intake = _intake(app, path, encoding, sheet)
+        where = Path(path).resolve()
+        shown = where.relative_to(root).as_posix() if where.is_relative_to(root) else where.name
+        values += data_values(cfg, intake.recipients, source=shown)
+    for pot, changed in i18n_mod.extract(root, locale_dir, values):
+        click.echo(f"{'Wrote' if changed else 'Unchanged:'} {pot}")
 
 
 @i18n.command("update")
-@click.option("--lang", "langs", multiple=True, help="Only this language (repeatable).")
+@lang_option(multiple=True, help="Only this language (repeatable).")
 @click.pass_obj
 @handle_errors
 def i18n_update(app: AppContext, langs: tuple[str, ...]) -> None:
-    """Merge locale/letters.pot into each language's catalog.
+    """Merge the templates (locale/*.pot) into each language's catalogs.
 
-    New messages appear untranslated; a message whose English changed keeps its old translation
-    marked fuzzy, with the previous English shown, until a translator confirms it.
+    Creates the catalogs a declared language lacks. New messages appear untranslated; a message
+    whose English changed keeps its old translation marked fuzzy, with the previous English
+    shown, until a translator confirms it.
     """
     from letters import i18n as i18n_mod
 
-    _, _, locale_dir = _workspace(app)
-    for lang, fuzzy, untranslated in i18n_mod.update(locale_dir, list(langs) or None):
-        click.echo(f"{i18n_mod.po_path(locale_dir, lang)}: {fuzzy} fuzzy, "
+    cfg, _, locale_dir = _workspace(app)
+    for domain, lang, fuzzy, untranslated in i18n_mod.update(locale_dir, _targets(cfg, langs)):
+        click.echo(f"{i18n_mod.po_path(locale_dir, lang, domain)}: {fuzzy} fuzzy, "
                    f"{untranslated} untranslated")
 
 
 @i18n.command("compile")
-@click.option("--lang", "langs", multiple=True, help="Only this language (repeatable).")
+@lang_option(multiple=True, help="Only this language (repeatable).")
 @click.pass_obj
 @handle_errors
 def i18n_compile(app: AppContext, langs: tuple[str, ...]) -> None:
@@ -378,76 +447,97 @@ def i18n_compile(app: AppContext, langs: tuple[str, ...]) -> None:
 
 
 @i18n.command("stats")
+@lang_option(multiple=True, help="Only this language (repeatable).")
 @click.pass_obj
 @handle_errors
-def i18n_stats(app: AppContext) -> None:
-    """Per language: messages translated, fuzzy, untranslated and signed off."""
+def i18n_stats(app: AppContext, langs: tuple[str, ...]) -> None:
+    """Per language and catalog: messages translated, fuzzy, untranslated and signed off."""
     from letters import i18n as i18n_mod
 
-    _, _, locale_dir = _workspace(app)
-    click.echo(f"{'language':10} {'messages':>9} {'translated':>11} {'fuzzy':>6} "
+    cfg, _, locale_dir = _workspace(app)
+    click.echo(f"{'language':10} {'catalog':9} {'messages':>9} {'translated':>11} {'fuzzy':>6} "
                f"{'untranslated':>13} {'signed off':>11}")
-    for lang in i18n_mod.languages_in(locale_dir):
-        st = i18n_mod.catalog_stats(locale_dir, lang)
-        click.echo(f"{lang:10} {st['messages']:>9} {st['translated']:>11} {st['fuzzy']:>6} "
-                   f"{st['untranslated']:>13} {st['signed_off']:>11}")
+    for domain, lang in i18n_mod.each_catalog(_targets(cfg, langs)):
+        if not i18n_mod.po_path(locale_dir, lang, domain).exists():
+            click.echo(f"{lang:10} {domain:9} {'(no catalog: letters i18n update)':>40}")
+            continue
+        st = i18n_mod.catalog_stats(locale_dir, lang, domain)
+        click.echo(f"{lang:10} {domain:9} {st['messages']:>9} {st['translated']:>11} "
+                   f"{st['fuzzy']:>6} {st['untranslated']:>13} {st['signed_off']:>11}")
 
 
 @i18n.command("check")
-@click.option("--lang", "langs", multiple=True, help="Only this language (repeatable).")
+@lang_option(multiple=True, help="Only this language (repeatable).")
+@click.option("--accept-sample-signoffs", "allow_sample", is_flag=True,
+              help="Count sign-offs made for the bundled sample office.")
 @click.pass_obj
 @handle_errors
-def i18n_check(app: AppContext, langs: tuple[str, ...]) -> None:
+def i18n_check(app: AppContext, langs: tuple[str, ...], allow_sample: bool) -> None:
     """Report every problem as FILE:LINE: message; exit 1 if there is any.
 
     Untranslated and fuzzy messages, placeholders or markup that differ between the English and
-    the translation, incomplete plural forms, messages missing from the catalog, and missing or
-    stale sign-offs.
+    the translation, translations that cannot be filled in, incomplete plural forms, messages
+    missing from the catalog, and missing, stale or sample-only sign-offs.
     """
     from letters import i18n as i18n_mod
 
-    _, root, locale_dir = _workspace(app)
+    cfg, root, locale_dir = _workspace(app)
+    office = i18n_mod.office_fingerprint(cfg.office, cfg.counsel)
     found = 0
-    for lang in list(langs) or i18n_mod.languages_in(locale_dir):
-        problems = i18n_mod.check(locale_dir, lang, root=root)
+    for domain, lang in i18n_mod.each_catalog(_targets(cfg, langs)):
+        problems = i18n_mod.check(locale_dir, lang, domain=domain, root=root, office=office,
+                                  allow_sample=allow_sample)
         for p in problems:
             click.echo(str(p))
         found += len(problems)
         if not problems:
-            click.echo(f"{lang}: no problems", err=True)
+            click.echo(f"{lang} {domain}: no problems", err=True)
     sys.exit(1 if found else 0)
 
 
 @i18n.command("signoff")
-@click.option("--lang", required=True, help="Language whose translation is approved.")
+@lang_option(required=True, help="Language whose translation is approved.")
 @click.option("--reviewer", required=True, metavar="NAME", help="Who approves it.")
 @click.option("--note", default="", help="Recorded with each sign-off.")
 @click.option("--message", "only", multiple=True, metavar="TEXT",
               help="Only messages whose English contains TEXT (repeatable); default: all.")
+@click.option("--catalog", "domains", multiple=True,
+              type=click.Choice(["letters", "data", "taglines"]),
+              help="Only this catalog (repeatable); default: every catalog of the language.")
+@click.option("--for-bundled-sample", "sample", is_flag=True, hidden=True,
+              help="Mark the sign-offs as the bundled sample's (they then count only for the "
+                   "unchanged sample office).")
 @click.pass_obj
 @handle_errors
 def i18n_signoff(app: AppContext, lang: str, reviewer: str, note: str,
-                 only: tuple[str, ...]) -> None:
+                 only: tuple[str, ...], domains: tuple[str, ...], sample: bool) -> None:
     """Record that REVIEWER approved the current translation of each message for the current
-    English (bound to a hash of both), in locale/<lang>/LC_MESSAGES/letters.signoff.json.
+    English (bound to a hash of both), in locale/<lang>/LC_MESSAGES/<catalog>.signoff.json.
 
     Any later change to either text voids that message's sign-off. Messages with other problems
     (untranslated, fuzzy, placeholders) cannot be signed off; they are listed. Exits 1 if any.
     """
     from letters import i18n as i18n_mod
 
-    _, _, locale_dir = _workspace(app)
-    signed, refused = i18n_mod.sign_off(locale_dir, lang, reviewer, note=note,
-                                        only=list(only) or None)
-    click.echo(f"Signed off {signed} messages for {lang} by {reviewer.strip()} in "
-               f"{i18n_mod.signoff_path(locale_dir, lang)}")
-    for r in refused:
-        click.echo(f"  not signed: {r}", err=True)
-    sys.exit(1 if refused else 0)
+    cfg, _, locale_dir = _workspace(app)
+    office = i18n_mod.office_fingerprint(cfg.office, cfg.counsel) if sample else None
+    refused_any = False
+    for domain, code in i18n_mod.each_catalog(_targets(cfg, (lang,))):
+        if domains and domain not in domains:
+            continue
+        signed, refused = i18n_mod.sign_off(locale_dir, code, reviewer, note=note,
+                                            only=list(only) or None, domain=domain,
+                                            sample_office=office)
+        click.echo(f"Signed off {signed} messages for {code} by {reviewer.strip()} in "
+                   f"{i18n_mod.signoff_path(locale_dir, code, domain)}")
+        for r in refused:
+            click.echo(f"  not signed: {r}", err=True)
+        refused_any = refused_any or bool(refused)
+    sys.exit(1 if refused_any else 0)
 
 
 @i18n.command("review")
-@click.option("--lang", required=True, help="Language to review.")
+@lang_option(required=True, help="Language to review.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Folder for the packet. Default: <output>/review.")
 @click.pass_obj
@@ -455,9 +545,10 @@ def i18n_signoff(app: AppContext, lang: str, reviewer: str, note: str,
 def i18n_review(app: AppContext, lang: str, out_dir: str | None) -> None:
     """Write a review packet: one self-contained HTML file and a PDF.
 
-    Every message in letter order, English beside the translation, with its status, sign-off,
-    source location and translator comments; problem and unapproved messages highlighted;
-    followed by a sample letter (a fictional person) rendered in the language.
+    Every message in letter order (then the data values and the tagline), English beside the
+    translation, with its status, sign-off, source location and translator comments; problem
+    and unapproved messages highlighted; followed by a sample letter (a fictional person)
+    rendered in the language.
     """
     from letters.review import write_packet
 

@@ -9,8 +9,9 @@ The HTML subset
 ---------------
 Blocks
     ``<h1> <h2> <h3>`` headings; ``<p>`` paragraph, with an optional ``class``: ``small``,
-    ``center``, ``box`` (framed), ``signature`` (kept with what follows), ``blank`` (a label
-    followed by a line to write on); ``<ul>`` (``class="checkboxes"`` for a form) and ``<ol>``
+    ``center``, ``box`` (framed), ``greeting``, ``signature`` (kept with what follows),
+    ``blank`` (a label followed by a line to write on), ``field`` and ``label`` (a filled-in
+    form field and a form instruction), ``tagline``; ``<ul>`` (``class="checkboxes"`` for a form) and ``<ol>``
     with ``<li>`` items; ``<table class="cases">`` with ``<thead>``/``<tbody>``/``<tr>``/
     ``<th>``/``<td>`` (its header row repeats on every page it spans); ``<hr>`` a rule;
     ``<pagebreak>`` a new page.
@@ -34,18 +35,21 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import jinja2
+from babel.dates import format_interval, get_day_names
+from babel.lists import format_list
 
 from letters import i18n
 from letters.config import Config, OfficeConfig
 from letters.errors import LettersError
-from letters.model import LANGUAGES, Recipient
+from letters.model import TRANSLATED_CASE_COLUMNS, Recipient
 
 BLOCK_TAGS = {"h1", "h2", "h3", "p", "ul", "ol", "li", "table", "thead", "tbody", "tr", "th",
               "td", "hr", "pagebreak"}
 INLINE_TAGS = {"b", "strong", "i", "em", "u", "br"}
 VOID_TAGS = {"br", "hr", "pagebreak"}
-CLASSES = {"p": {"small", "center", "box", "signature", "blank"}, "ul": {"checkboxes"},
-           "table": {"cases"}}
+CLASSES = {"p": {"small", "center", "box", "signature", "blank", "greeting", "field", "label",
+                 "tagline"},
+           "ul": {"checkboxes"}, "table": {"cases"}}
 
 #: Messages used outside templates (page furniture); extracted from this file by Babel.
 def N_(message: str) -> str:
@@ -55,9 +59,13 @@ def N_(message: str) -> str:
 PAGE_OF = N_("Page %(page)s of %(pages)s")
 NOTICE_ID = N_("Notice ID")
 DATE = N_("Date")
-PROOF = N_("PROOF – NOT FOR MAILING")
+# Translators: Printed across every page of a draft. It must not read as legal evidence
+# ("proof"): it says the page is a draft that must not be mailed.
+PROOF = N_("DRAFT – DO NOT MAIL")
 CROSSREF_TEMPLATE = "crossref.html"
 PAGE_SENTINEL = "\ue000PAGE\ue000"  # replaced by the page number once the PDF is laid out
+#: Paragraph classes that are not prose sentences (the readability measures skip them).
+NOT_PROSE = {"greeting", "signature", "blank", "field", "label"}
 
 
 class TemplateError(LettersError):
@@ -85,6 +93,9 @@ class Block:
     items: list[list[Run]] = field(default_factory=list)             # list items
     header: list[list[list[Run]]] = field(default_factory=list)      # table header rows
     rows: list[list[list[Run]]] = field(default_factory=list)        # table body rows
+    #: The same label in the letter's second language, printed beneath (response form).
+    alt: str = ""
+    alt_items: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         """Plain text of the block (tables and lists included)."""
@@ -102,15 +113,24 @@ class Version:
     lang: str
     blocks: list[Block]
     labels: dict[str, str]   # page furniture in this language
+    locale: str = ""         # Babel locale of its dates
 
 
 @dataclass
 class Crossref:
-    """The line on page 1, in another language, saying where that language's version is."""
+    """A line on page 1, in the language of another version, saying where that version is."""
 
     lang: str
-    text: str                # may hold PAGE_SENTINEL
-    target: str | None       # the version it points to (None: not included; text says how to get it)
+    text: str                # holds PAGE_SENTINEL
+    target: str              # the version it points to
+
+
+@dataclass
+class Tagline:
+    """'This letter is important...' in one tagline language."""
+
+    lang: str
+    text: str
 
 
 @dataclass
@@ -120,8 +140,16 @@ class Document:
     issue_date: dt.date
     office: OfficeConfig
     versions: list[Version]
-    crossref: Crossref | None
+    crossrefs: list[Crossref] = field(default_factory=list)
+    taglines: list[Tagline] = field(default_factory=list)
+    #: The response form after the last version (with ``[letter] form = "preferred"``).
+    form: list[Block] = field(default_factory=list)
     proof: bool = False
+    large_print: bool = False
+    font_size: float = 12.0
+    #: (language, context, value) of data values printed in English for want of a translation
+    #: (drafts only: a letter to mail is refused instead).
+    untranslated: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -139,7 +167,8 @@ class Document:
         address = {self.office.name, *self.office.address, *self.recipient.address.lines()}
         lines = []
         for b in version.blocks:
-            if b.kind in ("table", "hr", "pagebreak") or (b.kind == "p" and b.cls == "blank"):
+            if b.kind in ("table", "hr", "pagebreak", "h1", "h2", "h3") or (
+                    b.kind == "p" and b.cls in NOT_PROSE):
                 continue
             if b.kind == "list":
                 lines.extend("".join(r.text for r in item) for item in b.items)
@@ -354,18 +383,26 @@ class Composer:
 
     def __init__(self, cfg: Config):
         self.cfg = cfg
+        self.registry = cfg.registry
         self.templates_dir = cfg.templates_dir
         self.locale_dir = cfg.locale_dir
         self._checked: set[tuple[str, str]] = set()
-        self._envs: dict[str, object] = {}
+        self._envs: dict[tuple[str, str], object] = {}
         self._label_cache: dict[str, dict[str, str]] = {}
+        self._data: dict[str, object] = {}
+        self._hotline: dict[str, dict] = {}
 
-    def _env(self, lang: str):
+    def _locale(self, lang: str) -> str:
+        return self.registry[lang].locale_id if lang in self.registry else lang
+
+    def _env(self, lang: str, domain: str = i18n.DOMAIN):
         # One lookup per language for this composer: the shared cache checks the catalog
         # file on disk, which is not worth doing once per letter.
-        env = self._envs.get(lang)
+        env = self._envs.get((lang, domain))
         if env is None:
-            env = self._envs[lang] = i18n.environment(self.templates_dir, self.locale_dir, lang)
+            env = self._envs[(lang, domain)] = i18n.environment(
+                self.templates_dir, self.locale_dir, lang, locale=self._locale(lang),
+                domain=domain)
         return env
 
     def _labels(self, lang: str) -> dict[str, str]:
@@ -377,8 +414,9 @@ class Composer:
                                  ("date", DATE), ("proof", PROOF))}
         return labels
 
-    def _render(self, lang: str, name: str, context: dict, recipient: Recipient) -> str:
-        env = self._env(lang)
+    def _render(self, lang: str, name: str, context: dict, recipient: Recipient,
+                domain: str = i18n.DOMAIN) -> str:
+        env = self._env(lang, domain)
         try:
             if (lang, name) not in self._checked:
                 check_template_source(env, name)
@@ -396,71 +434,217 @@ class Composer:
         except jinja2.exceptions.SecurityError as exc:
             raise TemplateError(f"{_template_location(exc)}: not allowed in a letter template: "
                                 f"{exc}") from None
+        except (KeyError, ValueError, TypeError) as exc:
+            # a translation whose placeholders do not match the English ('%(nombre)s')
+            raise TemplateError(f"{_template_location(exc)}: the {lang} translation of a "
+                                f"message cannot be filled in ({type(exc).__name__}: {exc})",
+                                hint=f"Run `letters i18n check --lang {lang}`.") from None
+
+    # --- data values ----------------------------------------------------------------------
+
+    def data_values(self, recipient: Recipient) -> list[tuple[str, str]]:
+        """(context, English value) of every data value a letter to ``recipient`` prints
+        translated: its cases' courts, counties, offenses, dispositions, labs and statuses,
+        the signer's title and the public defender agency's name."""
+        out = [("office", self.cfg.office.signer_title), ("counsel", self.cfg.counsel.name)]
+        for case in recipient.cases:
+            out += [(c, getattr(case, c)) for c in TRANSLATED_CASE_COLUMNS]
+            status = self.cfg.case_status.get(case.case_status)
+            if status is not None:
+                out += [("case_status", status.label), ("case_status", status.meaning)]
+        return [(c, v) for c, v in dict.fromkeys(out) if v]
+
+    def data_keys(self, recipient: Recipient) -> dict[str, set[str]]:
+        """Per version language, the data catalog keys (:func:`i18n.data_key`) it needs."""
+        keys = {i18n.data_key(c, v) for c, v in self.data_values(recipient)}
+        return {lang: keys for lang in self.languages(recipient)
+                if lang != i18n.SOURCE_LANGUAGE}
+
+    def _translator(self, lang: str, missing: list):
+        lookup = self._data.get(lang)
+        if lookup is None:
+            lookup = self._data[lang] = i18n.data_lookup(self.locale_dir, lang)
+
+        def tr(context: str, value: str) -> str:
+            if not value:
+                return value
+            found = lookup(context, value)
+            if found is None:
+                missing.append((lang, context, value))
+                return value
+            return found
+        return tr
+
+    def _hotline_text(self, lang: str) -> dict:
+        cached = self._hotline.get(lang)
+        if cached is None:
+            locale = i18n.locale_for(self._locale(lang))
+            office = self.cfg.office
+            names = get_day_names("wide", locale=locale)
+            days = [DAYS.index(d) for d in office.hotline_days.split("-")]
+            day_text = "–".join(names[d] for d in days)
+            start, end = (dt.time.fromisoformat(t) for t in office.hotline_hours.split("-"))
+            hours = format_interval(start, end, "Hm" if locale.language != "en" else "hm",
+                                    locale=locale)
+            spoken = [locale.languages.get(code, code) for code in office.hotline_languages]
+            cached = self._hotline[lang] = {
+                "hours": f"{day_text}, {hours}",
+                "languages": format_list(spoken, locale=locale)}
+        return cached
+
+    # --- composing ------------------------------------------------------------------------
 
     def context(self, recipient: Recipient, lang: str, notice_id: str,
-                issue_date: dt.date) -> dict:
+                issue_date: dt.date, missing: list | None = None) -> dict:
+        missing = [] if missing is None else missing
+        tr = self._translator(lang, missing)
         deadline = issue_date + dt.timedelta(days=self.cfg.letter.response_days)
         office = self.cfg.office
-        if not office.hotline:
-            office = type(office)(**{**office.__dict__, "hotline": office.phone})
-        cases = [_CaseView(c) for c in recipient.cases]
+        office = dataclasses.replace(office, hotline=office.hotline or office.phone,
+                                     signer_title=tr("office", office.signer_title))
+        counsel = dataclasses.replace(self.cfg.counsel, name=tr("counsel", self.cfg.counsel.name))
+        statuses: dict[str, dict] = {}
+        for case in recipient.cases:
+            status = self.cfg.case_status.get(case.case_status)
+            if status is not None and case.case_status not in statuses:
+                statuses[case.case_status] = {"label": tr("case_status", status.label),
+                                              "meaning": tr("case_status", status.meaning)}
+        cases = [_CaseView(c, tr, statuses.get(c.case_status)) for c in recipient.cases]
+        follow_up = None
+        if recipient.follow_up:
+            follow_up = {**recipient.follow_up,
+                         "date": dt.date.fromisoformat(recipient.follow_up["date"])}
         return {"recipient": _RecipientView(recipient, cases), "office": office,
-                "notice_id": notice_id, "issue_date": issue_date, "deadline": deadline,
-                "response_days": self.cfg.letter.response_days, "lang": lang}
+                "counsel": counsel, "hotline": self._hotline_text(lang),
+                "letter": self.cfg.letter, "statuses": list(statuses.values()),
+                "follow_up": follow_up, "notice_id": notice_id, "issue_date": issue_date,
+                "deadline": deadline, "response_days": self.cfg.letter.response_days,
+                "lang": lang}
 
     def languages(self, recipient: Recipient, policy: str | None = None) -> list[str]:
-        """Versions in print order: the preferred language first."""
-        policy = policy or self.cfg.letter.policy
-        first = recipient.language
-        if policy == "preferred":
-            return [first]
-        return [first, *[lang for lang in LANGUAGES if lang != first]]
+        """Versions in print order: the preferred language first (see ``[letter] policy``)."""
+        return self.registry.versions(recipient.language, policy or self.cfg.letter.policy,
+                                      requested=recipient.language_requested,
+                                      fallback=self.cfg.letter.fallback)
+
+    def tagline_languages(self, languages: list[str]) -> list[str]:
+        """Tagline languages of a letter with these versions (a version needs no tagline)."""
+        return [t for t in self.cfg.letter.taglines if t not in languages]
 
     def compose(self, recipient: Recipient, *, notice_id: str, issue_date: dt.date,
                 languages: list[str] | None = None, proof: bool = False) -> Document:
         recipient = nfc_recipient(recipient)
         languages = languages or self.languages(recipient)
         template = self.cfg.letter.template
+        missing: list[tuple[str, str, str]] = []
         versions = []
         for lang in languages:
-            html = self.html(recipient, lang, notice_id=notice_id, issue_date=issue_date)
+            html = self.html(recipient, lang, notice_id=notice_id, issue_date=issue_date,
+                             missing=missing)
             blocks = parse(html, f"{lang}/{template}")
-            versions.append(Version(lang, blocks, dict(self._labels(lang))))
-        crossref = self._crossref(recipient, languages, notice_id, issue_date)
+            if self.cfg.letter.form == "each":
+                blocks += self._form(recipient, lang, notice_id, issue_date, missing)
+            versions.append(Version(lang, blocks, dict(self._labels(lang)), self._locale(lang)))
+        form: list[Block] = []
+        if self.cfg.letter.form == "preferred":
+            form = self._form(recipient, languages[0], notice_id, issue_date, missing)
+            if len(languages) > 1:
+                pair_form(form, self._form(recipient, languages[1], notice_id, issue_date,
+                                           missing))
+        crossrefs = [self._crossref(recipient, lang, notice_id, issue_date)
+                     for lang in languages[1:]]
+        taglines = self._taglines(recipient, languages, notice_id, issue_date, proof)
+        missing = list(dict.fromkeys(missing))
+        if missing and not proof:
+            lang, context, value = missing[0]
+            raise TemplateError(
+                f"recipient {recipient.defendant_id}: the {lang} letter would print "
+                f"{len(missing)} untranslated value{'s' if len(missing) > 1 else ''}, first "
+                f"{value!r} ({context})",
+                hint="Translate it in the data catalog: letters i18n extract --records FILE; "
+                     "letters i18n update; then sign off.")
         return Document(recipient=recipient, notice_id=notice_id, issue_date=issue_date,
-                        office=self.cfg.office, versions=versions, crossref=crossref, proof=proof)
+                        office=self.cfg.office, versions=versions, crossrefs=crossrefs,
+                        taglines=taglines, form=form, proof=proof,
+                        large_print=recipient.large_print,
+                        font_size=(self.cfg.letter.large_print_size if recipient.large_print
+                                   else self.cfg.letter.font_size),
+                        untranslated=missing)
 
     def html(self, recipient: Recipient, lang: str, *, notice_id: str,
-             issue_date: dt.date) -> str:
+             issue_date: dt.date, missing: list | None = None) -> str:
         """The letter template rendered in ``lang`` (HTML subset, autoescaped)."""
         return self._render(lang, self.cfg.letter.template,
-                            self.context(recipient, lang, notice_id, issue_date), recipient)
+                            self.context(recipient, lang, notice_id, issue_date, missing),
+                            recipient)
 
-    def _crossref(self, recipient, languages, notice_id, issue_date) -> Crossref | None:
-        if len(languages) > 1:
-            lang, target, page = languages[1], languages[1], PAGE_SENTINEL
-        else:
-            others = [lang for lang in LANGUAGES if lang != languages[0]]
-            if not others:
-                return None
-            lang, target, page = others[0], None, None
+    def _form(self, recipient, lang, notice_id, issue_date, missing) -> list[Block]:
+        name = self.cfg.letter.form_template
+        html = self._render(lang, name, self.context(recipient, lang, notice_id, issue_date,
+                                                     missing), recipient)
+        return parse(html, f"{lang}/{name}")
+
+    def _crossref(self, recipient, lang, notice_id, issue_date) -> Crossref:
         ctx = self.context(recipient, lang, notice_id, issue_date)
-        ctx["page"] = page
+        ctx["page"] = PAGE_SENTINEL
         html = self._render(lang, CROSSREF_TEMPLATE, ctx, recipient)
         text = "\n".join(b.text() for b in parse(html, f"{lang}/{CROSSREF_TEMPLATE}"))
-        return Crossref(lang, text, target)
+        return Crossref(lang, text, lang)
+
+    def _taglines(self, recipient, languages, notice_id, issue_date, proof) -> list[Tagline]:
+        out = []
+        for lang in self.tagline_languages(languages):
+            try:
+                ctx = self.context(recipient, lang if lang in self.registry else
+                                   i18n.SOURCE_LANGUAGE, notice_id, issue_date)
+                html = self._render(lang, i18n.TAGLINE_TEMPLATE, ctx, recipient,
+                                    domain=i18n.TAGLINES)
+            except i18n.CatalogError:
+                if proof:
+                    continue  # a draft may lack a tagline the gate would require
+                raise
+            text = " ".join(b.text() for b in parse(html, f"{lang}/{i18n.TAGLINE_TEMPLATE}"))
+            out.append(Tagline(lang, text))
+        return out
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_PAIRED = {"blank", "label", "field"}
+
+
+def pair_form(blocks: list[Block], other: list[Block]) -> None:
+    """Give each label of a response form its text in the second language (``alt``), when
+    both renderings have the same structure (the same template, translated)."""
+    if [(b.kind, b.cls) for b in blocks] != [(b.kind, b.cls) for b in other]:
+        return
+    for block, twin in zip(blocks, other):
+        if block.kind in ("h1", "h2", "h3") or (block.kind == "p" and block.cls in _PAIRED):
+            text = twin.text()
+            if block.cls == "field":  # "Name: Ana Ruiz": only the label part translates
+                text = "".join(r.text for r in twin.runs if r.bold or not any(
+                    x.bold for x in twin.runs)).split(":")[0].strip() + ":"
+            if text != block.text():
+                block.alt = text
+        elif block.kind == "list" and len(block.items) == len(twin.items):
+            block.alt_items = ["".join(r.text for r in item).lstrip("☐ ").strip()
+                               for item in twin.items]
 
 
 class _CaseView:
-    """A case as templates see it: dates as dates, extra columns by name."""
+    """A case as a template in one language sees it: translated values, dates as dates."""
 
-    __slots__ = ("docket_number", "court", "county", "offense", "disposition_date", "extra")
+    __slots__ = ("docket_number", "court", "county", "offense", "disposition_date",
+                 "disposition", "lab", "chemist", "status", "extra")
 
-    def __init__(self, case):
+    def __init__(self, case, tr, status):
         self.docket_number = case.docket_number
-        self.court = case.court
-        self.county = case.county
-        self.offense = case.offense
+        self.court = tr("court", case.court)
+        self.county = tr("county", case.county)
+        self.offense = tr("offense", case.offense)
+        self.disposition = tr("disposition", case.disposition)
+        self.lab = tr("lab", case.lab)
+        self.chemist = case.chemist
+        self.status = status
         self.disposition_date = (dt.date.fromisoformat(case.disposition_date)
                                  if case.disposition_date else None)
         self.extra = dict(case.extra)
@@ -468,7 +652,7 @@ class _CaseView:
 
 class _RecipientView:
     __slots__ = ("defendant_id", "first_name", "middle_name", "last_name", "suffix",
-                 "full_name", "address", "language", "cases", "extra")
+                 "full_name", "address", "language", "language_requested", "cases", "extra")
 
     def __init__(self, r: Recipient, cases):
         self.defendant_id = r.defendant_id
@@ -479,6 +663,7 @@ class _RecipientView:
         self.full_name = r.full_name
         self.address = r.address
         self.language = r.language
+        self.language_requested = r.language_requested
         self.cases = cases
         self.extra = dict(r.extra)
 
@@ -510,3 +695,24 @@ def provisional_notice_id(recipient: Recipient) -> str:
 def template_paths(cfg: Config) -> list[Path]:
     """Every template file of the workspace (for hashing and review)."""
     return sorted(p for p in cfg.templates_dir.rglob("*.html") if p.is_file())
+
+
+def data_values(cfg: Config, recipients=(), source: str = "") -> list[tuple[str, str, str]]:
+    """(context, English value, where it comes from) of every value letters print through the
+    data catalogs: the configuration's (signer's title, public defender agency, case statuses)
+    and those of ``recipients`` (read from the records file ``source``)."""
+    config_name = cfg.source.name if cfg.source else "letters.toml"
+    out = [("office", cfg.office.signer_title, config_name),
+           ("counsel", cfg.counsel.name, config_name)]
+    for status in cfg.case_status.values():
+        out += [("case_status", status.label, config_name),
+                ("case_status", status.meaning, config_name)]
+    seen = set()
+    for r in recipients:
+        for case in r.cases:
+            for column in TRANSLATED_CASE_COLUMNS:
+                value = getattr(case, column)
+                if value and (column, value) not in seen:
+                    seen.add((column, value))
+                    out.append((column, value, source))
+    return [x for x in out if x[1]]

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from letters.errors import ConfigError
-from letters.model import CANONICAL_COLUMNS, LANGUAGES
+from letters.languages import (
+    LETTER_POLICIES, Language, Registry, SOURCE_LANGUAGE, language_problems,
+)
+from letters.model import CANONICAL_COLUMNS
 
 import tomllib
 
@@ -34,9 +38,29 @@ class OfficeConfig:
     hotline: str = ""
     email: str = ""
     website: str = ""
-    #: Name and title of the person who signs the letter.
+    #: Name and title of the person who signs the letter. The title is translated through the
+    #: data catalogs (``letters i18n extract``), like the values from the records.
     signer_name: str = ""
     signer_title: str = ""
+    #: Days the hotline answers, as a range of English day abbreviations (``mon-fri``); printed
+    #: beside the number in each letter's language.
+    hotline_days: str = "mon-fri"
+    #: Hours the hotline answers, ``HH:MM-HH:MM`` (24-hour clock), printed in local style.
+    hotline_hours: str = "09:00-17:00"
+    #: Languages the hotline staff speak (language codes), named in each letter's language.
+    hotline_languages: list[str] = field(default_factory=lambda: [SOURCE_LANGUAGE])
+
+
+@dataclass
+class CounselConfig:
+    """The public defender agency a person can call directly, printed in the letter."""
+
+    #: Full name in English; translated through the data catalogs.
+    name: str = "Committee for Public Counsel Services"
+    #: Short name or acronym people will hear on the phone (not translated).
+    short: str = "CPCS"
+    phone: str = ""
+    website: str = ""
 
 
 @dataclass
@@ -55,12 +79,34 @@ class IntakeConfig:
 class LetterConfig:
     """What each letter says and in which languages."""
 
-    #: ``bilingual``: both versions, preferred first; ``preferred``: only the preferred one.
-    policy: str = "bilingual"
+    #: Which versions a letter holds, the preferred language always first:
+    #: ``preferred`` (only that one), ``preferred+english`` (and English, for a person who
+    #: prefers another language), ``all`` (every letter language configured).
+    policy: str = "preferred+english"
+    #: Versions for a person whose preferred language has no letter version configured (or no
+    #: language at all is known): they get these, with the taglines, and the ledger records the
+    #: language they asked for.
+    fallback: list[str] = field(default_factory=lambda: [SOURCE_LANGUAGE])
+    #: Languages of the taglines block printed on every letter ("This letter is important...");
+    #: each needs a ``[languages.X]`` entry and a taglines catalog.
+    taglines: list[str] = field(default_factory=list)
     #: Days after the issue date by which the person is asked to respond.
     response_days: int = 90
     #: Template file under ``templates/<lang>/``.
     template: str = "notice.html"
+    #: The response form's template, printed once after the last version.
+    form_template: str = "form.html"
+    #: ``preferred``: one response form, in the first version's language with the second
+    #: version's labels beneath; ``each``: a form after every version.
+    form: str = "preferred"
+    #: The court order the letter cites by name, printed as it is.
+    court_order: str = ""
+    #: A second notice: say that this letter replaces one the person may have received.
+    earlier_letter: bool = False
+    #: Body text size in points (tables and notes are at least 10 pt, never below).
+    font_size: float = 12.0
+    #: Body text size of a large-print letter (``large_print`` column set for the person).
+    large_print_size: float = 18.0
 
 
 @dataclass
@@ -88,6 +134,18 @@ class ResponsesConfig:
 
 
 @dataclass
+class CaseStatus:
+    """One value of the records' optional ``case_status`` column: what the office decided."""
+
+    #: A short label printed in the cases table (English; translated via the data catalogs).
+    label: str
+    #: One plain sentence of what it means and what, if anything, the person should do.
+    meaning: str
+    #: Other spellings accepted in the records.
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass
 class PathsConfig:
     """Where the workspace keeps its parts (relative to the folder of ``letters.toml``)."""
 
@@ -104,11 +162,22 @@ class Config:
     mailing: MailingConfig = field(default_factory=MailingConfig)
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    counsel: CounselConfig = field(default_factory=CounselConfig)
     #: Canonical column name -> header used in the office's export.
     columns: dict[str, str] = field(default_factory=dict)
+    #: Language code -> its declaration (``[languages.pt]``); see :mod:`letters.languages`.
+    languages: dict[str, Language] = field(default_factory=lambda: {
+        SOURCE_LANGUAGE: Language(SOURCE_LANGUAGE)})
+    #: ``case_status`` vocabulary: value -> label and meaning (``[case_status.dismissed]``).
+    case_status: dict[str, CaseStatus] = field(default_factory=dict)
     #: The file this came from (None: built-in defaults) and the folder paths are relative to.
     source: Path | None = None
     root: Path = field(default_factory=Path.cwd)
+
+    @property
+    def registry(self) -> Registry:
+        """The languages of this workspace (see :mod:`letters.languages`)."""
+        return Registry(self.languages.values())
 
     def path(self, name: str) -> Path:
         """Absolute path of ``paths.<name>``."""
@@ -128,7 +197,9 @@ class Config:
 
 
 _SECTIONS = {"office": OfficeConfig, "intake": IntakeConfig, "letter": LetterConfig,
-             "mailing": MailingConfig, "responses": ResponsesConfig, "paths": PathsConfig}
+             "mailing": MailingConfig, "responses": ResponsesConfig, "paths": PathsConfig,
+             "counsel": CounselConfig}
+_TABLES = {"languages": Language, "case_status": CaseStatus}
 
 
 def _check_type(value, annotation) -> bool:
@@ -138,22 +209,31 @@ def _check_type(value, annotation) -> bool:
         return isinstance(value, list) and all(_check_type(v, item) for v in value)
     if annotation is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if typing.get_origin(annotation) is tuple:
+        (item, _) = typing.get_args(annotation)
+        return isinstance(value, list) and all(_check_type(v, item) for v in value)
     return isinstance(value, annotation)
 
 
 def _type_name(annotation) -> str:
-    if typing.get_origin(annotation) is list:
+    if typing.get_origin(annotation) in (list, tuple):
         return "a list of " + _type_name(typing.get_args(annotation)[0]) + "s"
-    return {str: "a string", int: "a whole number", bool: "true or false"}.get(annotation, str(annotation))
+    return {str: "a string", int: "a whole number", bool: "true or false",
+            float: "a number"}.get(annotation, str(annotation))
 
 
-def _build_section(name: str, cls, data, problems: list[str]):
+def _build_section(name: str, cls, data, problems: list[str], **fixed):
     if not isinstance(data, dict):
         problems.append(f"[{name}] must be a table")
-        return cls()
+        return None if fixed else cls()
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
+    known = {f.name for f in dataclasses.fields(cls)} - set(fixed)
+    required = {f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                and f.name not in fixed}
+    kwargs = dict(fixed)
     for key, value in data.items():
         if key not in known:
             problems.append(f"[{name}] unknown key '{key}' (known: {', '.join(sorted(known))})")
@@ -161,20 +241,47 @@ def _build_section(name: str, cls, data, problems: list[str]):
             kwargs[key] = str(value)
         elif not _check_type(value, hints[key]):
             problems.append(f"[{name}] {key} must be {_type_name(hints[key])}")
+        elif typing.get_origin(hints[key]) is tuple:
+            kwargs[key] = tuple(value)
         else:
-            kwargs[key] = value
+            kwargs[key] = float(value) if hints[key] is float else value
+    missing = sorted(required - set(kwargs))
+    if missing:
+        problems.append(f"[{name}] needs {', '.join(missing)}")
+        return None
     return cls(**kwargs)
+
+
+def _build_tables(key: str, cls, data, problems: list[str]) -> dict:
+    """``[languages.pt]``-style tables: one entry per sub-table, keyed by its name."""
+    if not isinstance(data, dict):
+        problems.append(f"[{key}] must hold tables such as [{key}.NAME]")
+        return {}
+    out = {}
+    for name, table in data.items():
+        first = "code" if cls is Language else None
+        entry = _build_section(f"{key}.{name}", cls, table, problems,
+                               **({first: name} if first else {}))
+        if entry is not None:
+            out[name] = entry
+    return out
 
 
 def from_dict(data: dict, *, source: Path | None = None, root: Path | None = None) -> Config:
     """Build and validate a :class:`Config` from parsed TOML; raise every problem at once."""
     problems: list[str] = []
     sections = {}
+    tables: dict[str, dict] = {}
     for key, value in data.items():
         if key in _SECTIONS:
             sections[key] = _build_section(key, _SECTIONS[key], value, problems)
+        elif key in _TABLES:
+            tables[key] = _build_tables(key, _TABLES[key], value, problems)
         elif key != "columns":
-            problems.append(f"unknown section [{key}] (known: {', '.join(sorted([*_SECTIONS, 'columns']))})")
+            known = sorted([*_SECTIONS, *_TABLES, 'columns'])
+            problems.append(f"unknown section [{key}] (known: {', '.join(known)})")
+    if "languages" in tables:
+        tables["languages"].setdefault(SOURCE_LANGUAGE, Language(SOURCE_LANGUAGE))
     columns: dict[str, str] = {}
     raw_columns = data.get("columns", {})
     if not isinstance(raw_columns, dict):
@@ -193,7 +300,7 @@ def from_dict(data: dict, *, source: Path | None = None, root: Path | None = Non
             if header in seen:
                 problems.append(f"[columns] {seen[header]} and {canonical} both name the header '{header}'")
             seen[header] = canonical
-    cfg = Config(**sections, columns=columns, source=source, root=root or Path.cwd())
+    cfg = Config(**sections, **tables, columns=columns, source=source, root=root or Path.cwd())
     problems.extend(_validate_values(cfg))
     if problems:
         raise ConfigError(str(source) if source else "configuration", problems)
@@ -201,15 +308,24 @@ def from_dict(data: dict, *, source: Path | None = None, root: Path | None = Non
 
 
 def _validate_values(cfg: Config) -> list[str]:
-    problems = []
-    if cfg.intake.default_language not in LANGUAGES:
-        problems.append(f"[intake] default_language must be one of {', '.join(LANGUAGES)}")
+    problems = language_problems(cfg.languages, cfg.letter, cfg.intake.default_language,
+                                 cfg.office.hotline_languages, cfg.locale_dir)
     try:
         "".encode(cfg.intake.encoding)
     except LookupError:
         problems.append(f"[intake] encoding '{cfg.intake.encoding}' is not a known text encoding")
-    if cfg.letter.policy not in ("bilingual", "preferred"):
-        problems.append("[letter] policy must be 'bilingual' or 'preferred'")
+    if cfg.letter.form not in ("preferred", "each"):
+        problems.append("[letter] form must be 'preferred' or 'each'")
+    if not 10 <= cfg.letter.font_size <= 24 or not 14 <= cfg.letter.large_print_size <= 36:
+        problems.append("[letter] font_size must be 10-24 and large_print_size 14-36 points")
+    if not re.fullmatch(r"(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))?",
+                        cfg.office.hotline_days):
+        problems.append("[office] hotline_days must be a day or a range such as 'mon-fri'")
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", cfg.office.hotline_hours):
+        problems.append("[office] hotline_hours must be HH:MM-HH:MM, e.g. '09:00-17:00'")
+    for value, status in cfg.case_status.items():
+        if not status.label.strip() or not status.meaning.strip():
+            problems.append(f"[case_status.{value}] needs a label and a meaning")
     if not cfg.responses.kinds or any(not k.strip() for k in cfg.responses.kinds):
         problems.append("[responses] kinds must list at least one kind, none blank")
     if not 0 <= cfg.mailing.workers <= 256:

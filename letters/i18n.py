@@ -1,5 +1,11 @@
 """The one seam between Babel and Jinja: translations, formatting and template environments.
 
+Three message domains, each a catalog per language under ``locale/<lang>/LC_MESSAGES/``:
+``letters`` (the letter's sentences, from the templates), ``data`` (values the letter prints
+from the records and the configuration: courts, counties, offenses, dispositions, labs, the
+signer's title; the column is the message context) and ``taglines`` (the one-line tagline, in
+every tagline language). All three go through the same check, sign-off and gate.
+
 For each language there is one sandboxed Jinja environment with ``jinja2.ext.i18n`` (newstyle
 gettext, trimmed ``{% trans %}`` blocks), autoescaping, ``StrictUndefined`` and Babel formatting
 filters for that locale. Templates are looked up in ``templates/<lang>/`` first, then in
@@ -10,6 +16,7 @@ catalogs are cached per process, so templates are compiled once, not once per le
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -19,9 +26,12 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from babel import Locale
 from babel.dates import format_date
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -30,12 +40,13 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from letters.errors import LettersError
+from letters.languages import SOURCE_LANGUAGE
 
-SOURCE_LANGUAGE = "en"
-DOMAIN = "letters"
-
-#: Babel locale used for formatting in each language of the letters.
-LOCALES = {"en": "en_US", "es": "es_US"}
+DOMAIN = "letters"      # the letter's sentences
+DATA = "data"           # values from the records and the configuration
+TAGLINES = "taglines"   # the tagline block
+DOMAINS = (DOMAIN, DATA, TAGLINES)
+TAGLINE_TEMPLATE = "tagline.html"
 
 _lock = threading.Lock()
 _environments: dict[tuple, SandboxedEnvironment] = {}
@@ -47,23 +58,29 @@ class CatalogError(LettersError):
     """A message catalog is missing or cannot be read."""
 
 
-def po_path(locale_dir: Path, lang: str) -> Path:
-    return Path(locale_dir) / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+def po_path(locale_dir: Path, lang: str, domain: str = DOMAIN) -> Path:
+    return Path(locale_dir) / lang / "LC_MESSAGES" / f"{domain}.po"
 
 
-def load_translations(locale_dir: str | Path, lang: str) -> NullTranslations:
+def pot_path(locale_dir: Path, domain: str = DOMAIN) -> Path:
+    return Path(locale_dir) / f"{domain}.pot"
+
+
+def load_translations(locale_dir: str | Path, lang: str, domain: str = DOMAIN
+                      ) -> NullTranslations:
     """The gettext catalog for ``lang``, compiled in memory from its ``.po`` file.
 
     The source language needs no catalog. Fuzzy entries are never used.
     """
     if lang == SOURCE_LANGUAGE:
         return _SOURCE
-    path = po_path(Path(locale_dir), lang)
+    path = po_path(Path(locale_dir), lang, domain)
     try:
         stat = path.stat()
     except FileNotFoundError:
-        raise CatalogError(f"{path}: no message catalog for language '{lang}'",
-                           hint="Create it with `pybabel init` from locale/letters.pot.") from None
+        raise CatalogError(f"{path}: no {domain} catalog for language '{lang}'",
+                           hint="Create it with `letters i18n update --lang "
+                                f"{lang}`, then translate it.") from None
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     with _lock:
         cached = _catalogs.get(key)
@@ -71,22 +88,30 @@ def load_translations(locale_dir: str | Path, lang: str) -> NullTranslations:
         return cached
     with open(path, "rb") as fh:
         try:
-            catalog = read_po(fh, locale=lang, domain=DOMAIN)
+            catalog = read_po(fh, locale=_babel_id(lang), domain=domain)
         except Exception as exc:  # babel raises PoFileError and friends
             raise CatalogError(f"{path}: cannot be read as a PO catalog ({exc})") from None
     buf = io.BytesIO()
     write_mo(buf, catalog, use_fuzzy=False)
     buf.seek(0)
-    translations = Translations(buf, domain=DOMAIN)
+    translations = Translations(buf, domain=domain)
     with _lock:
         _catalogs[key] = translations
     return translations
 
 
 @functools.lru_cache(maxsize=None)
-def locale_for(lang: str) -> Locale:
-    """The Babel locale of a letter language, parsed once."""
-    return Locale.parse(LOCALES.get(lang, lang))
+def locale_for(identifier: str) -> Locale:
+    """A Babel locale ('es_US', 'pt'), parsed once."""
+    return Locale.parse(identifier.replace("-", "_"))
+
+
+def _babel_id(lang: str) -> str | None:
+    """The locale a catalog file is read with (plural rules); None when Babel lacks it."""
+    try:
+        return str(locale_for(lang))
+    except Exception:  # an undeclared code: the catalog still reads, with default plurals
+        return None
 
 
 def _filters(locale: Locale) -> dict:
@@ -103,12 +128,13 @@ def _filters(locale: Locale) -> dict:
     return {"date": date_filter, "number": number_filter}
 
 
-def environment(templates_dir: str | Path, locale_dir: str | Path, lang: str
-                ) -> SandboxedEnvironment:
-    """The (cached) Jinja environment that renders templates in ``lang``."""
+def environment(templates_dir: str | Path, locale_dir: str | Path, lang: str, *,
+                locale: str | None = None, domain: str = DOMAIN) -> SandboxedEnvironment:
+    """The (cached) Jinja environment that renders templates in ``lang`` with the ``domain``
+    catalog, formatting dates and numbers for ``locale`` (default: ``lang``)."""
     templates_dir, locale_dir = Path(templates_dir).resolve(), Path(locale_dir).resolve()
-    translations = load_translations(locale_dir, lang)
-    key = (str(templates_dir), lang, id(translations))
+    translations = load_translations(locale_dir, lang, domain)
+    key = (str(templates_dir), lang, locale, domain, id(translations))
     with _lock:
         env = _environments.get(key)
     if env is not None:
@@ -124,17 +150,37 @@ def environment(templates_dir: str | Path, locale_dir: str | Path, lang: str
     )
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_translations(translations, newstyle=True)
-    env.filters.update(_filters(locale_for(lang)))
+    env.filters.update(_filters(locale_for(locale or lang)))
     env.globals["lang"] = lang
     with _lock:
         _environments[key] = env
     return env
 
 
-def gettext(locale_dir: str | Path, lang: str, message: str, **params) -> str:
+def gettext(locale_dir: str | Path, lang: str, message: str, *, domain: str = DOMAIN,
+            context: str | None = None, **params) -> str:
     """Translate one message outside templates (page furniture), newstyle placeholders."""
-    text = load_translations(locale_dir, lang).ugettext(message)
+    t = load_translations(locale_dir, lang, domain)
+    text = t.upgettext(context, message) if context else t.ugettext(message)
     return text % params if params else text
+
+
+def data_lookup(locale_dir: str | Path, lang: str):
+    """``lookup(context, value)``: the translation of a data value, or None if the ``data``
+    catalog lacks it (or has it fuzzy or empty). The source language returns the value."""
+    if lang == SOURCE_LANGUAGE:
+        return lambda context, value: value
+    try:
+        t = load_translations(locale_dir, lang, DATA)
+    except CatalogError:
+        return lambda context, value: None
+    missing = object()
+    table = t._catalog  # msgid keys: "context\x04value"
+
+    def lookup(context: str, value: str):
+        found = table.get(f"{context}\x04{value}", missing)
+        return None if found is missing or not found else found
+    return lookup
 
 
 def clear_caches() -> None:
@@ -150,11 +196,12 @@ def clear_caches() -> None:
 # office from mailing Spanish text that no named reviewer approved for the current English.
 
 BABEL_CFG = "babel.cfg"
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None,
+            "pgettext": ((1, "c"), 2), "npgettext": ((1, "c"), 2, 3)}
 COMMENT_TAGS = ("Translators:",)
 HEADER = ("# Translations template for letters.\n# Copyright (C) {year} letters\n"
           "# This file is distributed under the same license as the letters project.\n#")
-SIGNOFF_NAME = f"{DOMAIN}.signoff.json"
+SIGNOFF_SUFFIX = ".signoff.json"
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|\{\{\s*(\w+)\s*\}\}")
 _TAG = re.compile(r"</?([a-zA-Z]+)[^>]*>")
 
@@ -169,11 +216,15 @@ def _mapping(root: Path):
         return parse_mapping_cfg(fh, filename=str(cfg))
 
 
-def extract_catalog(root: Path):
-    """Every message of the workspace's templates (and page furniture), as a template catalog."""
-    from babel.messages.catalog import Catalog
-    from babel.messages.extract import extract_from_dir
+def _new_catalog() -> Catalog:
+    return Catalog(project="letters", version=_version(), copyright_holder="letters",
+                   header_comment=HEADER.format(year=dt.date.today().year),
+                   msgid_bugs_address=None, charset="utf-8", fuzzy=False)
 
+
+def extract_catalogs(root: Path) -> dict[str, Catalog]:
+    """The workspace's template messages as template catalogs: ``letters`` (every template
+    but the tagline, plus the engine's page labels) and ``taglines``."""
     root = Path(root).resolve()
     method_map, options_map = _mapping(root)
     skip = {"output", "bench", "tests", "build", "dist", "examples"}
@@ -182,24 +233,64 @@ def extract_catalog(root: Path):
         name = Path(path).name
         return not name.startswith(".") and name not in skip and not name.endswith(".egg-info")
 
-    catalog = Catalog(project="letters", version=_version(), copyright_holder="letters",
-                      header_comment=HEADER.format(year=dt.date.today().year),
-                      msgid_bugs_address=None, charset="utf-8", fuzzy=False)
+    catalogs = {DOMAIN: _new_catalog(), TAGLINES: _new_catalog()}
     method_map = [(pattern, method) for pattern, method in method_map if method != "python"]
     for filename, lineno, message, comments, context in extract_from_dir(
             root, method_map, options_map, keywords=KEYWORDS, comment_tags=COMMENT_TAGS,
             strip_comment_tags=True, directory_filter=keep_dir):
-        catalog.add(message, None, [(filename, lineno)], auto_comments=comments,
-                    context=context)
+        domain = TAGLINES if Path(filename).name == TAGLINE_TEMPLATE else DOMAIN
+        catalogs[domain].add(message, None, [(filename, lineno)], auto_comments=comments,
+                             context=context)
     # The engine's own messages (page labels) come from the installed package, so that a
     # workspace without the source code still extracts them.
     package = Path(__file__).resolve().parent
     for filename, lineno, message, comments, context in extract_from_dir(
             package, [("compose.py", "python")], {}, keywords={"N_": None},
             comment_tags=COMMENT_TAGS, strip_comment_tags=True):
-        catalog.add(message, None, [(f"letters/{filename}", lineno)], auto_comments=comments,
-                    context=context)
+        catalogs[DOMAIN].add(message, None, [(f"letters/{filename}", lineno)],
+                             auto_comments=comments, context=context)
+    return catalogs
+
+
+def extract_catalog(root: Path) -> Catalog:
+    """The ``letters`` template catalog (see :func:`extract_catalogs`)."""
+    return extract_catalogs(root)[DOMAIN]
+
+
+def data_catalog(values: Iterable[tuple[str, str, str]], previous: Catalog | None = None
+                 ) -> Catalog:
+    """The ``data`` template catalog: (context, value, where) triples, added to the values of
+    ``previous`` (an earlier ``data.pot``: values of earlier exports stay translatable)."""
+    catalog = _new_catalog()
+    found: dict[tuple[str, str], list[str]] = {}
+    if previous is not None:
+        for m in previous:
+            if m.id:
+                found.setdefault((m.context or "", m.id), [f for f, _ in m.locations])
+    for context, value, where in values:
+        if value:
+            places = found.setdefault((context, value), [])
+            if where not in places:
+                places.append(where)
+    for (context, value), places in sorted(found.items()):
+        catalog.add(value, None, [(p, None) for p in sorted(places)], context=context,
+                    auto_comments=[DATA_COMMENTS.get(context, "")])
     return catalog
+
+
+#: What each data context is, for translators.
+DATA_COMMENTS = {
+    "court": "The name of a Massachusetts court, from the office's records.",
+    "county": "A county name, printed before the word for 'County'.",
+    "offense": "A criminal charge from the office's records. Translate it exactly; keep "
+               "legal terms such as 'Class B'.",
+    "disposition": "How a court case ended, e.g. 'Pleaded guilty'.",
+    "lab": "The state drug lab that tested the substance.",
+    "office": "The letter signer's title.",
+    "counsel": "The full name of the public defender agency.",
+    "case_status": "What the prosecutor's office decided about a case: a short label, or one "
+                   "plain sentence of what it means for the person.",
+}
 
 
 def _version() -> str:
@@ -224,49 +315,91 @@ def _write_po(path: Path, catalog) -> None:
     tmp.replace(path)
 
 
-def _read(path: Path, lang: str | None = None):
+def read_catalog(path: Path, lang: str | None = None, domain: str = DOMAIN) -> Catalog:
+    """A ``.po`` or ``.pot`` file as a Babel catalog; a clear error if it cannot be read."""
     with open(path, "rb") as fh:
         try:
-            return read_po(fh, locale=lang, domain=DOMAIN)
+            return read_po(fh, locale=_babel_id(lang) if lang else None, domain=domain)
         except Exception as exc:
             raise CatalogError(f"{path}: cannot be read as a PO catalog ({exc})") from None
 
 
-def extract(root: Path, locale_dir: Path) -> tuple[Path, bool]:
-    """Write ``locale/letters.pot`` from the templates; returns (path, whether it changed).
-
-    An unchanged set of messages leaves the file untouched, so its date does not churn.
-    """
-    catalog = extract_catalog(root)
-    pot = Path(locale_dir) / f"{DOMAIN}.pot"
-    if pot.exists() and _signature(_read(pot)) == _signature(catalog):
-        return pot, False
-    pot.parent.mkdir(parents=True, exist_ok=True)
-    _write_po(pot, catalog)
-    return pot, True
+def template_catalog(locale_dir: Path, domain: str = DOMAIN) -> Catalog | None:
+    """``locale/<domain>.pot``, or None if it was never extracted."""
+    pot = pot_path(locale_dir, domain)
+    return read_catalog(pot, domain=domain) if pot.exists() else None
 
 
-def languages_in(locale_dir: Path) -> list[str]:
-    return sorted(p.parent.parent.name for p in Path(locale_dir).glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
-
-
-def update(locale_dir: Path, langs: list[str] | None = None) -> list[tuple[str, int, int]]:
-    """Merge the template into each language's catalog: new messages appear untranslated, and
-    a message whose English changed keeps its old translation marked fuzzy (with the previous
-    English shown) until a translator confirms it. Returns (lang, fuzzy, untranslated)."""
-    pot = Path(locale_dir) / f"{DOMAIN}.pot"
-    if not pot.exists():
-        raise CatalogError(f"{pot}: no template; run `letters i18n extract` first")
-    template = _read(pot)
+def extract(root: Path, locale_dir: Path, data_values: Iterable[tuple[str, str, str]] = ()
+            ) -> list[tuple[Path, bool]]:
+    """Write ``locale/letters.pot`` and ``taglines.pot`` from the templates and
+    ``locale/data.pot`` from ``data_values`` (added to the values it has); returns
+    (path, whether it changed) per file. An unchanged file is left untouched."""
+    catalogs = extract_catalogs(root)
+    catalogs[DATA] = data_catalog(data_values, template_catalog(locale_dir, DATA))
     out = []
-    for lang in langs or languages_in(locale_dir):
-        path = po_path(locale_dir, lang)
-        catalog = _read(path, lang)
-        catalog.update(template, no_fuzzy_matching=False, update_header_comment=False,
-                       keep_user_comments=True, update_creation_date=False)
-        _write_po(path, catalog)
-        msgs = [m for m in catalog if m.id]
-        out.append((lang, sum(m.fuzzy for m in msgs), sum(not _translated(m) for m in msgs)))
+    for domain in DOMAINS:
+        pot = pot_path(locale_dir, domain)
+        if pot.exists() and _signature(read_catalog(pot)) == _signature(catalogs[domain]):
+            out.append((pot, False))
+            continue
+        pot.parent.mkdir(parents=True, exist_ok=True)
+        _write_po(pot, catalogs[domain])
+        out.append((pot, True))
+    return out
+
+
+def catalog_targets(cfg) -> dict[str, list[str]]:
+    """Domain -> the languages of a workspace that need a catalog of it: every letter
+    language but the source has ``letters`` and ``data``; every tagline language ``taglines``."""
+    letters = [c for c in cfg.registry.letter_codes if c != SOURCE_LANGUAGE]
+    taglines = [c for c in cfg.letter.taglines if c != SOURCE_LANGUAGE]
+    return {DOMAIN: letters, DATA: letters, TAGLINES: taglines}
+
+
+def each_catalog(targets: dict[str, list[str]]) -> list[tuple[str, str]]:
+    """(domain, language) pairs of ``targets``, language by language."""
+    order = list(dict.fromkeys(lang for langs in targets.values() for lang in langs))
+    return [(d, lang) for lang in order for d in DOMAINS if lang in targets.get(d, ())]
+
+
+def languages_in(locale_dir: Path, domain: str = DOMAIN) -> list[str]:
+    return sorted(p.parent.parent.name
+                  for p in Path(locale_dir).glob(f"*/LC_MESSAGES/{domain}.po"))
+
+
+def update(locale_dir: Path, targets: dict[str, list[str]]) -> list[tuple[str, str, int, int]]:
+    """Merge each domain's template into the catalogs of ``targets`` (domain -> languages),
+    creating a catalog that does not exist yet. New messages appear untranslated; a message
+    whose English changed keeps its old translation marked fuzzy (with the previous English
+    shown) until a translator confirms it. Returns (domain, lang, fuzzy, untranslated)."""
+    out = []
+    for domain, langs in targets.items():
+        template = template_catalog(locale_dir, domain)
+        if template is None:
+            raise CatalogError(f"{pot_path(locale_dir, domain)}: no template; run "
+                               "`letters i18n extract` first")
+        for lang in langs:
+            path = po_path(locale_dir, lang, domain)
+            if path.exists():
+                catalog = read_catalog(path, lang, domain)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                name = locale_for(lang).english_name if _babel_id(lang) else lang
+                catalog = Catalog(
+                    locale=_babel_id(lang), domain=domain, project="letters",
+                    version=_version(), fuzzy=False, copyright_holder="letters",
+                    header_comment=(f"# {name} translations for letters ({domain}).\n"
+                                    + HEADER.split("\n", 1)[1].format(
+                                        year=dt.date.today().year)),
+                    revision_date=dt.datetime.now(dt.timezone.utc),
+                    last_translator="letters translators", language_team=name)
+            catalog.update(template, no_fuzzy_matching=False, update_header_comment=False,
+                           keep_user_comments=True, update_creation_date=False)
+            _write_po(path, catalog)
+            msgs = [m for m in catalog if m.id]
+            out.append((domain, lang, sum(m.fuzzy for m in msgs),
+                        sum(not _translated(m) for m in msgs)))
     clear_caches()
     return out
 
@@ -274,12 +407,16 @@ def update(locale_dir: Path, langs: list[str] | None = None) -> list[tuple[str, 
 def compile_catalogs(locale_dir: Path, langs: list[str] | None = None) -> list[Path]:
     """Write ``.mo`` files (build products, for other gettext tools; letters reads the .po)."""
     written = []
-    for lang in langs or languages_in(locale_dir):
-        catalog = _read(po_path(locale_dir, lang), lang)
-        mo = po_path(locale_dir, lang).with_suffix(".mo")
-        with open(mo, "wb") as fh:
-            write_mo(fh, catalog, use_fuzzy=False)
-        written.append(mo)
+    for domain in DOMAINS:
+        for lang in langs or languages_in(locale_dir, domain):
+            path = po_path(locale_dir, lang, domain)
+            if not path.exists():
+                continue
+            catalog = read_catalog(path, lang, domain)
+            mo = path.with_suffix(".mo")
+            with open(mo, "wb") as fh:
+                write_mo(fh, catalog, use_fuzzy=False)
+            written.append(mo)
     return written
 
 
@@ -289,7 +426,8 @@ def _translated(message) -> bool:
     return bool(message.string)
 
 
-def _texts(value) -> list[str]:
+def texts(value) -> list[str]:
+    """A message's id or string as a list (one item, or one per plural form)."""
     if isinstance(value, (list, tuple)):
         return [v for v in value]
     return [value or ""]
@@ -310,12 +448,30 @@ def tags(text: str) -> list[str]:
             for m in _TAG.finditer(text or "")]
 
 
+def interpolation_error(text: str) -> str | None:
+    """Why ``text`` cannot be filled in with ``%``, or None.
+
+    >>> interpolation_error("Estimado/a %(nombre)s:") is None, interpolation_error("50% off")
+    (True, "a lone '%' (write '%%')")
+    """
+    try:
+        text % _AnyParams()
+    except (ValueError, TypeError):
+        return "a lone '%' (write '%%')"
+    return None
+
+
+class _AnyParams(dict):
+    def __missing__(self, key):
+        return ""
+
+
 # --- sign-off ------------------------------------------------------------------------------------
 
 def _hash(*parts) -> str:
     h = hashlib.sha256()
     for p in parts:
-        for text in _texts(p):
+        for text in texts(p):
             h.update(text.encode("utf-8"))
             h.update(b"\x00")
         h.update(b"\x01")
@@ -324,8 +480,13 @@ def _hash(*parts) -> str:
 
 def message_key(message) -> str:
     """A stable key for a message: its context and English (singular and plural)."""
-    ids = _texts(message.id)
+    ids = texts(message.id)
     return json.dumps([message.context or "", *ids], ensure_ascii=False)
+
+
+def data_key(context: str, value: str) -> str:
+    """The :func:`message_key` of a data value."""
+    return json.dumps([context, value], ensure_ascii=False)
 
 
 def source_hash(message) -> str:
@@ -336,18 +497,32 @@ def translation_hash(message) -> str:
     return _hash(message.string)
 
 
-def signoff_path(locale_dir: Path, lang: str) -> Path:
-    return po_path(locale_dir, lang).with_name(SIGNOFF_NAME)
+def signoff_path(locale_dir: Path, lang: str, domain: str = DOMAIN) -> Path:
+    return po_path(locale_dir, lang, domain).with_name(domain + SIGNOFF_SUFFIX)
 
 
-def load_signoffs(locale_dir: Path, lang: str) -> dict[str, dict]:
-    """message key -> sign-off record (reviewer, date, note, hashes)."""
-    path = signoff_path(locale_dir, lang)
+def office_fingerprint(office, counsel) -> str:
+    """SHA-256 of who sends the letters (office and counsel settings). A sign-off made for the
+    bundled sample names the sample's fingerprint and counts only where it still matches."""
+    data = {"office": dataclasses.asdict(office), "counsel": dataclasses.asdict(counsel)}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Signoffs:
+    records: dict[str, dict]      # message key -> reviewer, date, note, hashes
+    sample_office: str | None     # set in the bundled sample's files: the sample's fingerprint
+
+
+def load_signoffs(locale_dir: Path, lang: str, domain: str = DOMAIN) -> Signoffs:
+    """The sign-off records of one catalog."""
+    path = signoff_path(locale_dir, lang, domain)
     if not path.exists():
-        return {}
+        return Signoffs({}, None)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {json.dumps(r["message"], ensure_ascii=False): r for r in data["signoffs"]}
+        records = {json.dumps(r["message"], ensure_ascii=False): r for r in data["signoffs"]}
+        return Signoffs(records, data.get("sample_office_sha256"))
     except (ValueError, KeyError, TypeError) as exc:
         raise CatalogError(f"{path}: not a readable sign-off file ({exc})") from None
 
@@ -363,17 +538,25 @@ def signoff_status(message, record: dict | None) -> str:
 
 
 def sign_off(locale_dir: Path, lang: str, reviewer: str, *, note: str = "",
-             only: list[str] | None = None, date: dt.date | None = None) -> tuple[int, list[str]]:
+             only: list[str] | None = None, date: dt.date | None = None,
+             domain: str = DOMAIN, sample_office: str | None = None) -> tuple[int, list[str]]:
     """Record that ``reviewer`` approved the current translation of each message for the current
     English. Only messages that pass every check can be signed; ``only`` limits it to messages
-    whose English contains one of the given texts. Returns (signed now, messages refused)."""
+    whose English contains one of the given texts. Returns (signed now, messages refused).
+
+    ``sample_office`` marks the file as the bundled sample's: its sign-offs then count only
+    for an office with that fingerprint (:func:`office_fingerprint`)."""
     if not reviewer.strip():
         raise CatalogError("a sign-off needs the reviewer's name (--reviewer)")
-    path = po_path(locale_dir, lang)
-    catalog = _read(path, lang)
-    records = load_signoffs(locale_dir, lang)
+    path = po_path(locale_dir, lang, domain)
+    if not path.exists():
+        raise CatalogError(f"{path}: no {domain} catalog for language '{lang}'",
+                           hint=f"Create it with `letters i18n update --lang {lang}`.")
+    catalog = read_catalog(path, lang, domain)
+    existing = load_signoffs(locale_dir, lang, domain)
+    records = dict(existing.records)
     problems_by_key = {}
-    for p in check(locale_dir, lang, signoffs=False):
+    for p in check(locale_dir, lang, domain=domain, signoffs=False):
         if p.key:
             problems_by_key.setdefault(p.key, []).append(p.message)
     signed, refused = 0, []
@@ -381,24 +564,28 @@ def sign_off(locale_dir: Path, lang: str, reviewer: str, *, note: str = "",
     for m in catalog:
         if not m.id:
             continue
-        ids = _texts(m.id)
+        ids = texts(m.id)
         if only and not any(o in text for o in only for text in ids):
             continue
         key = message_key(m)
         if key in problems_by_key:
-            refused.append(f"{ids[0][:60]!r}: {'; '.join(problems_by_key[key])}")
+            refused.append(f"{ids[0]!r}: {'; '.join(problems_by_key[key])}")
             continue
-        if signoff_status(m, records.get(key)) == "signed":
+        if signoff_status(m, records.get(key)) == "signed" and sample_office is None:
             continue
         records[key] = {"message": json.loads(key), "source_sha256": source_hash(m),
                         "translation_sha256": translation_hash(m), "reviewer": reviewer.strip(),
                         "date": day, "note": note}
         signed += 1
-    body = {"language": lang, "catalog": f"{DOMAIN}.po",
+    body = {"language": lang, "catalog": f"{domain}.po",
             "about": "Each entry: a reviewer approved this translation for this English. "
                      "A change to either text voids the entry.",
             "signoffs": [records[k] for k in sorted(records)]}
-    target = signoff_path(locale_dir, lang)
+    if sample_office:
+        body["sample_office_sha256"] = sample_office
+        body["about"] += (" These are the bundled sample's sign-offs, not a real approval: "
+                          "they count only for the unchanged sample office.")
+    target = signoff_path(locale_dir, lang, domain)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
                    encoding="utf-8")
@@ -421,40 +608,51 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-def check(locale_dir: Path, lang: str, *, root: Path | None = None, signoffs: bool = True,
-          template=None) -> list[Problem]:
+SAMPLE_SIGNOFF = ("signed off only for the bundled sample office, not by a reviewer of this "
+                  "office")
+
+
+def check(locale_dir: Path, lang: str, *, domain: str = DOMAIN, root: Path | None = None,
+          signoffs: bool = True, template=None, office: str | None = None,
+          allow_sample: bool = False, keys: set[str] | None = None) -> list[Problem]:
     """Every problem of a language's catalog that would make its letters unsafe to mail.
 
-    ``template``: the messages the letters use (default: ``locale/letters.pot``).
+    ``template``: the messages the letters use (default: ``locale/<domain>.pot``).
+    ``office``: this workspace's :func:`office_fingerprint`; sign-offs made for the bundled
+    sample count only when it matches theirs, or with ``allow_sample``. ``keys``: check only
+    these messages (the data values a batch prints), which must all be in the catalog.
     """
     locale_dir = Path(locale_dir)
-    path = po_path(locale_dir, lang)
+    path = po_path(locale_dir, lang, domain)
     shown = path.relative_to(root).as_posix() if root and path.is_relative_to(root) else str(path)
     if not path.exists():
-        return [Problem(shown, None, f"no catalog for language '{lang}'", None,
-                        f"pybabel init -D letters -i locale/letters.pot -d locale -l {lang}")]
-    catalog = _read(path, lang)
+        return [Problem(shown, None, f"no {domain} catalog for language '{lang}'", None,
+                        f"letters i18n update --lang {lang}")]
+    catalog = read_catalog(path, lang, domain)
     problems: list[Problem] = []
     nplurals = catalog.num_plurals
-    pot = locale_dir / f"{DOMAIN}.pot"
-    if template is None and pot.exists():
-        template = _read(pot)
-    records = load_signoffs(locale_dir, lang) if signoffs else {}
+    if template is None and keys is None:
+        template = template_catalog(locale_dir, domain)
+    loaded = load_signoffs(locale_dir, lang, domain) if signoffs else Signoffs({}, None)
+    sample_counts = allow_sample or (loaded.sample_office is not None
+                                     and loaded.sample_office == office)
     known = set()
     for m in catalog:
         if not m.id:
             continue
         key = message_key(m)
         known.add(key)
-        english = _texts(m.id)
-        label = english[0] if len(english[0]) <= 60 else english[0][:57] + "..."
+        if keys is not None and key not in keys:
+            continue
+        english = texts(m.id)
+        label = english[0]
         add = lambda msg, fix="": problems.append(Problem(shown, m.lineno, f"{msg}: {label!r}",
                                                           key, fix))
         if m.fuzzy:
             add("fuzzy (the English changed; confirm the translation and remove the fuzzy flag)",
                 f"edit {shown}")
             continue
-        strings = _texts(m.string)
+        strings = texts(m.string)
         filled = sum(bool(x) for x in strings)
         if filled == 0:
             add("untranslated", f"edit {shown}")
@@ -466,33 +664,42 @@ def check(locale_dir: Path, lang: str, *, root: Path | None = None, signoffs: bo
             # form 0 answers the English singular, the other forms the English plural
             want = placeholders(english[min(i, len(english) - 1)])
             got = placeholders(text)
+            form = f" (plural form {i})" if len(strings) > 1 else ""
             if got != want:
                 missing, extra = sorted(want - got), sorted(got - want)
                 detail = "; ".join(x for x in (
                     f"missing {', '.join(missing)}" if missing else "",
                     f"unknown {', '.join(extra)}" if extra else "") if x)
-                form = f" (plural form {i})" if len(strings) > 1 else ""
                 add(f"placeholders differ{form}: {detail}", f"edit {shown}")
+            elif domain != DATA and interpolation_error(text):
+                add(f"cannot be filled in{form}: {interpolation_error(text)}", f"edit {shown}")
             if sorted(tags(text)) != sorted(tags(english[min(i, len(english) - 1)])):
                 add("markup tags differ from the English", f"edit {shown}")
         if signoffs:
-            status = signoff_status(m, records.get(key))
-            if status != "signed":
+            record = loaded.records.get(key)
+            status = signoff_status(m, record)
+            if status == "signed" and loaded.sample_office is not None and not sample_counts:
+                add(SAMPLE_SIGNOFF, f"letters i18n signoff --lang {lang} --reviewer NAME")
+            elif status != "signed":
                 add("no sign-off" if status == "missing" else
                     "sign-off is stale (the English or the translation changed since)",
                     f"letters i18n signoff --lang {lang} --reviewer NAME")
-    if template is not None:
-        for m in template:
-            if m.id and message_key(m) not in known:
-                english = _texts(m.id)[0]
-                problems.append(Problem(shown, None, f"missing from the catalog: {english[:60]!r}",
-                                        message_key(m), "letters i18n update"))
+    wanted = ([(message_key(m), texts(m.id)[0]) for m in template if m.id]
+              if template is not None else [])
+    if keys is not None:
+        wanted += [(k, json.loads(k)[-1]) for k in sorted(keys)]
+    for key, english in dict(wanted).items():
+        if key not in known:
+            fix = ("letters i18n extract --records FILE; letters i18n update"
+                   if domain == DATA else "letters i18n update")
+            problems.append(Problem(shown, None, f"missing from the catalog: {english!r}", key,
+                                    fix))
     return problems
 
 
-def catalog_stats(locale_dir: Path, lang: str) -> dict[str, int]:
-    catalog = _read(po_path(locale_dir, lang), lang)
-    records = load_signoffs(locale_dir, lang)
+def catalog_stats(locale_dir: Path, lang: str, domain: str = DOMAIN) -> dict[str, int]:
+    catalog = read_catalog(po_path(locale_dir, lang, domain), lang, domain)
+    records = load_signoffs(locale_dir, lang, domain).records
     msgs = [m for m in catalog if m.id]
     return {
         "messages": len(msgs),
@@ -505,36 +712,55 @@ def catalog_stats(locale_dir: Path, lang: str) -> dict[str, int]:
 
 
 class TranslationGateError(LettersError):
-    """Letters would carry text that is not translated, checked and signed off."""
+    """Letters would carry text that is not translated, checked and signed off. The mailing
+    cannot run as asked: exit 2."""
+
+    exit_code = 2
 
 
-def gate(root: Path, locale_dir: Path, langs: list[str]) -> dict[str, dict]:
-    """Refuse unless every message the letters use is translated, checked and signed off in
-    each of ``langs``. Returns what the batch relies on: per language the catalog's SHA-256
-    and the reviewers with the dates of their sign-offs."""
+def gate(root: Path, locale_dir: Path, *, letters: list[str], taglines: list[str] = (),
+         data: dict[str, set[str]] | None = None, office: str | None = None,
+         allow_sample: bool = False) -> dict[str, dict]:
+    """Refuse unless every message the letters use is translated, checked and signed off:
+    the ``letters`` catalog of each language in ``letters``, the ``taglines`` catalog of each
+    language in ``taglines``, and in the ``data`` catalog of each language the values
+    ``data[lang]`` (:func:`data_key`) the batch prints. Returns what the batch relies on: per
+    catalog its SHA-256, its sign-off file's and the reviewers with the dates of their
+    sign-offs."""
     root, locale_dir = Path(root).resolve(), Path(locale_dir)
-    template = extract_catalog(root) if (root / BABEL_CFG).is_file() else None
+    templates = extract_catalogs(root) if (root / BABEL_CFG).is_file() else {}
     relied: dict[str, dict] = {}
     problems: list[Problem] = []
-    for lang in langs:
-        if lang == SOURCE_LANGUAGE:
+    wanted = [(DOMAIN, lang, None) for lang in letters]
+    wanted += [(DATA, lang, (data or {}).get(lang, set())) for lang in letters]
+    wanted += [(TAGLINES, lang, None) for lang in taglines]
+    for domain, lang, keys in wanted:
+        if lang == SOURCE_LANGUAGE or (keys is not None and not keys):
             continue
-        found = check(locale_dir, lang, root=root, template=template)
+        found = check(locale_dir, lang, domain=domain, root=root, keys=keys,
+                      template=templates.get(domain) if keys is None else None,
+                      office=office, allow_sample=allow_sample)
         problems.extend(found)
         if found:
             continue
-        records = load_signoffs(locale_dir, lang)
+        loaded = load_signoffs(locale_dir, lang, domain)
         reviewers: dict[str, list[str]] = {}
-        for r in records.values():
+        for key, r in loaded.records.items():
+            if keys is not None and key not in keys:
+                continue
             reviewers.setdefault(r["reviewer"], [])
             if r["date"] not in reviewers[r["reviewer"]]:
                 reviewers[r["reviewer"]].append(r["date"])
-        relied[lang] = {
-            "catalog_sha256": hashlib.sha256(po_path(locale_dir, lang).read_bytes()).hexdigest(),
-            "signoff_sha256": hashlib.sha256(signoff_path(locale_dir, lang).read_bytes()
+        name = lang if domain == DOMAIN else f"{lang}/{domain}"
+        relied[name] = {
+            "catalog_sha256": hashlib.sha256(po_path(locale_dir, lang, domain).read_bytes()
+                                             ).hexdigest(),
+            "signoff_sha256": hashlib.sha256(signoff_path(locale_dir, lang, domain).read_bytes()
                                              ).hexdigest(),
             "reviewers": {k: sorted(v) for k, v in sorted(reviewers.items())},
         }
+        if loaded.sample_office is not None:
+            relied[name]["sample_signoffs"] = True
     if problems:
         fixes = sorted({p.fix for p in problems if p.fix})
         listed = "\n".join(f"  {p}" for p in problems[:50])

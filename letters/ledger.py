@@ -61,7 +61,8 @@ letters = Table(
     Column("notice_id", String(20), primary_key=True),
     Column("batch_id", ForeignKey("batches.id"), nullable=False),
     Column("defendant_id", String(200), nullable=False),
-    Column("languages", String(20), nullable=False),
+    Column("languages", String(100), nullable=False),
+    Column("language_requested", String(100)),         # asked for, when no letter is in it
     Column("pages", Integer, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("bytes", Integer, nullable=False),

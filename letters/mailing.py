@@ -37,14 +37,15 @@ from letters.config import Config
 from letters.errors import LettersError, UsageError
 from letters.exports import private_dir, write_csv
 from letters.ledger import BatchRow, Ledger, default_url
-from letters.model import LANGUAGES, Recipient
-from letters.records import Intake, read_records
+from letters.model import Recipient
+from letters.records import Intake, read_for
 from letters.printshop import write_print_files
 from letters.store import (
     CopyConflict, fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
 )
 
-MANIFEST_HEADER = ("notice_id", "defendant_id", "languages", "pages", "sha256", "file", "zip")
+MANIFEST_HEADER = ("notice_id", "defendant_id", "languages", "language_requested", "pages",
+                   "sha256", "file", "zip")
 
 
 class MailingError(LettersError):
@@ -67,6 +68,8 @@ class MailResult:
     languages: dict[str, int] = field(default_factory=dict)
     rejected_rows: int = 0
     failed: int = 0                # recipients whose letter could not be rendered
+    #: people who asked for a language letters are not written in, by what they asked for
+    requested: dict[str, int] = field(default_factory=dict)
     root: str = ""
     elapsed: float = 0.0
     already_complete: bool = False
@@ -190,7 +193,8 @@ def render_letter(task: tuple[Recipient, str, dt.date]) -> dict:
         "ok": True,
         "row": {
             "notice_id": notice_id, "defendant_id": recipient.defendant_id,
-            "languages": ",".join(v.lang for v in doc.versions), "pages": out.pages,
+            "languages": ",".join(v.lang for v in doc.versions),
+            "language_requested": recipient.language_requested, "pages": out.pages,
             "sha256": digest, "bytes": len(out.pdf), "file": rel,
             "zip": recipient.address.zip[:10], "recipient": recipient_json(recipient),
             "cases": [{"docket_number": c.docket_number, "court": c.court, "county": c.county,
@@ -251,7 +255,7 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
          issue_date: dt.date | None = None, out_dir: str | os.PathLike | None = None,
          ledger_url: str | None = None, workers: int | None = None,
          progress: Callable[[int, int], None] | None = None, follow_up: str | None = None,
-         follow_up_overdue: bool = False) -> MailResult:
+         follow_up_overdue: bool = False, allow_sample_signoffs: bool = False) -> MailResult:
     """Run (or resume) one mailing batch. See the module docstring.
 
     With ``follow_up``, the batch is planned from the ledger (``letters.followup``) instead of
@@ -294,15 +298,10 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         if records_path is None:
             raise UsageError("give the RECORDS file to mail (or --follow-up BATCH)")
         records_path = Path(records_path)
-        intake = read_records(records_path, columns=cfg.columns, encoding=cfg.intake.encoding,
-                              sheet=cfg.intake.sheet or None,
-                              default_language=cfg.intake.default_language)
+        intake = read_for(cfg, records_path)
+    recipients = list(intake.recipients)
     # The gate: no letter carries text that is not translated, checked and signed off.
-    from letters.i18n import gate
-
-    # Every letter carries text in every language: a bilingual letter both versions, a
-    # one-language letter the line in the other language on how to get its version.
-    relied = gate(cfg.root, cfg.locale_dir, list(LANGUAGES) if intake.people else [])
+    relied = translation_gate(cfg, recipients, allow_sample=allow_sample_signoffs)
 
     private_dir(letters_dir)
     with Ledger(ledger_url) as ledger:
@@ -333,7 +332,6 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         remove_stale_temporaries(letters_dir)
         _check_recorded_copies(folder, recorded.values())
 
-        recipients = list(intake.recipients)
         taken = ledger.notice_ids() - {row.notice_id for row in recorded.values()}
         ids = assign_notice_ids(batch, recipients, taken,
                                 {d: row.notice_id for d, row in recorded.items()})
@@ -379,6 +377,32 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         return result
 
 
+def translation_gate(cfg: Config, recipients: list[Recipient], *,
+                     allow_sample: bool = False) -> dict[str, dict]:
+    """Refuse, before anything is written, unless every text these letters would print is
+    translated, checked and signed off: each version's messages and data values, and each
+    tagline. Returns what the batch relies on (recorded in the ledger)."""
+    from letters.compose import Composer
+    from letters.i18n import gate, office_fingerprint
+
+    composer = Composer(cfg)
+    versions: dict[str, None] = {}
+    taglines: dict[str, None] = {}
+    data: dict[str, set[str]] = {}
+    for r in recipients:
+        langs = composer.languages(r)
+        versions.update(dict.fromkeys(langs))
+        taglines.update(dict.fromkeys(composer.tagline_languages(langs)))
+        for lang, keys in composer.data_keys(r).items():
+            data.setdefault(lang, set()).update(keys)
+    relied = gate(cfg.root, cfg.locale_dir, letters=list(versions), taglines=list(taglines),
+                  data=data, office=office_fingerprint(cfg.office, cfg.counsel),
+                  allow_sample=allow_sample)
+    if allow_sample:
+        relied["accepted_sample_signoffs"] = True
+    return relied
+
+
 def _check_recorded_copies(folder: Path, rows) -> None:
     for row in rows:
         path = folder / row.file
@@ -402,6 +426,11 @@ def _summarise(result: MailResult, intake: Intake, rows, root: str, started: flo
         langs[r.languages] = langs.get(r.languages, 0) + 1
     result.languages = dict(sorted(langs.items()))
     result.rejected_rows = len(intake.rejected_rows)
+    requested: dict[str, int] = {}
+    for r in rows:
+        if r.language_requested:
+            requested[r.language_requested] = requested.get(r.language_requested, 0) + 1
+    result.requested = dict(sorted(requested.items()))
     result.root = root
     result.elapsed = time.perf_counter() - started
 
@@ -411,8 +440,8 @@ def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], roo
     from letters.records import REJECTS_HEADER
 
     write_csv(folder / "manifest.csv", MANIFEST_HEADER,
-              ((r.notice_id, r.defendant_id, r.languages, r.pages, r.sha256, r.file, r.zip)
-               for r in rows))
+              ((r.notice_id, r.defendant_id, r.languages, r.language_requested or "", r.pages,
+                r.sha256, r.file, r.zip) for r in rows))
     rejects = [(x.row, x.defendant_id, x.field, x.value, x.reason) for x in intake.rejects]
     for f in failures:
         for row in f["rows"]:

@@ -10,15 +10,18 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "defendant_id", "first_name", "middle_name", "last_name", "suffix",
     "address_line1", "address_line2", "city", "state", "zip",
     "language", "docket_number", "court", "county", "offense", "disposition_date",
+    "disposition", "case_status", "lab", "chemist", "large_print",
 )
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "defendant_id", "last_name", "address_line1", "city", "state", "zip", "docket_number",
 )
 NAME_COLUMNS: tuple[str, ...] = ("first_name", "middle_name", "last_name", "suffix")
 ADDRESS_COLUMNS: tuple[str, ...] = ("address_line1", "address_line2", "city", "state", "zip")
-CASE_COLUMNS: tuple[str, ...] = ("docket_number", "court", "county", "offense", "disposition_date")
-
-LANGUAGES: tuple[str, ...] = ("en", "es")
+CASE_COLUMNS: tuple[str, ...] = ("docket_number", "court", "county", "offense", "disposition_date",
+                                  "disposition", "case_status", "lab", "chemist")
+#: Case values a letter prints that are words in a language: translated per letter language
+#: through the data catalogs (``letters.i18n``), with the column as the message context.
+TRANSLATED_CASE_COLUMNS: tuple[str, ...] = ("court", "county", "offense", "disposition", "lab")
 
 @dataclass(frozen=True)
 class Case:
@@ -31,6 +34,10 @@ class Case:
     disposition_date: str = ""  # ISO YYYY-MM-DD, or "" when the export had none
     source_row: int = 0         # first row of the records file that carried this case
     extra: Mapping[str, str] = field(default_factory=dict, compare=False)
+    disposition: str = ""       # how the case ended: "Pleaded guilty", "Convicted after trial"...
+    case_status: str = ""       # what the office decided: a key of [case_status] in letters.toml
+    lab: str = ""               # the drug lab that tested the substance
+    chemist: str = ""           # the chemist who tested it
 
 
 @dataclass(frozen=True)
@@ -62,10 +69,17 @@ class Recipient:
     last_name: str
     suffix: str
     address: Address
-    language: str                 # preferred language, one of LANGUAGES
+    language: str                 # the letter language the person reads first (declared)
     cases: tuple[Case, ...]
     source_rows: tuple[int, ...]  # every records row (header = row 1) merged into this recipient
     extra: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: The language the records asked for when no letter is written in it ("ht", "fr", or the
+    #: value as written); such a person gets the fallback versions and the taglines.
+    language_requested: str = ""
+    large_print: bool = False     # the person asked for the large-print letter
+    #: For a follow-up letter: {"kind": "overdue" | "returned" | "address-update",
+    #: "notice_id": the letter it follows, "date": that letter's issue date (ISO)}.
+    follow_up: Mapping[str, str] | None = None
 
     @property
     def full_name(self) -> str:
@@ -92,4 +106,6 @@ def recipient_from_dict(data: dict) -> Recipient:
         middle_name=data["middle_name"], last_name=data["last_name"], suffix=data["suffix"],
         address=Address(**data["address"]), language=data["language"],
         cases=tuple(Case(**c) for c in data["cases"]),
-        source_rows=tuple(data["source_rows"]), extra=dict(data.get("extra", {})))
+        source_rows=tuple(data["source_rows"]), extra=dict(data.get("extra", {})),
+        language_requested=data.get("language_requested", ""),
+        large_print=bool(data.get("large_print", False)), follow_up=data.get("follow_up"))

@@ -3,13 +3,16 @@
 Layout (US Letter, tri-folded into a standard #10 double-window envelope):
 
 - page 1: the office's return address inside the upper window, the recipient's name and address
-  inside the lower window, the date and notice ID at the top right, and, right of the address
-  window, a line in the other language saying where its version begins;
+  inside the lower window, the date and notice ID at the top right; the body starts below the
+  top fold, so nothing but the addresses shows through the windows; under the title, a bold
+  boxed line per other version, in its language, saying on which page it starts; at the
+  bottom, the taglines block (one line per tagline language);
 - every page: the notice ID and "Page X of Y" (in that page's language) in the footer, and for
   proofs a "PROOF – NOT FOR MAILING" watermark;
-- the body (templates' HTML subset) in one frame below the fold on page 1 and a full frame after;
-  the cases table repeats its header on every page it spans; each language version starts on a
-  new page.
+- the body (templates' HTML subset) at ``[letter] font_size`` (12 pt; 18 pt for large print),
+  tables and notes never below 10 pt, no italic sentences; the cases table repeats its header
+  on every page it spans; each language version starts on a new page; the response form's
+  labels carry the second version's text beneath, and a line to write on after the label.
 
 Determinism: ReportLab's invariant mode, the issue date as the PDF creation date, fonts embedded
 from the bundled DejaVu Sans, and no clock, randomness or dict-order dependence: the same
@@ -18,11 +21,10 @@ document gives the same bytes. Fonts are registered once per process.
 
 from __future__ import annotations
 
+import functools
 import io
-import threading
 import unicodedata
 from dataclasses import dataclass
-from importlib import resources
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
@@ -31,7 +33,6 @@ from reportlab.lib.pagesizes import letter
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate, CondPageBreak, Flowable, Frame, KeepTogether, ListFlowable, ListItem,
@@ -39,9 +40,12 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import HRFlowable
 
-from letters import __version__
+from babel.dates import format_date
+
+from letters import __version__, fonts
 from letters.compose import PAGE_SENTINEL, Block, Document, Run
 from letters.errors import LettersError
+from letters.i18n import locale_for
 
 PAGE_WIDTH, PAGE_HEIGHT = letter
 FOLD = PAGE_HEIGHT / 3
@@ -73,18 +77,14 @@ RETURN_WINDOW = Rect.from_top(0.5, 0.5, 3.5, 0.875)
 ADDRESS_WINDOW = Rect.from_top(0.75, 2.0, 4.0, 1.125)
 WINDOW_CLEARANCE = 0.125 * inch
 MARGIN = 1.0 * inch
-BODY_TOP_FIRST = 3.45 * inch      # below the address window, above the first fold
+BODY_TOP_FIRST = 3.95 * inch      # below the top fold: only the addresses show in the windows
 BODY_TOP = 0.85 * inch
 BODY_BOTTOM = 0.95 * inch
 FOOTER_Y = 0.5 * inch
 
-FONT = "DejaVuSans"
-FONT_FILES = {FONT: "DejaVuSans.ttf", f"{FONT}-Bold": "DejaVuSans-Bold.ttf",
-              f"{FONT}-Oblique": "DejaVuSans-Oblique.ttf",
-              f"{FONT}-BoldOblique": "DejaVuSans-BoldOblique.ttf"}
-
-_font_lock = threading.Lock()
-_drawable: frozenset[int] | None = None
+FONT = fonts.DEFAULT_FAMILY
+FONT_FILES = fonts.font_files(FONT)
+MIN_SMALL = 10.0                  # tables and notes never smaller
 
 
 class RenderError(LettersError):
@@ -93,21 +93,7 @@ class RenderError(LettersError):
 
 def register_fonts() -> frozenset[int]:
     """Register the bundled font family once; return the code points every face can draw."""
-    global _drawable
-    with _font_lock:
-        if _drawable is None:
-            cmaps = []
-            folder = resources.files("letters") / "fonts"
-            for name, filename in FONT_FILES.items():
-                with resources.as_file(folder / filename) as path:
-                    font = TTFont(name, str(path))
-                pdfmetrics.registerFont(font)
-                cmaps.append(set(font.face.charToGlyph))
-            pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=f"{FONT}-Bold",
-                                          italic=f"{FONT}-Oblique",
-                                          boldItalic=f"{FONT}-BoldOblique")
-            _drawable = frozenset(set.intersection(*cmaps))
-        return _drawable
+    return fonts.register(FONT)
 
 
 # --- styles -------------------------------------------------------------------------------------
@@ -118,26 +104,44 @@ def _style(name, **kw) -> ParagraphStyle:
     return ParagraphStyle(name, **base)
 
 
-STYLES = {
-    "p": _style("body"),
-    "h1": _style("h1", fontName=f"{FONT}-Bold", fontSize=15, leading=19, spaceAfter=8,
-                 spaceBefore=2),
-    "h2": _style("h2", fontName=f"{FONT}-Bold", fontSize=12, leading=15.5, spaceBefore=6,
-                 spaceAfter=4),
-    "h3": _style("h3", fontName=f"{FONT}-Bold", fontSize=10.5, leading=14, spaceBefore=4,
-                 spaceAfter=3),
-    "small": _style("small", fontSize=8.5, leading=11),
-    "center": _style("center", alignment=TA_CENTER),
-    "box": _style("box", borderWidth=0.8, borderColor=colors.black, borderPadding=7,
-                  spaceBefore=8, spaceAfter=14, leftIndent=7, rightIndent=7),
-    "signature": _style("signature", spaceAfter=2),
-    "blank": _style("blank", spaceAfter=0),
-    "li": _style("li", spaceAfter=3),
-    "cell": _style("cell", fontSize=8.5, leading=10.5, spaceAfter=0),
-    "th": _style("th", fontName=f"{FONT}-Bold", fontSize=8.5, leading=10.5, spaceAfter=0),
-    "crossref": _style("crossref", fontName=f"{FONT}-Oblique", fontSize=9, leading=11.5,
-                       spaceAfter=0),
-}
+@functools.lru_cache(maxsize=8)
+def styles(size: float = 12.0) -> dict[str, ParagraphStyle]:
+    """Paragraph styles for body text of ``size`` points (12, or 18 for large print)."""
+    small = max(MIN_SMALL, round(size * 0.85, 1))
+    lead = 1.3
+    return {
+        "p": _style("body", fontSize=size, leading=size * lead, spaceAfter=size * 0.55),
+        "h1": _style("h1", fontName=f"{FONT}-Bold", fontSize=size * 1.4,
+                     leading=size * 1.4 * 1.2, spaceAfter=size * 0.6, spaceBefore=2),
+        "h2": _style("h2", fontName=f"{FONT}-Bold", fontSize=size * 1.15,
+                     leading=size * 1.15 * 1.25, spaceBefore=size * 0.5, spaceAfter=size * 0.3),
+        "h3": _style("h3", fontName=f"{FONT}-Bold", fontSize=size, leading=size * lead,
+                     spaceBefore=4, spaceAfter=3),
+        "small": _style("small", fontSize=small, leading=small * lead),
+        "center": _style("center", fontSize=size, leading=size * lead, alignment=TA_CENTER),
+        "box": _style("box", fontSize=size, leading=size * lead, borderWidth=0.8,
+                      borderColor=colors.black, borderPadding=7, spaceBefore=8,
+                      spaceAfter=size * 1.1, leftIndent=7, rightIndent=7),
+        "signature": _style("signature", fontSize=size, leading=size * lead, spaceAfter=2),
+        "greeting": _style("greeting", fontSize=size, leading=size * lead,
+                           spaceAfter=size * 0.55),
+        "blank": _style("blank", fontSize=size, leading=size * lead, spaceAfter=0),
+        "field": _style("field", fontSize=size, leading=size * lead, spaceAfter=size * 0.25),
+        "label": _style("label", fontSize=size, leading=size * lead, spaceAfter=size * 0.2,
+                        spaceBefore=size * 0.2),
+        "tagline": _style("tagline", fontSize=small, leading=small * lead),
+        "alt": _style("alt", fontSize=small, leading=small * 1.2, spaceAfter=0,
+                      textColor=colors.Color(0.25, 0.25, 0.25)),
+        "li": _style("li", fontSize=size, leading=size * lead, spaceAfter=3),
+        "cell": _style("cell", fontSize=small, leading=small * 1.22, spaceAfter=0),
+        "th": _style("th", fontName=f"{FONT}-Bold", fontSize=small, leading=small * 1.22,
+                     spaceAfter=0),
+        "pointer": _style("pointer", fontName=f"{FONT}-Bold", fontSize=small,
+                          leading=small * 1.25, spaceAfter=0),
+    }
+
+
+STYLES = styles()
 
 
 def markup(runs: list[Run]) -> str:
@@ -177,38 +181,93 @@ class _VersionStart(Flowable):
 
 
 class _BlankLine(Flowable):
-    """A label followed by a line to write on, to the right margin."""
+    """A form label followed, on the same line, by a line to write on up to the right margin;
+    the label in the second language (if any) in small type beneath. A label too long to leave
+    room for writing gets the line below it."""
 
-    def __init__(self, label: str):
+    def __init__(self, label: str, alt: str, st: dict):
         super().__init__()
-        self.para = Paragraph(label, STYLES["blank"])
+        self.label, self.alt, self.st = label, alt, st
+        self.size = st["blank"].fontSize
 
     def wrap(self, available_width, available_height):
         self.width = available_width
-        _, h = self.para.wrap(available_width * 0.45, available_height)
-        self.height = max(h, 14) + 10
+        self.label_width = pdfmetrics.stringWidth(self.label, FONT, self.size)
+        self.below = self.label_width > available_width * 0.6
+        rows = 2 if self.below else 1
+        self.alt_h = self.st["alt"].leading if self.alt else 0
+        self.height = rows * self.size * 1.45 + self.alt_h + 2
         return self.width, self.height
 
     def draw(self):
-        w, h = self.para.wrap(self.width * 0.45, self.height)
-        self.para.drawOn(self.canv, 0, self.height - h - 2)
-        label_width = min(self.para.minWidth() + 6, self.width * 0.45)
-        self.canv.setLineWidth(0.6)
-        self.canv.line(label_width, self.height - h, self.width, self.height - h)
+        canv = self.canv
+        top = self.height
+        baseline = top - self.size
+        canv.setFont(FONT, self.size)
+        canv.drawString(0, baseline, self.label)
+        canv.setLineWidth(0.6)
+        if self.below:
+            line_y = baseline - self.size * 1.6
+            canv.line(0, line_y, self.width, line_y)
+        else:
+            line_y = baseline - 1.5
+            canv.line(self.label_width + 6, line_y, self.width, line_y)
+        if self.alt:
+            alt = self.st["alt"]
+            canv.setFont(FONT, alt.fontSize)
+            canv.setFillColor(alt.textColor)
+            canv.drawString(0, line_y - alt.leading, self.alt)
+            canv.setFillColor(colors.black)
+
+    def label_x_end(self) -> float:
+        """Where the label ends (for tests: the writing line starts after it)."""
+        return self.label_width
 
 
-CASE_COLUMN_SHARES = (0.16, 0.27, 0.13, 0.28, 0.16)
+class _Pointers(Flowable):
+    """Space under the title for one bold boxed line per other version. Its position is noted
+    here; the page furniture fills it in once the whole letter is laid out and the page on
+    which each version starts is known."""
+
+    def __init__(self, texts: list[tuple[str, str]], st: dict, slot: dict):
+        super().__init__()
+        self.texts, self.st, self.slot = texts, st, slot
+
+    def _paras(self, width):
+        return [Paragraph(escape(text.replace(PAGE_SENTINEL, "99")), self.st["pointer"])
+                for _, text in self.texts]
+
+    def wrap(self, available_width, available_height):
+        self.width = available_width
+        heights = [p.wrap(available_width - 16, available_height)[1] for p in
+                   self._paras(available_width)]
+        self.height = sum(heights) + 4 * (len(heights) - 1) + 14
+        return self.width, self.height + 8
+
+    def draw(self):
+        x, y = self.canv.absolutePosition(0, 8)
+        self.slot.update(x=x, y=y, width=self.width, height=self.height)
 
 
-def _table(block: Block, width: float) -> Table:
-    header = [[Paragraph(markup(c), STYLES["th"]) for c in row] for row in block.header]
-    rows = [[Paragraph(markup(c), STYLES["cell"]) for c in row] for row in block.rows]
+def _paragraph(block: Block, st: dict, cls: str) -> list:
+    """A paragraph, and its second-language twin (``alt``) in small type beneath it."""
+    if not block.alt:
+        return [Paragraph(markup(block.runs), st[cls])]
+    return [Paragraph(markup(block.runs), ParagraphStyle(f"{cls}-paired", parent=st[cls],
+                                                         spaceAfter=1)),
+            Paragraph(escape(block.alt), ParagraphStyle("alt-after", parent=st["alt"],
+                                                        spaceAfter=st[cls].spaceAfter))]
+
+
+def _table(block: Block, width: float, st: dict) -> Table:
+    header = [[Paragraph(markup(c), st["th"]) for c in row] for row in block.header]
+    rows = [[Paragraph(markup(c), st["cell"]) for c in row] for row in block.rows]
     n = max((len(r) for r in header + rows), default=1)
-    shares = CASE_COLUMN_SHARES if n == len(CASE_COLUMN_SHARES) else (1 / n,) * n
+    shares = CASE_COLUMN_SHARES.get(n, (1 / n,) * n)
     table = Table(header + rows, colWidths=[width * s for s in shares], repeatRows=len(header),
                   hAlign="LEFT")
     table.setStyle(TableStyle([
-        ("FONT", (0, 0), (-1, -1), FONT, 8.5),
+        ("FONT", (0, 0), (-1, -1), FONT, st["cell"].fontSize),
         ("GRID", (0, 0), (-1, -1), 0.5, colors.Color(0.35, 0.35, 0.35)),
         ("BACKGROUND", (0, 0), (-1, len(header) - 1), colors.Color(0.9, 0.9, 0.9)),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -219,34 +278,58 @@ def _table(block: Block, width: float) -> Table:
     return table
 
 
-def _flowables(blocks: list[Block], width: float) -> list:
+#: Column widths of the cases table by its number of columns (case: docket, court and
+#: county; charge; how it ended; lab[; decision]). A docket number fits its column at 10 pt.
+CASE_COLUMN_SHARES = {4: (0.28, 0.26, 0.23, 0.23),
+                      5: (0.24, 0.2, 0.18, 0.18, 0.2)}
+
+
+def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> list:
     out: list = []
     signature: list = []  # consecutive signature paragraphs stay on one page
+    keep: list = []       # a heading stays with what follows it
+    titled = False
     for block in blocks:
         if signature and not (block.kind == "p" and block.cls == "signature"):
             out.append(KeepTogether(signature))
             signature = []
         if block.kind in ("h1", "h2", "h3"):
-            out.append(CondPageBreak(1.2 * inch))
-            out.append(Paragraph(markup(block.runs), STYLES[block.kind]))
+            out.append(CondPageBreak(1.6 * inch))
+            out.extend(_paragraph(block, st, block.kind))
+            if block.kind == "h1" and pointers is not None and not titled:
+                out.append(pointers)
+            titled = titled or block.kind == "h1"
         elif block.kind == "p" and block.cls == "blank":
-            out.append(_BlankLine(markup(block.runs)))
+            out.append(_BlankLine(block.text(), block.alt, st))
         elif block.kind == "p" and block.cls == "signature":
-            signature.append(Paragraph(markup(block.runs), STYLES["signature"]))
+            signature.append(Paragraph(markup(block.runs), st["signature"]))
+        elif block.kind == "p" and block.cls == "label":
+            paras = _paragraph(block, st, "label")
+            for p in paras:
+                p.keepWithNext = True  # an instruction stays with what it introduces
+            out.extend(paras)
         elif block.kind == "p":
-            out.append(Paragraph(markup(block.runs), STYLES[block.cls or "p"]))
+            out.extend(_paragraph(block, st, block.cls or "p"))
         elif block.kind == "list":
             checkboxes = block.cls == "checkboxes"
-            items = [ListItem(Paragraph(markup(item), STYLES["li"]),
-                              **({"value": "", "bulletText": ""} if checkboxes else {}))
-                     for item in block.items]
+            items = []
+            for i, item in enumerate(block.items):
+                cell = [Paragraph(markup(item), st["li"])]
+                if checkboxes and i < len(block.alt_items):
+                    cell = [Paragraph(markup(item), ParagraphStyle(
+                                "li-paired", parent=st["li"], spaceAfter=0)),
+                            Paragraph(escape(block.alt_items[i]), ParagraphStyle(
+                                "alt-item", parent=st["alt"], leftIndent=st["li"].fontSize,
+                                spaceAfter=4))]
+                items.append(ListItem(cell, **({"value": "", "bulletText": ""}
+                                               if checkboxes else {})))
             out.append(ListFlowable(
                 items, bulletType="1" if block.ordered else "bullet",
                 start=None if block.ordered else ("" if checkboxes else "•"),
-                bulletFontName=FONT, bulletFontSize=10, leftIndent=8 if checkboxes else 18,
-                spaceAfter=6))
+                bulletFontName=FONT, bulletFontSize=st["li"].fontSize,
+                leftIndent=8 if checkboxes else st["li"].fontSize * 1.5, spaceAfter=6))
         elif block.kind == "table":
-            out.append(_table(block, width))
+            out.append(_table(block, width, st))
         elif block.kind == "hr":
             out.append(HRFlowable(width="100%", thickness=0.6, color=colors.black,
                                   spaceBefore=4, spaceAfter=8))
@@ -289,12 +372,15 @@ def _draw_lines(canv: Canvas, lines: list[tuple[str, str]], box: Rect, size: flo
 
 
 class _LetterCanvas(Canvas):
-    """Keeps pages until the end so every page can show 'Page X of Y' and page 1 the crossref."""
+    """Keeps pages until the end so every page can show 'Page X of Y' and page 1 the pointers
+    to the other versions, with the page on which each starts."""
 
-    def __init__(self, *args, letter_doc: Document, starts: dict[str, int], **kwargs):
+    def __init__(self, *args, letter_doc: Document, starts: dict[str, int], slot: dict,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self._letter = letter_doc
         self._starts = starts
+        self._slot = slot
         self._pages: list[dict] = []
         self._letters_lang = letter_doc.versions[0].lang
         issue = letter_doc.issue_date
@@ -321,14 +407,8 @@ class _LetterCanvas(Canvas):
         self.drawString(MARGIN, FOOTER_Y, f"{labels['notice_id']}: {doc.notice_id}")
         self.drawRightString(PAGE_WIDTH - MARGIN, FOOTER_Y,
                              labels["page_of"] % {"page": number, "pages": total})
-        if number == 1 and doc.crossref is not None:
-            page = self._starts.get(doc.crossref.target, "")
-            text = doc.crossref.text.replace(PAGE_SENTINEL, str(page))
-            para = Paragraph(escape(text), STYLES["crossref"])
-            width = PAGE_WIDTH - MARGIN * 0.75 - (ADDRESS_WINDOW.x + ADDRESS_WINDOW.width + 0.3 * inch)
-            _, h = para.wrap(width, ADDRESS_WINDOW.height)
-            para.drawOn(self, PAGE_WIDTH - MARGIN * 0.75 - width,
-                        ADDRESS_WINDOW.y + ADDRESS_WINDOW.height - h)
+        if number == 1 and doc.crossrefs and self._slot:
+            self._pointers()
         if doc.proof:
             self.setFillColor(colors.Color(0.75, 0.1, 0.1), alpha=0.18)
             self.setFont(f"{FONT}-Bold", 40)
@@ -337,31 +417,54 @@ class _LetterCanvas(Canvas):
             self.drawCentredString(0, -14, labels["proof"])
         self.restoreState()
 
+    def _pointers(self) -> None:
+        slot, st = self._slot, styles(self._letter.font_size)
+        top = slot["y"] + slot["height"]
+        self.setLineWidth(1.2)
+        self.rect(slot["x"], slot["y"], slot["width"], slot["height"])
+        y = top - 7
+        for ref in self._letter.crossrefs:
+            page = self._starts.get(ref.target, "")
+            para = Paragraph(escape(ref.text.replace(PAGE_SENTINEL, str(page))), st["pointer"])
+            _, h = para.wrap(slot["width"] - 16, slot["height"])
+            para.drawOn(self, slot["x"] + 8, y - h)
+            y -= h + 4
 
-def _first_page(canv: Canvas, _doc, letter_doc: Document) -> None:
+
+def _tagline_paragraphs(doc: Document, width: float) -> list[Paragraph]:
+    st = styles(doc.font_size)["tagline"]
+    return [Paragraph(escape(t.text), st) for t in doc.taglines]
+
+
+def _taglines_height(doc: Document, width: float) -> float:
+    paras = _tagline_paragraphs(doc, width)
+    if not paras:
+        return 0.0
+    return sum(p.wrap(width - 12, PAGE_HEIGHT)[1] for p in paras) + 2 * (len(paras) - 1) + 12
+
+
+def _first_page(canv: Canvas, _doc, letter_doc: Document, width: float) -> None:
     office = letter_doc.office
-    labels = letter_doc.versions[0].labels
+    first = letter_doc.versions[0]
+    labels = first.labels
     canv.saveState()
     # return address, in the upper window
     ret = [(f"{FONT}-Bold", office.name), *[(FONT, line) for line in office.address]]
     size = fit_font_size([t for _, t in ret], f"{FONT}-Bold", RETURN_WINDOW, largest=9.5) or 7.5
     _draw_lines(canv, ret, RETURN_WINDOW, size)
     # date and notice ID at the top right
-    from letters.i18n import locale_for
-    from babel.dates import format_date
-
     date_text = format_date(letter_doc.issue_date, "long",
-                            locale=locale_for(letter_doc.versions[0].lang))
+                            locale=locale_for(first.locale or first.lang))
     right = PAGE_WIDTH - 0.75 * inch
-    canv.setFont(FONT, 9.5)
+    canv.setFont(FONT, 10)
     canv.drawRightString(right, PAGE_HEIGHT - 0.75 * inch, f"{labels['date']}: {date_text}")
-    canv.setFont(f"{FONT}-Bold", 9.5)
-    canv.drawRightString(right, PAGE_HEIGHT - 0.75 * inch - 13,
+    canv.setFont(f"{FONT}-Bold", 10)
+    canv.drawRightString(right, PAGE_HEIGHT - 0.75 * inch - 14,
                          f"{labels['notice_id']}: {letter_doc.notice_id}")
     contact = [x for x in (office.hotline or office.phone, office.website) if x]
-    canv.setFont(FONT, 8.5)
+    canv.setFont(FONT, 9)
     for i, line in enumerate(contact):
-        canv.drawRightString(right, PAGE_HEIGHT - 0.75 * inch - 28 - 11 * i, line)
+        canv.drawRightString(right, PAGE_HEIGHT - 0.75 * inch - 30 - 12 * i, line)
     # recipient, in the lower window
     lines = address_lines(letter_doc)
     size = fit_font_size(lines, FONT, ADDRESS_WINDOW)
@@ -370,6 +473,17 @@ def _first_page(canv: Canvas, _doc, letter_doc: Document) -> None:
     canv.setLineWidth(0.4)
     for y in (PAGE_HEIGHT - FOLD, PAGE_HEIGHT - 2 * FOLD):
         canv.line(0.15 * inch, y, 0.35 * inch, y)
+    # the taglines, boxed, at the foot of the page
+    paras = _tagline_paragraphs(letter_doc, width)
+    if paras:
+        height = _taglines_height(letter_doc, width)
+        canv.setLineWidth(0.6)
+        canv.rect(MARGIN, BODY_BOTTOM, width, height)
+        y = BODY_BOTTOM + height - 6
+        for p in paras:
+            _, h = p.wrap(width - 12, height)
+            p.drawOn(canv, MARGIN + 6, y - h)
+            y -= h + 2
     canv.restoreState()
 
 
@@ -385,8 +499,12 @@ def _all_text(doc: Document):
             yield f"{version.lang} letter text", block.text()
         for value in version.labels.values():
             yield f"{version.lang} page labels", value
-    if doc.crossref:
-        yield "cross-reference line", doc.crossref.text.replace(PAGE_SENTINEL, "0")
+    for block in doc.form:
+        yield "response form", " ".join([block.text(), block.alt, *block.alt_items])
+    for ref in doc.crossrefs:
+        yield f"{ref.lang} pointer line", ref.text.replace(PAGE_SENTINEL, "0")
+    for tagline in doc.taglines:
+        yield f"{tagline.lang} tagline", tagline.text
     yield "office", " ".join([doc.office.name, *doc.office.address, doc.office.hotline,
                               doc.office.phone, doc.office.website])
 
@@ -426,28 +544,41 @@ def render(doc: Document) -> Rendered:
     check_address(doc)
     buf = io.BytesIO()
     starts: dict[str, int] = {}
+    slot: dict = {}
+    st = styles(doc.font_size)
     width = PAGE_WIDTH - 2 * MARGIN
     template = BaseDocTemplate(
         buf, pagesize=letter, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=BODY_TOP,
         bottomMargin=BODY_BOTTOM, title=doc.title, subject=doc.subject, author=doc.office.name,
         creator=f"letters {__version__}", invariant=1, lang=doc.versions[0].lang,
-        initialFontName=FONT, initialFontSize=10.5)
-    first = Frame(MARGIN, BODY_BOTTOM, width, PAGE_HEIGHT - BODY_TOP_FIRST - BODY_BOTTOM,
+        initialFontName=FONT, initialFontSize=doc.font_size)
+    taglines = _taglines_height(doc, width)
+    first_bottom = BODY_BOTTOM + (taglines + 10 if taglines else 0)
+    first = Frame(MARGIN, first_bottom, width, PAGE_HEIGHT - BODY_TOP_FIRST - first_bottom,
                   id="first", leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
     later = Frame(MARGIN, BODY_BOTTOM, width, PAGE_HEIGHT - BODY_TOP - BODY_BOTTOM, id="later",
                   leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
     template.addPageTemplates([
-        PageTemplate("first", [first], onPage=lambda c, d: _first_page(c, d, doc),
+        PageTemplate("first", [first], onPage=lambda c, d: _first_page(c, d, doc, width),
                      autoNextPageTemplate="later"),
         PageTemplate("later", [later]),
     ])
+    pointers = _Pointers([(r.lang, r.text) for r in doc.crossrefs], st, slot) \
+        if doc.crossrefs else None
     story: list = []
     for i, version in enumerate(doc.versions):
         if i:
             story.append(PageBreak())
         story.append(_VersionStart(version.lang, starts))
-        story.extend(_flowables(version.blocks, width))
+        story.extend(_flowables(version.blocks, width, st, pointers if i == 0 else None))
+    if doc.form:
+        form = list(doc.form)
+        while form and form[0].kind == "pagebreak":
+            form.pop(0)
+        # the form is in the first version's language: its page furniture too
+        story += [PageBreak(), _VersionStart(doc.versions[0].lang, {})]
+        story.extend(_flowables(form, width, st))
     template.build(story, canvasmaker=lambda *a, **kw: _LetterCanvas(
-        *a, letter_doc=doc, starts=starts, **kw))
+        *a, letter_doc=doc, starts=starts, slot=slot, **kw))
     pdf = buf.getvalue()
     return Rendered(pdf=pdf, pages=template.page, version_pages=dict(starts))

@@ -38,7 +38,7 @@ def safe_file_stem(defendant_id: str) -> str:
 
 
 def write_proofs(cfg: Config, intake: Intake, out: Path, *, first: int | None = None,
-                 defendant_ids: list[str] | None = None, lang: str | None = None,
+                 defendant_ids: list[str] | None = None, langs: list[str] | None = None,
                  issue_date: dt.date) -> ProofResult:
     from letters.pdf import render
 
@@ -59,10 +59,13 @@ def write_proofs(cfg: Config, intake: Intake, out: Path, *, first: int | None = 
     composer = Composer(cfg)
     private_dir(out)
     for recipient in chosen:
-        if lang in ("en", "es"):
-            languages = [lang]
-        elif lang == "both":
-            languages = composer.languages(recipient, "bilingual")
+        if langs == ["all"]:
+            languages = composer.languages(recipient, "all")
+        elif langs:
+            languages = [lang for lang in langs if lang in composer.registry.letter_codes]
+            if not languages:
+                result.problems.append(f"none of {', '.join(langs)} is a letter language")
+                break
         else:
             languages = None
         try:

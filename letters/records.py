@@ -29,6 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from letters.config import Config
+from letters.languages import SOURCE_LANGUAGE, Language, Registry
+
 from letters.errors import InputFileError
 from letters.exports import write_csv
 from letters.model import (
@@ -74,10 +77,6 @@ for _code, _name in STATES.items():
 _STATE_LOOKUP.update({"mass": "MA", "mass.": "MA", "d.c.": "DC", "puerto rico": "PR",
                       "virgin islands": "VI", "us virgin islands": "VI"})
 
-LANGUAGE_ALIASES: dict[str, str] = {
-    "en": "en", "eng": "en", "english": "en", "ingles": "en", "en-us": "en",
-    "es": "es", "spa": "es", "spanish": "es", "espanol": "es", "castellano": "es", "es-us": "es",
-}
 
 _ZIP5 = r"\d{5}"
 _ZIP9 = r"\d{5}-\d{4}"
@@ -92,7 +91,10 @@ REASON_CONTROL = "control character in value: remove it"
 REASON_ZIP_ZERO = "ZIP has 4 digits: the leading zero was probably lost (e.g. 2134 for 02134)"
 REASON_ZIP = "invalid ZIP: expected NNNNN or NNNNN-NNNN"
 REASON_STATE = "unknown state: use the USPS two-letter code or the full name"
-REASON_LANGUAGE = "unknown language: expected en or es (English, Spanish, español, ...)"
+#: Without a workspace's declarations, letters are written in the source language only.
+DEFAULT_REGISTRY = Registry([Language(SOURCE_LANGUAGE)])
+
+REASON_STATUS = "unknown case status: use a value of [case_status] in letters.toml"
 REASON_DATE = "unreadable date: expected YYYY-MM-DD or MM/DD/YYYY"
 REASON_PERSON = "another row of this person was rejected"
 REASON_ADDRESS = "conflicting addresses"
@@ -388,13 +390,23 @@ class _Problems:
         return pd.concat(self.parts, ignore_index=True)
 
 
-def normalise(df: pd.DataFrame, extras: list[str], *, default_language: str = "en"
+TRUE_WORDS = frozenset({"1", "y", "yes", "true", "x", "si", "sim"})
+
+
+def normalise(df: pd.DataFrame, extras: list[str], *, default_language: str = SOURCE_LANGUAGE,
+              languages: Registry | None = None, fallback: Sequence[str] | None = None,
+              case_statuses: dict[str, str] | None = None
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Normalise every column and collect row-level problems.
 
+    ``languages`` declares the letter languages; a preferred language that has none is not a
+    problem: the row gets the first ``fallback`` language and keeps what it asked for in
+    ``language_requested``. ``case_statuses`` maps folded spellings to ``[case_status]`` keys.
     Returns the normalised frame (with a boolean ``__lang_given__`` column) and a frame of
     problems with columns ``idx, field, value, reason``.
     """
+    languages = languages or DEFAULT_REGISTRY
+    fallback = list(fallback or [default_language])
     problems = _Problems(df.index)
     out = pd.DataFrame(index=df.index)
     columns = [*CANONICAL_COLUMNS, *extras]
@@ -425,10 +437,26 @@ def normalise(df: pd.DataFrame, extras: list[str], *, default_language: str = "e
 
     lang = out["language"]
     given = lang != ""
-    mapped = _map_unique(lang, lambda v: LANGUAGE_ALIASES.get(_fold(v)))
-    problems.add(given & mapped.isna(), "language", REASON_LANGUAGE, lang)
-    out["language"] = mapped.where(given & mapped.notna(), default_language).astype("str")
-    out["__lang_given__"] = given & mapped.notna()
+    letter_codes = set(languages.letter_codes)
+
+    def identify(value: str) -> str:
+        code, requested = languages.identify(value)
+        return code if code in letter_codes else "\x1f" + requested
+
+    found = _map_unique(lang, identify).astype("str")
+    unserved = found.str.startswith("\x1f")
+    out["language"] = found.where(given & ~unserved, default_language).astype("str")
+    out.loc[given & unserved, "language"] = fallback[0]
+    out["language_requested"] = found.str.slice(1).where(given & unserved, "").astype("str")
+    out["__lang_given__"] = given
+
+    status = out["case_status"]
+    if case_statuses is not None:
+        key = _map_unique(status, lambda v: case_statuses.get(_fold(v)) if v else "")
+        problems.add(key.isna(), "case_status", REASON_STATUS, status)
+        out["case_status"] = key.where(key.notna(), status).astype("str")
+    out["large_print"] = _map_unique(out["large_print"], lambda v: "1" if _fold(v) in TRUE_WORDS
+                                     else "").astype("str")
 
     date = out["disposition_date"]
     iso = _map_unique(date, lambda v: parse_date(v) if v else "")
@@ -544,6 +572,20 @@ class Recipients(Sequence):
             pick[first_named.index.to_numpy()] = first_named.to_numpy()
         return {str(k): int(v) for k, v in langs.iloc[pick].value_counts().sort_index().items()}
 
+    def requested_counts(self) -> dict[str, int]:
+        """People who asked for a language no letter is written in, by what they asked for."""
+        if not self._n:
+            return {}
+        asked = pd.Series(self._frame["language_requested"].to_numpy()[self._pos])
+        pick = self._starts.copy()
+        named = np.flatnonzero(self._given)
+        if len(named):
+            group_of = np.searchsorted(self._starts, named, side="right") - 1
+            first_named = pd.Series(named).groupby(group_of).min()
+            pick[first_named.index.to_numpy()] = first_named.to_numpy()
+        counts = asked.iloc[pick].value_counts()
+        return {str(k): int(v) for k, v in counts.sort_index().items() if k}
+
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(self._n))]
@@ -572,7 +614,7 @@ class Recipients(Sequence):
         starts, ends = self._starts[groups], self._ends[groups]
         idx = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist())])
         pos = pa.array(self._pos[idx])
-        names = [*CANONICAL_COLUMNS, *self._extras]
+        names = [*CANONICAL_COLUMNS, "language_requested", *self._extras]
         col = {c: pa.array(self._frame[c]).take(pos).to_pylist() for c in names}
         rows = self._frame[ROW].to_numpy()[self._pos[idx]].tolist()
         dup = self._dup[idx].tolist()
@@ -585,9 +627,11 @@ class Recipients(Sequence):
             cases = tuple(
                 Case(col["docket_number"][k], col["court"][k], col["county"][k],
                      col["offense"][k], col["disposition_date"][k], rows[k],
-                     {e: col[e][k] for e in extras})
+                     {e: col[e][k] for e in extras}, col["disposition"][k],
+                     col["case_status"][k], col["lab"][k], col["chemist"][k])
                 for k in block if not dup[k])
-            lang = next((col["language"][k] for k in block if given[k]), col["language"][i])
+            named = next((k for k in block if given[k]), i)
+            lang, requested = col["language"][named], col["language_requested"][named]
             person_extra = {e: col[e][i] for e in extras
                             if all(col[e][k] == col[e][i] for k in block)}
             out.append(Recipient(
@@ -597,7 +641,8 @@ class Recipients(Sequence):
                 address=Address(col["address_line1"][i], col["address_line2"][i],
                                 col["city"][i], col["state"][i], col["zip"][i]),
                 language=lang, cases=cases, source_rows=tuple(sorted(rows[k] for k in block)),
-                extra=person_extra))
+                extra=person_extra, language_requested=requested,
+                large_print=any(col["large_print"][k] for k in block)))
             i += length
         return out
 
@@ -670,7 +715,8 @@ def group(df: pd.DataFrame, problems: pd.DataFrame, extras: list[str], *, source
     valid = df[["defendant_id", ROW, "__lang_given__"]].iloc[positions]
     keyed = _in_threads(lambda cols, sort: _key_codes(df, cols, sort=sort), {
         "id": (["defendant_id"], False), "name": (list(NAME_COLUMNS), False),
-        "address": (list(ADDRESS_COLUMNS), False), "language": (["language"], False),
+        "address": (list(ADDRESS_COLUMNS), False),
+        "language": (["language", "language_requested"], False),
         "docket": (["docket_number"], True), "case": ([*CASE_COLUMNS, *extras], False)})
     codes = {k: v[0] for k, v in keyed.items()}
     id_uniques = keyed["id"][1].to_numpy(zero_copy_only=False)
@@ -706,15 +752,42 @@ def group(df: pd.DataFrame, problems: pd.DataFrame, extras: list[str], *, source
 
 def read_records(path: str | os.PathLike, *, columns: dict[str, str] | None = None,
                  encoding: str = "utf-8", sheet: str | None = None,
-                 default_language: str = "en") -> Intake:
-    """Read, normalise, validate and group one export. The whole intake stage in one call."""
+                 default_language: str = SOURCE_LANGUAGE, languages: Registry | None = None,
+                 fallback: Sequence[str] | None = None,
+                 case_statuses: dict[str, str] | None = None) -> Intake:
+    """Read, normalise, validate and group one export. The whole intake stage in one call.
+
+    :func:`read_for` reads with a workspace's settings; this takes them one by one."""
     table = read_table(path, encoding=encoding, sheet=sheet)
     table, extras = map_columns(table, str(path), columns)
     data_cols = [c for c in table.columns if c != ROW]
     blank = (table[data_cols].apply(lambda s: s.str.strip() == "")).all(axis=1)
     table = table.loc[~blank]
-    df, problems = normalise(table, extras, default_language=default_language)
+    df, problems = normalise(table, extras, default_language=default_language,
+                             languages=languages, fallback=fallback, case_statuses=case_statuses)
     return group(df, problems, extras, source=str(path), blank_rows=int(blank.sum()))
+
+
+def status_spellings(cfg: Config) -> dict[str, str] | None:
+    """Folded spellings of each ``[case_status]`` value -> the value (None: no vocabulary)."""
+    if not cfg.case_status:
+        return None
+    out: dict[str, str] = {}
+    for key, status in cfg.case_status.items():
+        for spelling in (key, key.replace("_", " "), key.replace("_", "-"), status.label,
+                         *status.aliases):
+            out.setdefault(_fold(spelling), key)
+    return out
+
+
+def read_for(cfg: Config, path: str | os.PathLike, **overrides) -> Intake:
+    """Read one export with the workspace's columns, encoding, languages and vocabulary."""
+    settings = dict(columns=cfg.columns, encoding=cfg.intake.encoding,
+                    sheet=cfg.intake.sheet or None, default_language=cfg.intake.default_language,
+                    languages=cfg.registry, fallback=cfg.letter.fallback,
+                    case_statuses=status_spellings(cfg))
+    settings.update(overrides)
+    return read_records(path, **settings)
 
 
 def write_rejects(path: str | os.PathLike, rejects: list[Reject]) -> Path:

@@ -51,7 +51,9 @@ def gather(out_dir: Path, ledger_url: str, *, batch: str | None = None) -> list[
     by_county: Counter = Counter()
     for rows in letters_of.values():
         for row in rows:
-            lang = json.loads(row.recipient)["language"]
+            person = json.loads(row.recipient)
+            # a person who asked for a language letters are not written in counts under it
+            lang = person.get("language_requested") or person["language"]
             for county in sorted({c.county or "(none)" for c in cases_of[row.notice_id]}):
                 by_county[(county, lang)] += 1
     county_table = Table("letters_by_county", "Letters by county and preferred language",

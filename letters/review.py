@@ -9,6 +9,7 @@ highlighted, so a reviewer sees at once what changed since the last approval.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import io
@@ -17,18 +18,24 @@ from pathlib import Path
 
 from letters import i18n
 from letters.config import Config
+from letters.errors import LettersError
 from letters.exports import private_dir
+from letters.languages import SOURCE_LANGUAGE
 from letters.model import Address, Case, Recipient
 
-#: The fictional person whose letter closes the packet.
+#: The fictional person whose letter closes the packet (in the reviewed language).
 SAMPLE_RECIPIENT = Recipient(
     defendant_id="SAMPLE-1", first_name="Ana María", middle_name="", last_name="Ejemplo Núñez",
     suffix="", address=Address("100 Calle Ejemplo", "Apt 2", "Lawrence", "MA", "01841"),
-    language="es",
+    language=SOURCE_LANGUAGE,
     cases=(Case("0518CR000123", "Lawrence District Court", "Essex",
-                "Possession of a Class B substance", "2005-06-14", 2),
+                "Possession of a Class B substance", "2005-06-14", 2,
+                disposition="Pleaded guilty", lab="Hinton lab, Boston", chemist="Annie Dookhan",
+                case_status="dismissed"),
            Case("0918CR000456", "Lawrence District Court", "Essex",
-                "Distribution of a Class B substance", "2009-10-02", 3)),
+                "Distribution of a Class B substance", "2009-10-02", 3,
+                disposition="Convicted after trial", lab="Amherst lab", chemist="Sonja Farak",
+                case_status="may_retry")),
     source_rows=(2, 3))
 
 
@@ -38,10 +45,13 @@ class ReviewRow:
     location: str
     english: list[str]
     translation: list[str]
-    status: str            # signed | no sign-off | stale sign-off | problem
+    status: str            # signed | no sign-off | stale sign-off | sample sign-off | problem
     problems: list[str]
     signoff: str           # "reviewer, date" or ""
     comments: str
+    catalog: str = i18n.DOMAIN
+    context: str = ""
+    previous: list[str] | None = None   # the English a fuzzy translation was made for
 
 
 def _letter_order(location: tuple[str, int], template_name: str) -> tuple:
@@ -51,32 +61,49 @@ def _letter_order(location: tuple[str, int], template_name: str) -> tuple:
 
 
 def rows(cfg: Config, lang: str) -> list[ReviewRow]:
+    """Every message of ``lang``'s catalogs, in letter order: the letter's sentences, then the
+    data values, then the tagline."""
     root, locale_dir = cfg.root.resolve(), cfg.locale_dir
-    template = i18n.extract_catalog(root)
-    catalog = i18n._read(i18n.po_path(locale_dir, lang), lang)
-    records = i18n.load_signoffs(locale_dir, lang)
-    problems: dict[str, list[str]] = {}
-    for p in i18n.check(locale_dir, lang, root=root, template=template):
-        if p.key:
-            problems.setdefault(p.key, []).append(p.message.rsplit(": '", 1)[0])
-    out = []
-    messages = sorted((m for m in template if m.id),
-                      key=lambda m: _letter_order(m.locations[0], cfg.letter.template))
-    for n, tm in enumerate(messages, start=1):
-        key = i18n.message_key(tm)
-        m = catalog.get(tm.id, context=tm.context)
-        english = i18n._texts(tm.id)
-        translation = i18n._texts(m.string) if m is not None else [""]
-        found = problems.get(key, [])
-        record = records.get(key)
-        status_sign = i18n.signoff_status(m, record) if m is not None else "missing"
-        real = [p for p in found if "sign-off" not in p]
-        status = ("problem" if real else {"signed": "signed", "missing": "no sign-off",
-                                          "stale": "stale sign-off"}[status_sign])
-        loc = ", ".join(f"{f}:{line}" for f, line in tm.locations)
-        out.append(ReviewRow(n, loc, english, translation, status, real,
-                             f"{record['reviewer']}, {record['date']}" if record else "",
-                             " ".join(" ".join(tm.auto_comments).split())))
+    templates = i18n.extract_catalogs(root)
+    office = i18n.office_fingerprint(cfg.office, cfg.counsel)
+    out: list[ReviewRow] = []
+    for domain, code in i18n.each_catalog(i18n.catalog_targets(cfg)):
+        if code != lang:
+            continue
+        path = i18n.po_path(locale_dir, lang, domain)
+        template = templates.get(domain) or i18n.template_catalog(locale_dir, domain)
+        catalog = i18n.read_catalog(path, lang, domain) if path.exists() else None
+        records = i18n.load_signoffs(locale_dir, lang, domain).records
+        problems: dict[str, list[str]] = {}
+        for p in i18n.check(locale_dir, lang, domain=domain, root=root, template=template,
+                            office=office):
+            if p.key:
+                problems.setdefault(p.key, []).append(p.message.rsplit(": '", 1)[0])
+        messages = sorted((m for m in (template or []) if m.id),
+                          key=lambda m: _letter_order(m.locations[0] if m.locations else
+                                                      ("", 0), cfg.letter.template))
+        for tm in messages:
+            key = i18n.message_key(tm)
+            m = catalog.get(tm.id, context=tm.context) if catalog is not None else None
+            english = i18n.texts(tm.id)
+            translation = i18n.texts(m.string) if m is not None else [""]
+            found = problems.get(key, [])
+            record = records.get(key)
+            status_sign = i18n.signoff_status(m, record) if m is not None else "missing"
+            real = [p for p in found if "sign-off" not in p and "signed off" not in p]
+            if real:
+                status = "problem"
+            elif any(i18n.SAMPLE_SIGNOFF in p for p in found):
+                status = "sample sign-off"
+            else:
+                status = {"signed": "signed", "missing": "no sign-off",
+                          "stale": "stale sign-off"}[status_sign]
+            loc = ", ".join(f"{f}:{line}" if line else f for f, line in tm.locations)
+            previous = i18n.texts(m.previous_id) if m is not None and m.previous_id else None
+            out.append(ReviewRow(len(out) + 1, loc, english, translation, status, real,
+                                 f"{record['reviewer']}, {record['date']}" if record else "",
+                                 " ".join(" ".join(tm.auto_comments).split()), domain,
+                                 tm.context or "", previous))
     return out
 
 
@@ -88,6 +115,7 @@ table.messages th, table.messages td { border: 1px solid #999; padding: 6px 8px;
 table.messages th { background: #e6e6e6; text-align: left; }
 tr.flag td { background: #fff1c2; }
 tr.problem td { background: #ffd9d9; }
+.previous { color: #7a4b00; font-size: 12px; }
 .status { font-weight: bold; white-space: nowrap; }
 .meta { color: #444; font-size: 12px; }
 .letter { border: 1px solid #999; padding: 24px; max-width: 720px; background: #fff; }
@@ -108,14 +136,19 @@ def _cell(texts: list[str]) -> str:
 def render_html(cfg: Config, lang: str, review_rows: list[ReviewRow], letter_html: str,
                 generated: dt.date) -> str:
     counts = {s: sum(r.status == s for r in review_rows)
-              for s in ("signed", "no sign-off", "stale sign-off", "problem")}
+              for s in ("signed", "no sign-off", "stale sign-off", "sample sign-off", "problem")}
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
     body = []
     for r in review_rows:
         cls = "" if r.status == "signed" else ("problem" if r.status == "problem" else "flag")
         status = html.escape(r.status) + "".join(
             f"<div class='meta'>{html.escape(p)}</div>" for p in r.problems)
-        meta = f"<div class='meta'>{html.escape(r.location)}</div>"
+        meta = f"<div class='meta'>{html.escape(r.catalog)}"
+        meta += f" [{html.escape(r.context)}]" if r.context else ""
+        meta += f" — {html.escape(r.location)}</div>"
+        if r.previous:
+            meta += ("<div class='previous'>Previous English: "
+                     f"{html.escape(' / '.join(r.previous))}</div>")
         if r.comments:
             meta += f"<div class='meta'>Translators: {html.escape(r.comments)}</div>"
         body.append(
@@ -131,7 +164,7 @@ def render_html(cfg: Config, lang: str, review_rows: list[ReviewRow], letter_htm
 <title>Translation review: {html.escape(lang)} — {office}</title>
 <style>{_CSS}</style></head>
 <body>
-<h1>Translation review: English → {html.escape(i18n.locale_for(lang).english_name)} ({html.escape(lang)})</h1>
+<h1>Translation review: English → {html.escape(_language_name(cfg, lang))} ({html.escape(lang)})</h1>
 <p class="meta">{office}. Catalog {html.escape(catalog)}; generated {generated.isoformat()}.
 Messages in the order the letter uses them: {summary}. Highlighted rows need a translator or a
 reviewer before letters in this language can be mailed.</p>
@@ -146,6 +179,12 @@ reviewer before letters in this language can be mailed.</p>
 </div>
 </body></html>
 """
+
+
+def _language_name(cfg: Config, lang: str) -> str:
+    if lang in cfg.registry:
+        return cfg.registry[lang].babel.english_name or lang
+    return lang
 
 
 def render_pdf(cfg: Config, lang: str, review_rows: list[ReviewRow], letter_pdf: bytes,
@@ -173,7 +212,9 @@ def render_pdf(cfg: Config, lang: str, review_rows: list[ReviewRow], letter_pdf:
              ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.9, 0.9, 0.9))]
     for i, r in enumerate(review_rows, start=1):
         english = "<br/>".join(esc(t) for t in r.english) + \
-            f"<br/><font size=6.5>{esc(r.location)}</font>" + \
+            f"<br/><font size=6.5>{esc(r.catalog)} {esc(r.context)} {esc(r.location)}</font>" + \
+            (f"<br/><font size=6.5>Previous English: {esc(' / '.join(r.previous))}</font>"
+             if r.previous else "") + \
             (f"<br/><font size=6.5>Translators: {esc(r.comments)}</font>" if r.comments else "")
         data.append([Paragraph(str(r.number), small), Paragraph(english, small),
                      Paragraph("<br/>".join(esc(t) for t in r.translation), small),
@@ -195,9 +236,10 @@ def render_pdf(cfg: Config, lang: str, review_rows: list[ReviewRow], letter_pdf:
                       title=f"Translation review ({lang})", invariant=1).build(story)
     merged = pikepdf.Pdf.new()
     review = pikepdf.open(io.BytesIO(buf.getvalue()))
-    sample = pikepdf.open(io.BytesIO(letter_pdf))
+    sample = pikepdf.open(io.BytesIO(letter_pdf)) if letter_pdf else None
     merged.pages.extend(review.pages)
-    merged.pages.extend(sample.pages)
+    if sample is not None:
+        merged.pages.extend(sample.pages)
     out = io.BytesIO()
     merged.save(out, deterministic_id=True)
     return out.getvalue()
@@ -205,18 +247,30 @@ def render_pdf(cfg: Config, lang: str, review_rows: list[ReviewRow], letter_pdf:
 
 def write_packet(cfg: Config, lang: str, out_dir: Path, *, today: dt.date | None = None
                  ) -> tuple[Path, Path]:
-    """Write the review packet (HTML and PDF); return their paths."""
+    """Write the review packet (HTML and PDF); return their paths. A translation that breaks
+    the sample letter (a wrong placeholder) is highlighted in the table, and the packet says
+    the sample letter could not be rendered, rather than no packet at all."""
     from letters.compose import Composer
     from letters.pdf import render
 
     today = today or dt.date.today()
     review_rows = rows(cfg, lang)
     composer = Composer(cfg)
-    letter_html = composer.html(SAMPLE_RECIPIENT, lang, notice_id="SAMPLE-NOTICE",
-                                issue_date=today)
-    doc = composer.compose(SAMPLE_RECIPIENT, notice_id="SAMPLE-NOTICE", issue_date=today,
-                           languages=[lang], proof=True)
-    letter_pdf = render(doc).pdf
+    letter_pdf = b""
+    if lang in cfg.registry.letter_codes:
+        person = dataclasses.replace(SAMPLE_RECIPIENT, language=lang)
+        try:
+            letter_html = composer.html(person, lang, notice_id="SAMPLE-NOTICE",
+                                        issue_date=today)
+            doc = composer.compose(person, notice_id="SAMPLE-NOTICE", issue_date=today,
+                                   languages=[lang], proof=True)
+            letter_pdf = render(doc).pdf
+        except LettersError as exc:
+            letter_html = (f"<p><b>The sample letter cannot be rendered with this catalog:</b> "
+                           f"{html.escape(str(exc))}</p>")
+    else:
+        letter_html = ("<p>This language has a tagline only (no letter version); the tagline "
+                       "is the last row of the table above.</p>")
     out_dir = private_dir(out_dir)
     html_path = out_dir / f"review-{lang}.html"
     pdf_path = out_dir / f"review-{lang}.pdf"

@@ -19,7 +19,8 @@ from typing import Iterator, TextIO
 #: Headers as the sample office's system exports them; ``letters.toml`` maps them.
 HEADERS = ("Def ID", "First Name", "Middle Name", "Last Name", "Suffix", "Street", "Apt",
            "City", "State", "ZIP", "Pref Lang", "Docket No.", "Court", "County", "Offense",
-           "Disp Date", "Arresting Agency")
+           "Disp Date", "Arresting Agency", "Disposition", "Lab", "Chemist", "Case Status",
+           "Large Print")
 
 COURTS = (  # (court, county, two-digit court code used in docket numbers)
     ("Boston Municipal Court, Central Division", "Suffolk", "01"),
@@ -101,6 +102,13 @@ LAST_OTHER = ("Nguyễn", "Trần", "Lê", "Phạm", "Conceição", "Gonçalves"
               "Ó Súilleabháin", "Kowalczyk", "Lefèvre", "Đặng")
 MIDDLE = ("", "", "", "A.", "J.", "Lee", "Marie", "Luis", "del Carmen", "Ann", "R.")
 SUFFIXES = ("", "", "", "", "", "", "", "", "Jr.", "Sr.", "III")
+DISPOSITIONS = ("Pleaded guilty", "Pleaded guilty", "Convicted after trial",
+                "Admitted to sufficient facts", "Continued without a finding")
+#: The two state labs of the Massachusetts drug-lab cases, and their chemists (public record).
+LABS = (("Hinton lab, Boston", "Annie Dookhan"), ("Amherst lab", "Sonja Farak"))
+STATUSES = ("dismissed", "dismissed", "may_retry", "under_review", "")
+PT_SPELLINGS = ("pt", "Portuguese", "Português", "por", "PT-BR")
+TAGLINE_SPELLINGS = {"vi": ("Vietnamese", "vie"), "ht": ("Haitian Creole", "Kreyol")}
 ES_SPELLINGS = ("es", "Spanish", "SPANISH", "español", "spa", "ES", "Español")
 EN_SPELLINGS = ("en", "English", "ENGLISH", "", "", "eng")
 
@@ -135,14 +143,25 @@ def person_rows(rng: random.Random, number: int) -> list[list[str]]:
                       "2nd Floor"))
     if rng.random() < 0.1:
         zipcode = f"{zipcode}{rng.randint(1000, 9999)}"  # bare ZIP+4, accepted
+    # Columns added later draw from their own generator, so the people stay as they were.
+    more = random.Random(f"letters-sample-{number}-{first}")
+    if {first, last} & {"João", "Conceição", "Gonçalves"} and more.random() < 0.7:
+        language = more.choice(PT_SPELLINGS)
+    elif {first, last} & {"Thảo", "Minh", "Ngọc", "Nguyễn", "Trần"} and more.random() < 0.4:
+        language = more.choice(TAGLINE_SPELLINGS["vi"])
+    elif last == "Pierre" and more.random() < 0.5:
+        language = more.choice(TAGLINE_SPELLINGS["ht"])
+    large_print = "Y" if more.random() < 0.02 else ""
     person = [f"D{number:07d}", first, rng.choice(MIDDLE), last, rng.choice(SUFFIXES),
               street, apt, city, state, zipcode, language]
     n_cases = rng.choices((1, 2, 3, 4, 6), weights=(55, 25, 12, 6, 2))[0]
     rows = []
     for _ in range(n_cases):
         court, county, code = rng.choice(COURTS)
+        lab, chemist = more.choice(LABS)
         rows.append(person + [_docket(rng, code), court, county, rng.choice(OFFENSES),
-                              _date(rng), rng.choice(AGENCIES)])
+                              _date(rng), rng.choice(AGENCIES), more.choice(DISPOSITIONS),
+                              lab, chemist, more.choice(STATUSES), large_print])
     return rows
 
 
@@ -150,7 +169,8 @@ def bad_rows(start: int) -> list[list[str]]:
     """The deliberately damaged rows documented in examples/README.md, in that order."""
     base = ["", "Jordan", "", "Ellis", "", "40 Hancock St", "", "Quincy", "MA", "02169", "en",
             "", "Quincy District Court", "Norfolk", "Possession of a Class B substance",
-            "2008-05-14", "State Police"]
+            "2008-05-14", "State Police", "Pleaded guilty", "Hinton lab, Boston",
+            "Annie Dookhan", "dismissed", ""]
 
     def row(n: int, docket: str, **changes) -> list[str]:
         r = list(base)
@@ -163,7 +183,7 @@ def bad_rows(start: int) -> list[list[str]]:
     return [
         # 1. ZIP whose leading zero Excel stripped
         row(1, "0856CR000101", ZIP="2169"),
-        # 2. a language the office has no translation for
+        # 2. a third configured language: a Portuguese + English letter
         row(2, "0856CR000102", **{"Pref_Lang": "Portuguese"}),
         # 3-4. one person at two different addresses
         row(3, "0856CR000103"),
@@ -181,6 +201,9 @@ def bad_rows(start: int) -> list[list[str]]:
         row(10, "0856CR000110", **{"First_Name": "  Ana   Lucía ", "Apt": "c/o Ramos & Vega"}),
         # 11. the surname NA, which must not become a missing value
         row(11, "0856CR000111", **{"First_Name": "Jin", "Last_Name": "NA"}),
+        # 12. a language the office writes no letters in: English + Spanish with taglines
+        row(12, "0856CR000112", **{"Pref_Lang": "Polski", "First_Name": "Łukasz",
+                                   "Last_Name": "Kowalczyk"}),
     ]
 
 

@@ -13,7 +13,7 @@ BASE_ROW = {
     "defendant_id": "D1", "first_name": "Ana", "middle_name": "", "last_name": "Ruiz",
     "suffix": "", "address_line1": "1 Main St", "address_line2": "", "city": "Boston",
     "state": "MA", "zip": "02118", "language": "es", "docket_number": "0901CR000001",
-    "court": "Boston Municipal Court", "county": "Suffolk",
+    "court": "Boston Municipal Court, Central Division", "county": "Suffolk",
     "offense": "Possession of a Class B substance", "disposition_date": "2009-03-04",
 }
 

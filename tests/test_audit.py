@@ -128,7 +128,7 @@ def test_verify_is_read_only(batch):
 def test_rerender_is_clean_on_the_sample_batch(sample_batch):  # noqa: F811
     _, out, result = sample_batch
     findings, checked = verify(out, result.ledger_url, batch="sample", rerender=True)
-    assert findings == [] and checked["rerendered"] == 323
+    assert findings == [] and checked["rerendered"] == 325
 
 
 def test_rerender_detects_a_copy_made_from_other_inputs(batch):

@@ -24,7 +24,8 @@ def run(tmp_path, monkeypatch):
 def test_validate_clean_file_exits_0(run, tmp_path):
     path = write_records(tmp_path / "r.csv", [row(), row(docket_number="X2"),
                                               row(defendant_id="D2", language="English")])
-    result = run("validate", path)
+    result = run("--config", ROOT / "letters.toml", "validate", path,
+                 "--rejects", tmp_path / "output" / "validate" / "rejects.csv")
     assert result.exit_code == 0, result.output
     assert result.output == (
         f"Read 3 rows from {path}\n"
@@ -38,19 +39,19 @@ def test_validate_clean_file_exits_0(run, tmp_path):
 
 def test_validate_with_rejects_exits_1_and_writes_them(run, tmp_path):
     path = write_records(tmp_path / "r.csv", [row(), row(defendant_id="D2", zip="2118"),
-                                              row(defendant_id="D3", language="klingon")])
+                                              row(defendant_id="D3", state="Atlantis")])
     out = tmp_path / "rej.csv"
-    result = run("validate", path, "--rejects", out)
+    result = run("--config", ROOT / "letters.toml", "validate", path, "--rejects", out)
     assert result.exit_code == 1
     assert result.output.splitlines()[3:] == [
         "  rejected: 2 rows",
         "    ZIP has 4 digits  1",
-        "    unknown language  1",
+        "    unknown state     1",
         f"Rejected rows written to {out} (2 problems)",
     ]
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines[1].startswith("3,D2,zip,2118,ZIP has 4 digits")
-    assert lines[2].startswith("4,D3,language,klingon,")
+    assert lines[2].startswith("4,D3,state,Atlantis,")
 
 
 def test_unreadable_file_exits_2_with_hint(run, tmp_path):
@@ -88,6 +89,7 @@ def test_bad_config_lists_every_problem(run, tmp_path):
     (tmp_path / "letters.toml").write_text(
         '[intake]\nencoding = 5\ncolour = "red"\n[letter]\npolicy = "both"\n'
         '[columns]\nshoe_size = "Shoe"\n', encoding="utf-8")
+    known = ", ".join(sorted(["default_language", "encoding", "sheet"]))
     path = write_records(tmp_path / "r.csv", [row()])
     result = run("validate", path)
     assert result.exit_code == 2
@@ -95,11 +97,12 @@ def test_bad_config_lists_every_problem(run, tmp_path):
     assert result.output == (
         "Error: invalid configuration (4 problems):\n"
         f"  {toml}: [intake] encoding must be a string\n"
-        f"  {toml}: [intake] unknown key 'colour' (known: default_language, encoding, sheet)\n"
+        f"  {toml}: [intake] unknown key 'colour' (known: {known})\n"
         f"  {toml}: [columns] 'shoe_size' is not a canonical column (one of: defendant_id, "
         "first_name, middle_name, last_name, suffix, address_line1, address_line2, city, state, "
-        "zip, language, docket_number, court, county, offense, disposition_date)\n"
-        f"  {toml}: [letter] policy must be 'bilingual' or 'preferred'\n")
+        "zip, language, docket_number, court, county, offense, disposition_date, disposition, "
+        "case_status, lab, chemist, large_print)\n"
+        f"  {toml}: [letter] policy must be one of preferred, preferred+english, all\n")
 
 
 def test_config_paths_relative_to_its_folder(run, tmp_path):
@@ -124,11 +127,15 @@ def test_bundled_sample_validates_with_documented_rejects(run):
                  "--rejects", "rej.csv")
     assert result.exit_code == 1
     summary = result.output
-    assert re.search(r"rejected: 7 rows", summary)
+    assert re.search(r"rejected: 6 rows", summary)
     for reason in ("conflicting addresses   2", "ZIP has 4 digits        1",
-                   "missing required field  1", "unknown language        1",
-                   "unknown state           1", "unreadable date         1"):
+                   "missing required field  1", "unknown state           1",
+                   "unreadable date         1"):
         assert reason in summary
+    assert "unknown language" not in summary
+    assert "(preferred language: en 223, es 96, pt 6)" in summary
+    assert ("asked for a language letters are not written in (they get the fallback versions "
+            "and taglines): ht 1, pl 1, vi 5") in summary
     assert "duplicate rows merged: 1" in summary
 
 

@@ -71,10 +71,12 @@ def sample_batch(tmp_path_factory):
 def test_sample_batch_end_to_end(sample_batch):
     cfg, out, result = sample_batch
     rows = check_batch(out / "sample", result.ledger_url)
-    assert result.letters == len(rows) == 323 and result.rendered == 323
-    assert result.rejected_rows == 7
+    assert result.letters == len(rows) == 325 and result.rendered == 325
+    assert result.rejected_rows == 6
     rejects = (out / "sample" / "rejects.csv").read_text(encoding="utf-8").splitlines()
-    assert len(rejects) == 1 + 7
+    assert len(rejects) == 1 + 6
+    assert result.requested == {"ht": 1, "pl": 1, "vi": 5}
+    assert set(result.languages) == {"en", "es,en", "pt,en", "en,es"}
     with open(out / "sample" / "print" / "manifest.csv", encoding="utf-8") as fh:
         printed = list(csv.DictReader(fh))
     assert sorted(p["notice_id"] for p in printed) == sorted(r.notice_id for r in rows)
@@ -85,11 +87,11 @@ def test_sample_batch_end_to_end(sample_batch):
     with sqlite3.connect(out / "ledger.sqlite") as db:
         cases = db.execute("select count(*) from letter_cases").fetchone()[0]
         kinds = dict(db.execute("select kind, count(*) from batch_inputs group by kind"))
-    from letters.records import read_records
+    from letters.records import read_for
 
-    intake = read_records(ROOT / "examples" / "records.csv", columns=cfg.columns)
+    intake = read_for(cfg, ROOT / "examples" / "records.csv")
     assert cases == intake.cases
-    assert kinds["template"] == 2 and kinds["config"] == 1 and kinds["catalog"] >= 2
+    assert kinds["template"] >= 6 and kinds["config"] == 1 and kinds["catalog"] >= 10
 
 
 def test_finished_batch_does_nothing(sample_batch):

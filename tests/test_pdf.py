@@ -61,13 +61,15 @@ def test_bilingual_text_dates_dockets_pages_and_greeting(composer, cfg):
     assert len(pages) == out.pages
     en_start = out.version_pages["en"]
     assert out.version_pages["es"] == 1 and en_start > 2
-    es_pages, en_pages = pages[:en_start - 1], pages[en_start - 1:]
+    # the response form closes the letter in the first version's language
+    es_pages, en_pages, form = pages[:en_start - 1], pages[en_start - 1:-1], pages[-1]
     es_text, en_text = " ".join(es_pages), " ".join(en_pages)
     for i, text in enumerate(es_pages, start=1):
         assert f"Página {i} de {out.pages}" in text
         assert "TEST-0001" in text
     for i, text in enumerate(en_pages, start=en_start):
         assert f"Page {i} of {out.pages}" in text
+    assert "Formulario de respuesta" in form and f"Página {out.pages} de {out.pages}" in form
     deadline = ISSUE + dt.timedelta(days=cfg.letter.response_days)
     assert "1 de diciembre de 2026" in pages[0]          # issue date, page 1 furniture
     assert "1 de marzo de 2027" in es_text               # deadline, Spanish long form
@@ -78,17 +80,20 @@ def test_bilingual_text_dates_dockets_pages_and_greeting(composer, cfg):
     assert greet_es != "Dear María Peña:" and greet_es in es_text
     assert "Dear María Peña:" in en_text
     crossref = i18n.gettext(cfg.locale_dir, "en", "This letter in English starts on page "
-                            "%(page)s.", page=en_start)
+                            "%(page)s.", context="pointer", page=en_start)
     assert crossref in pages[0]
 
 
-def test_preferred_policy_prints_one_version_and_how_to_get_the_other(composer, cfg):
+def test_one_version_carries_the_taglines_of_the_other_languages(composer, cfg):
     doc, out = letter(composer, person(language="en"), languages=["en"])
     pages = page_texts(out.pdf)
-    assert [v.lang for v in doc.versions] == ["en"]
-    line = i18n.gettext(cfg.locale_dir, "es", "To get this letter in English, call %(hotline)s.",
+    assert [v.lang for v in doc.versions] == ["en"] and doc.crossrefs == []
+    line = i18n.gettext(cfg.locale_dir, "es", "This letter is important. If you need it in your "
+                        "language, call %(hotline)s. It is free.", domain="taglines",
                         hotline=cfg.office.hotline)
-    assert line.startswith("Para") and line in pages[0]
+    assert line.startswith("Esta carta es importante") and \
+        " ".join(line.split()) in " ".join(pages[0].split())
+    assert [t.lang for t in doc.taglines] == cfg.letter.taglines
     assert all("Página" not in p for p in pages)
 
 

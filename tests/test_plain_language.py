@@ -9,28 +9,37 @@ import pytest
 
 from letters import config, readability
 from letters.compose import Composer
-from letters.records import read_records
+from letters.records import read_for
 from tests.conftest import ROOT
 
-# Syllable counter and measure of each letter language (to come from the configuration).
-READABILITY = {"en": ("en", "flesch-kincaid"), "es": ("es", "inflesz")}
+CFG = config.load(ROOT / "letters.toml")
+#: Syllable counter and measure of each letter language, as letters.toml declares them.
+READABILITY = {lang.code: (lang.syllables, lang.readability) for lang in CFG.registry
+               if lang.letter}
 
 # Loose bounds that only garbage breaks; the plain-language aims are the bench's
-# (bench/plain_language.py), not asserted here while the letter text changes.
-SANITY = {"flesch-kincaid": lambda v: v <= 12.0, "inflesz": lambda v: v >= 40.0}
+# (bench/plain_language.py), never asserted as timings or targets here.
+SANITY = {"flesch-kincaid": lambda v: v <= 12.0, "inflesz": lambda v: v >= 40.0,
+          "flesch-pt": lambda v: v >= 30.0}
 
 
 @pytest.fixture(scope="module")
 def documents():
     cfg = config.load(ROOT / "letters.toml")
-    intake = read_records(ROOT / "examples" / "records.csv", columns=cfg.columns)
+    intake = read_for(cfg, ROOT / "examples" / "records.csv")
     composer = Composer(cfg)
     people = [r for r in intake.recipients if len(r.cases) in (1, 3)][:2]
     return [composer.compose(r, notice_id="ABC-DEF-GHJ", issue_date=dt.date(2026, 12, 1),
-                             languages=["en", "es"]) for r in people]
+                             languages=list(READABILITY)) for r in people]
 
 
-@pytest.mark.parametrize("lang", ["en", "es"])
+def test_every_letter_language_declares_a_measure():
+    assert set(READABILITY) == {"en", "es", "pt"}
+    for counter, name in READABILITY.values():
+        assert counter in readability.SYLLABLE_COUNTERS and name in readability.MEASURES
+
+
+@pytest.mark.parametrize("lang", ["en", "es", "pt"])
 def test_reading_level(documents, lang):
     counter, name = READABILITY[lang]
     for doc in documents:
@@ -50,4 +59,6 @@ def test_prose_leaves_out_table_and_addresses(documents):
     text = doc.prose_text("en")
     assert doc.recipient.cases[0].docket_number not in text
     assert doc.office.address[0] not in text
-    assert "Dear" in text
+    # headings, the greeting, the signature and form labels are not sentences
+    assert "Dear" not in text and "Sincerely" not in text and "Your rights" not in text
+    assert "You do not need to contact us first." in text

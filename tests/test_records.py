@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from letters import records as R
+from letters import config, records as R
 from letters.errors import InputFileError
-from tests.conftest import row
+from tests.conftest import ROOT, row
 
 
 def reasons_by_row(intake):
@@ -110,25 +110,59 @@ def test_invalid_zip_rejected(records, bad):
     assert reason == (R.REASON_ZIP_ZERO if bad == "0213" else R.REASON_ZIP)
 
 
+SAMPLE = config.load(ROOT / "letters.toml")
+
+
+def read(path, **kw):
+    """Intake with the sample workspace's languages (en, es, pt; taglines for more)."""
+    return R.read_records(path, languages=SAMPLE.registry, fallback=SAMPLE.letter.fallback, **kw)
+
+
 @pytest.mark.parametrize("alias,code", [
     ("en", "en"), ("ENG", "en"), ("English", "en"), ("inglés", "en"), ("INGLES", "en"),
     ("es", "es"), ("spa", "es"), ("Spanish", "es"), ("español", "es"), ("ESPAÑOL", "es"),
+    ("pt", "pt"), ("Portuguese", "pt"), ("Português", "pt"), ("pt-BR", "pt"),
+    ("portugués", "pt"),
 ])
 def test_language_aliases(records, alias, code):
-    assert only(R.read_records(records([row(language=alias)]))).language == code
+    r = only(read(records([row(language=alias)])))
+    assert (r.language, r.language_requested) == (code, "")
 
 
 def test_blank_language_takes_the_default(records):
     path = records([row(language="")])
-    assert only(R.read_records(path)).language == "en"
-    assert only(R.read_records(path, default_language="es")).language == "es"
+    assert only(read(path)).language == "en"
+    assert only(read(path, default_language="es")).language == "es"
 
 
-def test_unknown_language_rejected(records):
-    intake = R.read_records(records([row(language="Portuguese")]))
-    assert intake.people == 0
-    assert reasons_by_row(intake) == {(2, "language"): R.REASON_LANGUAGE}
-    assert intake.rejects[0].value == "Portuguese"
+@pytest.mark.parametrize("given,requested", [
+    ("Haitian Creole", "ht"), ("Kreyol", "ht"), ("Vietnamese", "vi"), ("français", "fr"),
+    ("Polski", "pl"), ("zh-TW", "zh"), ("Klingonese dialect 7", "Klingonese dialect 7"),
+])
+def test_a_language_without_letters_is_served_not_rejected(records, given, requested):
+    intake = read(records([row(language=given)]))
+    r = only(intake)
+    assert intake.rejects == []
+    assert (r.language, r.language_requested) == ("en", requested)
+    assert intake.recipients.requested_counts() == {requested: 1}
+
+
+def test_without_declared_languages_only_the_source_language_has_letters(records):
+    r = only(R.read_records(records([row(language="Spanish")])))
+    assert (r.language, r.language_requested) == ("en", "es")
+
+
+def test_optional_case_columns_and_status_vocabulary(records):
+    statuses = R.status_spellings(SAMPLE)
+    ok = read(records([row(disposition="Pleaded guilty", lab="Amherst lab",
+                           chemist="Sonja Farak", case_status="Vacated and dismissed",
+                           large_print="yes")]), case_statuses=statuses)
+    case = only(ok).cases[0]
+    assert (case.disposition, case.lab, case.chemist, case.case_status) == (
+        "Pleaded guilty", "Amherst lab", "Sonja Farak", "dismissed")
+    assert only(ok).large_print is True
+    bad = read(records([row(case_status="maybe")], name="b.csv"), case_statuses=statuses)
+    assert reasons_by_row(bad) == {(2, "case_status"): R.REASON_STATUS}
 
 
 @pytest.mark.parametrize("given,iso", [("2009-03-04", "2009-03-04"), ("3/4/2009", "2009-03-04"),
@@ -193,10 +227,10 @@ def test_conflicting_names_reject_the_whole_person(records):
 
 
 def test_language_blank_on_one_row_is_not_a_conflict_but_two_languages_are(records):
-    ok = R.read_records(records([row(language="es"), row(docket_number="X2", language="")]))
+    ok = read(records([row(language="es"), row(docket_number="X2", language="")]))
     assert only(ok).language == "es"
-    bad = R.read_records(records([row(language="es"), row(docket_number="X2", language="en")],
-                                 name="b.csv"))
+    bad = read(records([row(language="es"), row(docket_number="X2", language="en")],
+                       name="b.csv"))
     assert {r.reason for r in bad.rejects} == {R.REASON_LANGUAGES}
 
 

@@ -57,7 +57,9 @@ def test_html_is_self_contained_and_flags_the_changed_message(packet):
     row = next(line for line in text.splitlines() if "Número de la notificación" in line)
     assert row.startswith("<tr class='flag'>") and "stale sign-off" in row
     assert text.count("<tr class='flag'>") == 1 and "<tr class='problem'>" not in text
-    assert "56 signed, 0 no sign-off, 1 stale sign-off, 0 problem" in text
+    assert "0 no sign-off, 1 stale sign-off, 0 sample sign-off, 0 problem" in text
+    # the letter's messages, then the data values and the tagline, all in one table
+    assert "data [offense]" in text and "taglines" in text
 
 
 def test_pdf_has_the_table_and_the_sample_letter_in_spanish(packet):

@@ -6,7 +6,7 @@ import io
 import unicodedata
 
 from letters import config, sample
-from letters.records import read_records
+from letters.records import read_for
 from tests.conftest import ROOT
 
 
@@ -18,7 +18,7 @@ def test_bundled_sample_is_the_generator_output():
 
 def test_bundled_sample_shape():
     cfg = config.load(ROOT / "letters.toml")
-    intake = read_records(ROOT / "examples" / "records.csv", columns=cfg.columns)
+    intake = read_for(cfg, ROOT / "examples" / "records.csv")
     people = list(intake.recipients)
     assert len(people) >= 300 and intake.cases >= 500
     courts = {c.court for p in people for c in p.cases}
@@ -34,6 +34,16 @@ def test_bundled_sample_shape():
     assert 0.25 <= share_spanish <= 0.42
     assert any(p.last_name == "NA" for p in people)
     assert any("&" in p.address.line2 for p in people)
+    # a third language, people asking for tagline-only or undeclared languages, no one
+    # rejected for language
+    assert sum(p.language == "pt" for p in people) >= 5
+    assert {p.language_requested for p in people} >= {"vi", "ht", "pl"}
+    assert not any(r.field == "language" for r in intake.rejects)
+    cases = [c for p in people for c in p.cases]
+    assert {c.lab for c in cases} == {"Hinton lab, Boston", "Amherst lab"}
+    assert {c.case_status for c in cases} == {"dismissed", "may_retry", "under_review", ""}
+    assert len({c.disposition for c in cases}) == 4
+    assert any(p.large_print for p in people)
 
 
 def test_generator_scales_and_is_deterministic():

@@ -1,0 +1,72 @@
+"""The bundled fonts: registration with ReportLab and what each family can draw.
+
+Only what ships in ``letters/fonts/`` is used, so a letter looks the same on every machine and
+its bytes do not depend on the fonts installed there. A language in ``letters.toml`` names one
+of these families (``font = "DejaVuSans"``); the configuration is refused when a language's
+name or tagline uses a character the family cannot draw, rather than printing a box on paper.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib import resources
+
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+
+#: Font family -> face -> file in ``letters/fonts/``.
+FAMILIES: dict[str, dict[str, str]] = {
+    "DejaVuSans": {"normal": "DejaVuSans.ttf", "bold": "DejaVuSans-Bold.ttf",
+                   "italic": "DejaVuSans-Oblique.ttf", "boldItalic": "DejaVuSans-BoldOblique.ttf"},
+}
+DEFAULT_FAMILY = "DejaVuSans"
+
+_lock = threading.Lock()
+_drawable: dict[str, frozenset[int]] = {}
+
+
+def face_name(family: str, face: str = "normal") -> str:
+    """The ReportLab font name of one face: 'DejaVuSans', 'DejaVuSans-Bold', ..."""
+    suffix = {"normal": "", "bold": "-Bold", "italic": "-Oblique", "boldItalic": "-BoldOblique"}
+    return family + suffix[face]
+
+
+def font_files(family: str = DEFAULT_FAMILY) -> dict[str, str]:
+    """ReportLab font name -> bundled file name, for every face of ``family``."""
+    return {face_name(family, face): filename for face, filename in FAMILIES[family].items()}
+
+
+def register(family: str = DEFAULT_FAMILY) -> frozenset[int]:
+    """Register ``family`` with ReportLab once per process; return the code points every one
+    of its faces can draw."""
+    with _lock:
+        cached = _drawable.get(family)
+        if cached is not None:
+            return cached
+        cmaps = []
+        folder = resources.files("letters") / "fonts"
+        for name, filename in font_files(family).items():
+            with resources.as_file(folder / filename) as path:
+                font = TTFont(name, str(path))
+            pdfmetrics.registerFont(font)
+            cmaps.append(set(font.face.charToGlyph))
+        faces = {face: face_name(family, face) for face in FAMILIES[family]}
+        pdfmetrics.registerFontFamily(family, **faces)
+        _drawable[family] = frozenset(set.intersection(*cmaps))
+        return _drawable[family]
+
+
+def undrawable(text: str, family: str = DEFAULT_FAMILY) -> list[str]:
+    """The characters of ``text`` that ``family`` cannot draw, in order, once each.
+
+    >>> undrawable("Tiếng Việt, русский, Kreyòl")
+    []
+    >>> undrawable("中文 ok")
+    ['中', '文']
+    """
+    drawable = register(family)
+    seen: list[str] = []
+    for ch in text:
+        if ord(ch) not in drawable and ch not in "\n\t" and ch not in seen:
+            seen.append(ch)
+    return seen
