@@ -62,6 +62,9 @@ DATE = N_("Date")
 # Translators: Printed across every page of a draft. It must not read as legal evidence
 # ("proof"): it says the page is a draft that must not be mailed.
 PROOF = N_("DRAFT – DO NOT MAIL")
+# Translators: A range of days the hotline answers, e.g. "Monday to Friday". The day names are
+# already in your language.
+DAY_RANGE = N_("%(first)s to %(last)s")
 CROSSREF_TEMPLATE = "crossref.html"
 PAGE_SENTINEL = "\ue000PAGE\ue000"  # replaced by the page number once the PDF is laid out
 #: Paragraph classes that are not prose sentences (the readability measures skip them).
@@ -446,7 +449,8 @@ class Composer:
         """(context, English value) of every data value a letter to ``recipient`` prints
         translated: its cases' courts, counties, offenses, dispositions, labs and statuses,
         the signer's title and the public defender agency's name."""
-        out = [("office", self.cfg.office.signer_title), ("counsel", self.cfg.counsel.name)]
+        out = [("office", self.cfg.office.signer_title), ("office", self.cfg.office.name),
+               ("counsel", self.cfg.counsel.name)]
         for case in recipient.cases:
             out += [(c, getattr(case, c)) for c in TRANSLATED_CASE_COLUMNS]
             status = self.cfg.case_status.get(case.case_status)
@@ -481,8 +485,9 @@ class Composer:
             locale = i18n.locale_for(self._locale(lang))
             office = self.cfg.office
             names = get_day_names("wide", locale=locale)
-            days = [DAYS.index(d) for d in office.hotline_days.split("-")]
-            day_text = "–".join(names[d] for d in days)
+            days = [names[DAYS.index(d)] for d in office.hotline_days.split("-")]
+            day_text = days[0] if len(days) == 1 else i18n.gettext(
+                self.locale_dir, lang, DAY_RANGE, first=days[0], last=days[1])
             start, end = (dt.time.fromisoformat(t) for t in office.hotline_hours.split("-"))
             hours = format_interval(start, end, "Hm" if locale.language != "en" else "hm",
                                     locale=locale)
@@ -515,6 +520,9 @@ class Composer:
             follow_up = {**recipient.follow_up,
                          "date": dt.date.fromisoformat(recipient.follow_up["date"])}
         return {"recipient": _RecipientView(recipient, cases), "office": office,
+                # the office's name in the letter's language (the signature); addresses keep
+                # the name the post office delivers to
+                "office_name": tr("office", self.cfg.office.name),
                 "counsel": counsel, "hotline": self._hotline_text(lang),
                 "letter": self.cfg.letter, "statuses": list(statuses.values()),
                 "follow_up": follow_up, "notice_id": notice_id, "issue_date": issue_date,
@@ -595,8 +603,9 @@ class Composer:
         out = []
         for lang in self.tagline_languages(languages):
             try:
-                ctx = self.context(recipient, lang if lang in self.registry else
-                                   i18n.SOURCE_LANGUAGE, notice_id, issue_date)
+                # a tagline prints only the hotline: the source language's context serves
+                # every tagline language, which has no letter catalogs
+                ctx = self.context(recipient, i18n.SOURCE_LANGUAGE, notice_id, issue_date)
                 html = self._render(lang, i18n.TAGLINE_TEMPLATE, ctx, recipient,
                                     domain=i18n.TAGLINES)
             except i18n.CatalogError:
@@ -703,6 +712,7 @@ def data_values(cfg: Config, recipients=(), source: str = "") -> list[tuple[str,
     and those of ``recipients`` (read from the records file ``source``)."""
     config_name = cfg.source.name if cfg.source else "letters.toml"
     out = [("office", cfg.office.signer_title, config_name),
+           ("office", cfg.office.name, config_name),
            ("counsel", cfg.counsel.name, config_name)]
     for status in cfg.case_status.values():
         out += [("case_status", status.label, config_name),

@@ -5,7 +5,9 @@ letter in the original batch came back with a new address (an ``address-update``
 mail recorded with ``--address``) gets a new letter at that address; with ``overdue``, people
 who did not answer by the deadline get one at their recorded address, unless their letter came
 back undeliverable with no new address (mailing there again would be pointless; they are
-listed instead). The ledger links each follow-up letter to the letter it follows.
+listed instead). The ledger links each follow-up letter to the letter it follows, and the
+letter itself says what it follows (``templates/en/followup-<kind>.html``: ``returned``,
+``address-update`` or ``overdue``, with the first letter's date).
 """
 
 from __future__ import annotations
@@ -111,7 +113,9 @@ def plan(ledger: Ledger, original: str, *, overdue: bool = False,
                                   f"new address for notice {nid} is not in the form "
                                   "'street, [unit,] city, ST ZIP'"))
             continue
-        recipients.append(dataclasses.replace(person, address=address))
+        kind = "address-update" if r.kind == "address-update" else "returned"
+        recipients.append(dataclasses.replace(person, address=address, follow_up={
+            "kind": kind, "notice_id": nid, "date": b.issue_date.isoformat()}))
         follows[person.defendant_id] = nid
     if overdue:
         undeliverable = {nid for nid, r in latest.items()
@@ -125,6 +129,8 @@ def plan(ledger: Ledger, original: str, *, overdue: bool = False,
                                       f"notice {letter.notice_id} came back undeliverable and "
                                       "no new address is known"))
                 continue
-            recipients.append(person)
+            recipients.append(dataclasses.replace(person, follow_up={
+                "kind": "overdue", "notice_id": letter.notice_id,
+                "date": b.issue_date.isoformat()}))
             follows[person.defendant_id] = letter.notice_id
     return FollowUpPlan(f"follow-up of {original}", recipients, follows, rejects)

@@ -286,7 +286,8 @@ DATA_COMMENTS = {
                "legal terms such as 'Class B'.",
     "disposition": "How a court case ended, e.g. 'Pleaded guilty'.",
     "lab": "The state drug lab that tested the substance.",
-    "office": "The letter signer's title.",
+    "office": "The letter signer's title, or the office's name (printed in the signature; "
+              "postal addresses keep the English name).",
     "counsel": "The full name of the public defender agency.",
     "case_status": "What the prosecutor's office decided about a case: a short label, or one "
                    "plain sentence of what it means for the person.",

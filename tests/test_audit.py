@@ -136,7 +136,7 @@ def test_rerender_detects_a_copy_made_from_other_inputs(batch):
     conn = db(out)
     conn.execute("DROP TRIGGER batch_inputs_no_update")
     conn.execute("UPDATE batch_inputs SET content = CAST(replace(CAST(content AS TEXT), "
-                 "'Sample County', 'Other County') AS BLOB) WHERE kind = 'config'")
+                 "'555-0142', '555-0199') AS BLOB) WHERE kind = 'config'")
     found = verify(out, url, rerender=True)[0]
     assert sorted(str(f) for f in found) == sorted(
         f"notice {r.notice_id}: re-rendered from the recorded inputs, it is not byte-identical "

@@ -151,6 +151,17 @@ def test_follow_up_batch_from_returned_mail_and_overdue(mailed):
     page1 = " ".join(w[0] for w in word_boxes(
         (out / "f1" / letters[ids[0]].file).read_bytes(), 1))
     assert "12 Elm St Apt 2 Lynn MA 01902" in page1
+    # each follow-up letter says what it follows, in its own words per kind
+    from tests.pdftools import page_texts
+
+    def text_of(row):
+        return " ".join(" ".join(page_texts((out / "f1" / row.file).read_bytes())).split())
+    assert ("We wrote to you on November 1, 2026. You gave us a new address, so we are sending "
+            "this letter to you there.") in text_of(letters[ids[0]])
+    assert ("We wrote to you on November 1, 2026, but the letter came back to us. We are "
+            "sending it again to a newer address.") in text_of(letters[ids[2]])
+    assert json.loads(letters[ids[2]].recipient)["follow_up"] == {
+        "kind": "returned", "notice_id": ids[2], "date": "2026-11-01"}
 
     court = out.parent / "court.csv"
     court.write_text("docket_number\n", encoding="utf-8")
@@ -164,6 +175,10 @@ def test_follow_up_batch_from_returned_mail_and_overdue(mailed):
     with Ledger(url) as ledger:
         f2 = ledger.letters(ledger.batch("f2").id)
     assert sorted(r.follow_up_of for r in f2) == sorted([ids[0], ids[2], ids[4]])
+    overdue = next(r for r in f2 if r.follow_up_of == ids[4])
+    assert json.loads(overdue.recipient)["follow_up"]["kind"] == "overdue"
+    assert "We wrote to you on November 1, 2026 and have not heard from you." in " ".join(
+        " ".join(page_texts((out / "f2" / overdue.file).read_bytes())).split())
     rejects = (out / "f2" / "rejects.csv").read_text(encoding="utf-8")
     assert f"notice {ids[1]} came back undeliverable and no new address is known" in rejects
     again = run("mail", "--batch", "f2", "--follow-up", "r", "--overdue", "--out", out)

@@ -205,9 +205,9 @@ def test_a_wrong_placeholder_is_a_highlighted_row_not_a_crash(ws):
 def test_sample_signoffs_count_only_for_the_sample_office(ws):
     records = spanish_records(ws / "r.csv", people=2)
     toml = ws / "letters.toml"
+    # an office that copied the workspace and put in its own details (here: its phone)
     toml.write_text(toml.read_text(encoding="utf-8").replace(
-        "Office of the District Attorney, Sample County",
-        "Office of the District Attorney, Real County"), encoding="utf-8")
+        'phone = "(617) 555-0100"', 'phone = "(413) 555-0100"'), encoding="utf-8")
     refused = run("mail", records, "--batch", "real", "--date", "2026-12-01")
     assert refused.exit_code == 2
     assert "signed off only for the bundled sample office" in refused.output
