@@ -2,13 +2,15 @@
 
     python bench/plain_language.py
 
-For each language, the score of the whole letter and of its hardest sentence (the sentence of
-at least three words with the worst score of its own). English: Flesch-Kincaid grade (aims: at
-most 6 for the whole letter, at most 10 for the hardest sentence). Spanish: Szigriszt-Pazos
-on the INFLESZ scale (aims: at least 70 for the whole letter, at least 45 for the hardest
-sentence). Measured over the prose of each version (no cases table, fill-in labels or postal
-addresses), with the counting rules of letters/readability.py: English syllables from the CMU
-Pronouncing Dictionary, Spanish syllables by the rules of written syllabification.
+For each letter language declared in letters.toml, the score of the whole letter and of its
+hardest sentence (the sentence of at least three words with the worst score of its own), with
+the measure the language declares. English: Flesch-Kincaid grade (aims: at most 6 for the whole
+letter, at most 10 for the hardest sentence). Spanish: Szigriszt-Pazos on the INFLESZ scale
+(aims: at least 70 and 45). Portuguese: Flesch adapted to Portuguese (Martins et al. 1996;
+aims: at least 70 and 45, the same bands as INFLESZ). Measured over the prose of each version
+(no headings, greeting, signature, cases table, form labels or postal addresses), with the
+counting rules of letters/readability.py: English syllables from the CMU Pronouncing
+Dictionary, Spanish and Portuguese syllables by the rules of written syllabification.
 tests/test_plain_language.py checks only that the figures are computed and sane; the aims
 are checked here.
 """
@@ -27,12 +29,9 @@ from letters import config, readability  # noqa: E402
 from letters.compose import Composer  # noqa: E402
 from letters.records import read_for  # noqa: E402
 
-# Syllable counter and measure of each letter language (to come from the configuration).
-READABILITY = {"en": ("en", "flesch-kincaid"), "es": ("es", "inflesz")}
-
 # Aims per measure: (whole letter, hardest sentence). A score meets an aim when it is at most
 # the aim on a measure where lower is easier, at least the aim where higher is easier.
-AIMS = {"flesch-kincaid": (6.0, 10.0), "inflesz": (70.0, 45.0)}
+AIMS = {"flesch-kincaid": (6.0, 10.0), "inflesz": (70.0, 45.0), "flesch-pt": (70.0, 45.0)}
 
 
 def _aim_text(name: str, aim: float) -> str:
@@ -52,6 +51,9 @@ def main() -> None:
     cfg = config.load(HERE.parent / "letters.toml")
     intake = read_for(cfg, HERE.parent / "examples" / "records.csv")
     composer = Composer(cfg)
+    # syllable counter and measure of each letter language, as letters.toml declares them
+    measures = {lang.code: (lang.syllables, lang.readability) for lang in cfg.registry
+                if lang.letter and lang.readability}
     rows = ["| people with | language | words | sentences | syllables | measure | whole letter "
             "| hardest sentence |",
             "|---|---|---:|---:|---:|---|---:|---:|"]
@@ -59,10 +61,9 @@ def main() -> None:
     for n in (1, 3):
         r = next(p for p in intake.recipients if len(p.cases) == n)
         doc = composer.compose(r, notice_id="ABC-DEF-GHJ", issue_date=dt.date(2026, 12, 1),
-                               languages=["en", "es"])
+                               languages=list(measures))
         people = f"{n} case{'s' if n > 1 else ''}"
-        for lang in ("en", "es"):
-            counter, name = READABILITY[lang]
+        for lang, (counter, name) in measures.items():
             m = readability.measure(doc.prose_text(lang), counter=counter, measure=name)
             whole_aim, hardest_aim = AIMS[name]
             hardest = m["hardest"]
@@ -78,13 +79,13 @@ def main() -> None:
     aims = "; ".join(
         f"{lang}: {readability.MEASURES[name].label} {_aim_text(name, AIMS[name][0])} for the "
         f"whole letter, {_aim_text(name, AIMS[name][1])} for its hardest sentence"
-        for lang, (_, name) in READABILITY.items())
+        for lang, (_, name) in measures.items())
     body = "\n".join(
         rows + ["", "Hardest sentence (at least 3 words, worst score of its own):", ""]
         + hardest_lines
         + ["", f"Aims: {aims}. English syllables from the CMU Pronouncing Dictionary (rules for "
-               "words it lacks), Spanish syllables by the rules of written syllabification; "
-               "see letters/readability.py."])
+               "words it lacks), Spanish and Portuguese syllables by the rules of written "
+               "syllabification; see letters/readability.py."])
     record_section("Plain language", body, command="python bench/plain_language.py")
     print(body)
 

@@ -489,8 +489,8 @@ class Composer:
             day_text = days[0] if len(days) == 1 else i18n.gettext(
                 self.locale_dir, lang, DAY_RANGE, first=days[0], last=days[1])
             start, end = (dt.time.fromisoformat(t) for t in office.hotline_hours.split("-"))
-            hours = format_interval(start, end, "Hm" if locale.language != "en" else "hm",
-                                    locale=locale)
+            twelve = "h" in locale.time_formats["short"].pattern  # the locale's own clock
+            hours = format_interval(start, end, "hm" if twelve else "Hm", locale=locale)
             spoken = [locale.languages.get(code, code) for code in office.hotline_languages]
             cached = self._hotline[lang] = {
                 "hours": f"{day_text}, {hours}",
@@ -519,7 +519,15 @@ class Composer:
         if recipient.follow_up:
             follow_up = {**recipient.follow_up,
                          "date": dt.date.fromisoformat(recipient.follow_up["date"])}
+        known = [self.cfg.case_status.get(c.case_status) for c in recipient.cases]
+        chemists = [c.chemist for c in recipient.cases]
         return {"recipient": _RecipientView(recipient, cases), "office": office,
+                # every case already cancelled for good: nothing to ask the court
+                "all_final": bool(known) and all(s is not None and s.final for s in known),
+                # some cases have a decision and some not: the dash is explained
+                "undecided": bool(statuses) and any(s is None for s in known),
+                "presumed": [c for c in dict.fromkeys(chemists)
+                             if c and c in self.cfg.letter.presumed_misconduct],
                 # the office's name in the letter's language (the signature); addresses keep
                 # the name the post office delivers to
                 "office_name": tr("office", self.cfg.office.name),

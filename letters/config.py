@@ -99,8 +99,11 @@ class LetterConfig:
     #: ``preferred``: one response form, in the first version's language with the second
     #: version's labels beneath; ``each``: a form after every version.
     form: str = "preferred"
-    #: The court order the letter cites by name, printed as it is.
+    #: The court orders the letter cites by name, printed as they are.
     court_order: str = ""
+    #: Chemists whose misconduct the court presumes conclusively in every case they tested:
+    #: a letter with such a case says the person need not prove it.
+    presumed_misconduct: list[str] = field(default_factory=list)
     #: A second notice: say that this letter replaces one the person may have received.
     earlier_letter: bool = False
     #: Body text size in points (tables and notes are at least 10 pt, never below).
@@ -143,6 +146,9 @@ class CaseStatus:
     meaning: str
     #: Other spellings accepted in the records.
     aliases: list[str] = field(default_factory=list)
+    #: Nothing is left for the person to ask the court (vacated and dismissed for good): a
+    #: letter whose cases all have a final status says so instead of explaining how to ask.
+    final: bool = False
 
 
 @dataclass

@@ -509,21 +509,29 @@ def office_fingerprint(office, counsel) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+SAMPLE_MARK = "sample_office_sha256"
+
+
 @dataclass(frozen=True)
 class Signoffs:
-    records: dict[str, dict]      # message key -> reviewer, date, note, hashes
-    sample_office: str | None     # set in the bundled sample's files: the sample's fingerprint
+    #: message key -> reviewer, date, note, hashes; a record made for the bundled sample also
+    #: holds the sample office's fingerprint (SAMPLE_MARK) and counts only for that office
+    records: dict[str, dict]
+
+    @property
+    def has_sample(self) -> bool:
+        return any(SAMPLE_MARK in r for r in self.records.values())
 
 
 def load_signoffs(locale_dir: Path, lang: str, domain: str = DOMAIN) -> Signoffs:
     """The sign-off records of one catalog."""
     path = signoff_path(locale_dir, lang, domain)
     if not path.exists():
-        return Signoffs({}, None)
+        return Signoffs({})
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        records = {json.dumps(r["message"], ensure_ascii=False): r for r in data["signoffs"]}
-        return Signoffs(records, data.get("sample_office_sha256"))
+        return Signoffs({json.dumps(r["message"], ensure_ascii=False): r
+                         for r in data["signoffs"]})
     except (ValueError, KeyError, TypeError) as exc:
         raise CatalogError(f"{path}: not a readable sign-off file ({exc})") from None
 
@@ -545,8 +553,9 @@ def sign_off(locale_dir: Path, lang: str, reviewer: str, *, note: str = "",
     English. Only messages that pass every check can be signed; ``only`` limits it to messages
     whose English contains one of the given texts. Returns (signed now, messages refused).
 
-    ``sample_office`` marks the file as the bundled sample's: its sign-offs then count only
-    for an office with that fingerprint (:func:`office_fingerprint`)."""
+    ``sample_office`` marks these sign-offs as the bundled sample's: they then count only for
+    an office with that fingerprint (:func:`office_fingerprint`). A real reviewer's sign-off
+    replaces a sample one for the same message."""
     if not reviewer.strip():
         raise CatalogError("a sign-off needs the reviewer's name (--reviewer)")
     path = po_path(locale_dir, lang, domain)
@@ -554,8 +563,7 @@ def sign_off(locale_dir: Path, lang: str, reviewer: str, *, note: str = "",
         raise CatalogError(f"{path}: no {domain} catalog for language '{lang}'",
                            hint=f"Create it with `letters i18n update --lang {lang}`.")
     catalog = read_catalog(path, lang, domain)
-    existing = load_signoffs(locale_dir, lang, domain)
-    records = dict(existing.records)
+    records = dict(load_signoffs(locale_dir, lang, domain).records)
     problems_by_key = {}
     for p in check(locale_dir, lang, domain=domain, signoffs=False):
         if p.key:
@@ -572,20 +580,26 @@ def sign_off(locale_dir: Path, lang: str, reviewer: str, *, note: str = "",
         if key in problems_by_key:
             refused.append(f"{ids[0]!r}: {'; '.join(problems_by_key[key])}")
             continue
-        if signoff_status(m, records.get(key)) == "signed" and sample_office is None:
-            continue
+        current = records.get(key)
+        if signoff_status(m, current) == "signed" and SAMPLE_MARK not in current \
+                and sample_office is None:
+            continue  # already approved by a real reviewer
         records[key] = {"message": json.loads(key), "source_sha256": source_hash(m),
                         "translation_sha256": translation_hash(m), "reviewer": reviewer.strip(),
                         "date": day, "note": note}
+        if sample_office:
+            records[key][SAMPLE_MARK] = sample_office
         signed += 1
+    # approvals of messages the catalog no longer has would only mislead a reader of the file
+    current_keys = {message_key(m) for m in catalog if m.id}
+    records = {k: r for k, r in records.items() if k in current_keys}
     body = {"language": lang, "catalog": f"{domain}.po",
             "about": "Each entry: a reviewer approved this translation for this English. "
                      "A change to either text voids the entry.",
             "signoffs": [records[k] for k in sorted(records)]}
-    if sample_office:
-        body["sample_office_sha256"] = sample_office
-        body["about"] += (" These are the bundled sample's sign-offs, not a real approval: "
-                          "they count only for the unchanged sample office.")
+    if any(SAMPLE_MARK in r for r in records.values()):
+        body["about"] += (f" An entry with {SAMPLE_MARK} is the bundled sample's, not a real "
+                          "approval: it counts only for the unchanged sample office.")
     target = signoff_path(locale_dir, lang, domain)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
@@ -634,9 +648,7 @@ def check(locale_dir: Path, lang: str, *, domain: str = DOMAIN, root: Path | Non
     nplurals = catalog.num_plurals
     if template is None and keys is None:
         template = template_catalog(locale_dir, domain)
-    loaded = load_signoffs(locale_dir, lang, domain) if signoffs else Signoffs({}, None)
-    sample_counts = allow_sample or (loaded.sample_office is not None
-                                     and loaded.sample_office == office)
+    loaded = load_signoffs(locale_dir, lang, domain) if signoffs else Signoffs({})
     known = set()
     for m in catalog:
         if not m.id:
@@ -679,7 +691,8 @@ def check(locale_dir: Path, lang: str, *, domain: str = DOMAIN, root: Path | Non
         if signoffs:
             record = loaded.records.get(key)
             status = signoff_status(m, record)
-            if status == "signed" and loaded.sample_office is not None and not sample_counts:
+            if status == "signed" and SAMPLE_MARK in record and not (
+                    allow_sample or record[SAMPLE_MARK] == office):
                 add(SAMPLE_SIGNOFF, f"letters i18n signoff --lang {lang} --reviewer NAME")
             elif status != "signed":
                 add("no sign-off" if status == "missing" else
@@ -760,7 +773,7 @@ def gate(root: Path, locale_dir: Path, *, letters: list[str], taglines: list[str
                                              ).hexdigest(),
             "reviewers": {k: sorted(v) for k, v in sorted(reviewers.items())},
         }
-        if loaded.sample_office is not None:
+        if loaded.has_sample:
             relied[name]["sample_signoffs"] = True
     if problems:
         fixes = sorted({p.fix for p in problems if p.fix})

@@ -181,47 +181,53 @@ class _VersionStart(Flowable):
 
 
 class _BlankLine(Flowable):
-    """A form label followed, on the same line, by a line to write on up to the right margin;
-    the label in the second language (if any) in small type beneath. A label too long to leave
-    room for writing gets the line below it."""
+    """A form label followed, on the same line, by a line to write on up to the right margin.
+    The label in the second language (if any) follows it in small grey type ("Teléfono:
+    Phone: ____"), or goes beneath the line when both would leave too little room to write;
+    a label that alone leaves too little room gets the line below it."""
+
+    ROOM = 0.62  # a label may take this share of the width and leave the rest for writing
 
     def __init__(self, label: str, alt: str, st: dict):
         super().__init__()
         self.label, self.alt, self.st = label, alt, st
         self.size = st["blank"].fontSize
+        self.alt_size = st["alt"].fontSize
 
     def wrap(self, available_width, available_height):
         self.width = available_width
         self.label_width = pdfmetrics.stringWidth(self.label, FONT, self.size)
-        self.below = self.label_width > available_width * 0.6
-        rows = 2 if self.below else 1
-        self.alt_h = self.st["alt"].leading if self.alt else 0
-        self.height = rows * self.size * 1.45 + self.alt_h + 2
+        gap = self.size * 0.4 if self.label else 0
+        alt_width = pdfmetrics.stringWidth(self.alt, FONT, self.alt_size) if self.alt else 0
+        limit = available_width * self.ROOM
+        self.below = self.label_width > limit                  # the line goes under the label
+        self.alt_inline = bool(self.alt) and not self.below and \
+            self.label_width + gap + alt_width <= limit
+        self.alt_x = self.label_width + gap if self.alt_inline else 0
+        self.text_end = self.alt_x + alt_width if self.alt_inline else self.label_width
+        alt_below = self.st["alt"].leading if self.alt and not self.alt_inline else 0
+        self.height = (2 if self.below else 1) * self.size * 1.45 + alt_below + 1
         return self.width, self.height
 
     def draw(self):
         canv = self.canv
-        top = self.height
-        baseline = top - self.size
+        baseline = self.height - self.size
         canv.setFont(FONT, self.size)
         canv.drawString(0, baseline, self.label)
         canv.setLineWidth(0.6)
         if self.below:
-            line_y = baseline - self.size * 1.6
+            line_y = baseline - self.size * 1.45
             canv.line(0, line_y, self.width, line_y)
         else:
             line_y = baseline - 1.5
-            canv.line(self.label_width + 6, line_y, self.width, line_y)
+            start = self.text_end + 6 if (self.label or self.alt_inline) else 0
+            canv.line(start, line_y, self.width, line_y)
         if self.alt:
-            alt = self.st["alt"]
-            canv.setFont(FONT, alt.fontSize)
-            canv.setFillColor(alt.textColor)
-            canv.drawString(0, line_y - alt.leading, self.alt)
+            alt_y = baseline if self.alt_inline else line_y - self.st["alt"].leading + 1
+            canv.setFont(FONT, self.alt_size)
+            canv.setFillColor(self.st["alt"].textColor)
+            canv.drawString(self.alt_x, alt_y, self.alt)
             canv.setFillColor(colors.black)
-
-    def label_x_end(self) -> float:
-        """Where the label ends (for tests: the writing line starts after it)."""
-        return self.label_width
 
 
 class _Pointers(Flowable):
@@ -320,7 +326,7 @@ def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> li
                                 "li-paired", parent=st["li"], spaceAfter=0)),
                             Paragraph(escape(block.alt_items[i]), ParagraphStyle(
                                 "alt-item", parent=st["alt"], leftIndent=st["li"].fontSize,
-                                spaceAfter=4))]
+                                spaceAfter=2))]
                 items.append(ListItem(cell, **({"value": "", "bulletText": ""}
                                                if checkboxes else {})))
             out.append(ListFlowable(
@@ -431,16 +437,28 @@ class _LetterCanvas(Canvas):
             y -= h + 4
 
 
-def _tagline_paragraphs(doc: Document, width: float) -> list[Paragraph]:
+def _taglines_table(doc: Document, width: float) -> Table | None:
+    """The taglines in two columns, in the order configured (down the first column first)."""
+    if not doc.taglines:
+        return None
     st = styles(doc.font_size)["tagline"]
-    return [Paragraph(escape(t.text), st) for t in doc.taglines]
+    paras = [Paragraph(escape(t.text), st) for t in doc.taglines]
+    half = (len(paras) + 1) // 2
+    left, right = paras[:half], paras[half:]
+    rows = [[a, right[i] if i < len(right) else ""] for i, a in enumerate(left)]
+    table = Table(rows, colWidths=[width / 2] * 2, hAlign="LEFT")
+    table.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 6), ("RIGHTPADDING", (0, 0), (-1, -1), 6),
+        ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+        ("BOX", (0, 0), (-1, -1), 0.6, colors.black),
+    ]))
+    return table
 
 
 def _taglines_height(doc: Document, width: float) -> float:
-    paras = _tagline_paragraphs(doc, width)
-    if not paras:
-        return 0.0
-    return sum(p.wrap(width - 12, PAGE_HEIGHT)[1] for p in paras) + 2 * (len(paras) - 1) + 12
+    table = _taglines_table(doc, width)
+    return table.wrap(width, PAGE_HEIGHT)[1] if table is not None else 0.0
 
 
 def _first_page(canv: Canvas, _doc, letter_doc: Document, width: float) -> None:
@@ -474,16 +492,10 @@ def _first_page(canv: Canvas, _doc, letter_doc: Document, width: float) -> None:
     for y in (PAGE_HEIGHT - FOLD, PAGE_HEIGHT - 2 * FOLD):
         canv.line(0.15 * inch, y, 0.35 * inch, y)
     # the taglines, boxed, at the foot of the page
-    paras = _tagline_paragraphs(letter_doc, width)
-    if paras:
-        height = _taglines_height(letter_doc, width)
-        canv.setLineWidth(0.6)
-        canv.rect(MARGIN, BODY_BOTTOM, width, height)
-        y = BODY_BOTTOM + height - 6
-        for p in paras:
-            _, h = p.wrap(width - 12, height)
-            p.drawOn(canv, MARGIN + 6, y - h)
-            y -= h + 2
+    table = _taglines_table(letter_doc, width)
+    if table is not None:
+        table.wrap(width, PAGE_HEIGHT)
+        table.drawOn(canv, MARGIN, BODY_BOTTOM)
     canv.restoreState()
 
 

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from letters import fonts
 from letters.config import Config
 from letters.languages import SOURCE_LANGUAGE, Language, Registry
 
@@ -337,6 +338,32 @@ def clean_text(s: pd.Series) -> tuple[pd.Series, np.ndarray | None]:
     return out, (bad if len(bad) else None)
 
 
+#: Columns a letter prints as they are: a character the font cannot draw is a reject at intake.
+PRINTED_COLUMNS = (*NAME_COLUMNS, *ADDRESS_COLUMNS, *CASE_COLUMNS)
+
+
+def _check_drawable(values: pd.Series, column: str, problems: "_Problems") -> None:
+    """Reject values holding a character the bundled font cannot draw, naming it and its code
+    point, so that `letters validate` finds what `letters mail` would otherwise fail on."""
+    non_ascii = values.str.contains(r"[^\x00-\x7f]", regex=True)
+    if not non_ascii.any():
+        return
+    reasons = _map_unique(values[non_ascii], _undrawable_reason)
+    for reason in sorted(r for r in set(reasons) if r):
+        hit = pd.Series(False, index=values.index)
+        hit.loc[reasons.index[(reasons == reason).to_numpy()]] = True
+        problems.add(hit, column, reason, values)
+
+
+def _undrawable_reason(value: str) -> str:
+    missing = fonts.undrawable(value)
+    if not missing:
+        return ""
+    shown = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')} ({c})" for c in missing[:3])
+    return (f"the letter's font cannot draw {shown}: correct the record or transliterate "
+            "the name")
+
+
 def _map_unique(s: pd.Series, fn) -> pd.Series:
     """Apply a Python function once per distinct value (exports repeat values a lot)."""
     codes, uniques = pd.factorize(s)
@@ -416,6 +443,8 @@ def normalise(df: pd.DataFrame, extras: list[str], *, default_language: str = SO
         if control is not None:
             problems.add(control, c, REASON_CONTROL, out[c])
     out[ROW] = df[ROW]
+    for c in PRINTED_COLUMNS:
+        _check_drawable(out[c], c, problems)
     for c in REQUIRED_COLUMNS:
         problems.add(out[c] == "", c, REASON_MISSING, out[c])
 
@@ -558,33 +587,28 @@ class Recipients(Sequence):
     def row_count(self) -> int:
         return self._rows_total
 
-    def language_counts(self) -> dict[str, int]:
+    def _per_person(self, column: str) -> dict[str, int]:
+        """People counted by the value of a language column on the row that names their
+        language (the first that does, else their first row: blank rows take the default)."""
         if not self._n:
             return {}
-        # the person's language is on every row (conflicts were rejected), blank rows defaulted
-        langs = pd.Series(self._frame["language"].to_numpy()[self._pos])
-        # a person's language: the first row that names one, else the first row (default)
+        values = pd.Series(self._frame[column].to_numpy()[self._pos])
         pick = self._starts.copy()
         named = np.flatnonzero(self._given)
         if len(named):
             group_of = np.searchsorted(self._starts, named, side="right") - 1
             first_named = pd.Series(named).groupby(group_of).min()
             pick[first_named.index.to_numpy()] = first_named.to_numpy()
-        return {str(k): int(v) for k, v in langs.iloc[pick].value_counts().sort_index().items()}
+        counts = values.iloc[pick].value_counts().sort_index()
+        return {str(k): int(v) for k, v in counts.items() if k}
+
+    def language_counts(self) -> dict[str, int]:
+        """People by the letter language they read first."""
+        return self._per_person("language")
 
     def requested_counts(self) -> dict[str, int]:
         """People who asked for a language no letter is written in, by what they asked for."""
-        if not self._n:
-            return {}
-        asked = pd.Series(self._frame["language_requested"].to_numpy()[self._pos])
-        pick = self._starts.copy()
-        named = np.flatnonzero(self._given)
-        if len(named):
-            group_of = np.searchsorted(self._starts, named, side="right") - 1
-            first_named = pd.Series(named).groupby(group_of).min()
-            pick[first_named.index.to_numpy()] = first_named.to_numpy()
-        counts = asked.iloc[pick].value_counts()
-        return {str(k): int(v) for k, v in counts.sort_index().items() if k}
+        return self._per_person("language_requested")
 
     def __getitem__(self, i):
         if isinstance(i, slice):

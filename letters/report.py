@@ -59,6 +59,18 @@ def gather(out_dir: Path, ledger_url: str, *, batch: str | None = None) -> list[
     county_table = Table("letters_by_county", "Letters by county and preferred language",
                          ("county", "language", "letters"),
                          [(c, lang, n) for (c, lang), n in sorted(by_county.items())])
+    by_language: Counter = Counter()
+    for name, rows in letters_of.items():
+        for row in rows:
+            person = json.loads(row.recipient)
+            by_language[(name, person["language"], person.get("language_requested") or "",
+                         row.languages)] += 1
+    language_table = Table(
+        "letters_by_language",
+        "Letters by preferred language and the versions sent (language_requested: asked for a "
+        "language letters are not written in; they got the fallback versions and taglines)",
+        ("batch", "preferred", "language_requested", "versions", "letters"),
+        [(*k, n) for k, n in sorted(by_language.items())])
 
     responded: dict[str, set] = defaultdict(set)
     undeliverable: dict[str, set] = defaultdict(set)
@@ -99,7 +111,7 @@ def gather(out_dir: Path, ledger_url: str, *, batch: str | None = None) -> list[
     follow_table = Table("follow_ups", "Follow-up batches", ("batch", "follows", "letters"),
                          [(b.name, follows_of[b.name], len(letters_of[b.name]))
                           for b in batches if follows_of[b.name]])
-    return [batch_table, county_table, month_table, follow_table]
+    return [batch_table, county_table, language_table, month_table, follow_table]
 
 
 def write_csvs(tables: list[Table], folder: Path) -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,16 @@ def records(tmp_path):
     def make(rows, name="records.csv", **kw):
         return write_records(tmp_path / name, rows, **kw)
     return make
+
+
+def copy_workspace(dest: Path, *, with_code: bool = False) -> Path:
+    """A copy of the sample workspace (configuration, templates, catalogs, babel.cfg), to
+    edit freely; ``with_code`` adds the engine's source, as a checkout would have it."""
+    for sub in ("templates", "locale"):
+        shutil.copytree(ROOT / sub, dest / sub)
+    for name in ("letters.toml", "babel.cfg"):
+        shutil.copy(ROOT / name, dest / name)
+    if with_code:
+        shutil.copytree(ROOT / "letters", dest / "letters",
+                        ignore=shutil.ignore_patterns("__pycache__", "fonts"))
+    return dest

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import shutil
 import sqlite3
 
 import pytest
@@ -19,7 +18,7 @@ from letters.compose import Composer
 from letters.mailing import mail
 from letters.pdf import render
 from letters.records import read_for
-from tests.conftest import ROOT, row, write_records
+from tests.conftest import ROOT, copy_workspace, row, write_records
 from tests.pdftools import page_texts
 
 ISSUE = dt.date(2026, 12, 1)
@@ -28,10 +27,7 @@ ISSUE = dt.date(2026, 12, 1)
 @pytest.fixture
 def ws(tmp_path, monkeypatch):
     """A copy of the sample workspace (no source code in it)."""
-    for sub in ("templates", "locale"):
-        shutil.copytree(ROOT / sub, tmp_path / sub)
-    for name in ("letters.toml", "babel.cfg"):
-        shutil.copy(ROOT / name, tmp_path / name)
+    copy_workspace(tmp_path)
     monkeypatch.chdir(tmp_path)
     i18n.clear_caches()
     yield tmp_path
@@ -155,11 +151,25 @@ def test_nobody_in_the_sample_is_rejected_for_language_and_requests_are_recorded
                                           "defendant_id = 'V1'").fetchone()[0])
     assert ledger["V1"] == "vi" and ledger["X1"] == "tl" and not ledger["P1"]
     assert recipient["language_requested"] == "vi"
+    # the court report counts them, and Portuguese letters, by language
+    report = run("audit", "report", "--out", tmp_path / "out", "--csv", tmp_path / "csv",
+                 "--pdf", tmp_path / "report.pdf")
+    assert report.exit_code == 0, report.output
+    with open(tmp_path / "csv" / "letters_by_language.csv", encoding="utf-8") as fh:
+        table = {(r["preferred"], r["language_requested"], r["versions"]): int(r["letters"])
+                 for r in csv.DictReader(fh)}
+    assert table == {("pt", "", "pt,en"): 1, ("en", "vi", "en,es"): 1, ("en", "tl", "en,es"): 1,
+                     ("en", "", "en"): 1}
+    with open(tmp_path / "csv" / "letters_by_county.csv", encoding="utf-8") as fh:
+        langs = {r["language"] for r in csv.DictReader(fh)}
+    assert langs == {"pt", "vi", "tl", "en"}
 
 
-@pytest.mark.parametrize("command", ["check", "stats", "review"])
+@pytest.mark.parametrize("command", ["check", "stats", "review", "signoff"])
 def test_i18n_commands_take_portuguese(ws, command):
     args = ["i18n", command, "--lang", "pt"]
+    if command == "signoff":
+        args += ["--reviewer", "Dra. Beatriz Lima"]
     result = run(*args)
     assert result.exit_code == 0, result.output
     if command == "stats":
@@ -169,6 +179,11 @@ def test_i18n_commands_take_portuguese(ws, command):
     if command == "review":
         html = (ws / "output" / "review" / "review-pt.html").read_text(encoding="utf-8")
         assert "Portuguese" in html and "Esta carta em português" in html
+    if command == "signoff":
+        signed = json.loads((ws / "locale/pt/LC_MESSAGES/letters.signoff.json").read_text())
+        # a real reviewer's sign-off replaces the sample's: it counts for any office
+        assert not any("sample_office_sha256" in r for r in signed["signoffs"])
+        assert {r["reviewer"] for r in signed["signoffs"]} == {"Dra. Beatriz Lima"}
 
 
 def test_unknown_lang_option_is_a_usage_error(ws):

@@ -4,6 +4,7 @@ data value, and the gate refuses one that would."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -52,7 +53,9 @@ def versions(cfg=CFG, recipient=None, **kw):
     doc = Composer(cfg).compose(recipient or person(), notice_id="TEST-0001",
                                 issue_date=ISSUE, **kw)
     out = render(doc)
-    pages = page_texts(out.pdf)
+    # each page without its footer (notice ID, "Page X of Y"), so text reads across pages
+    footer = re.compile(r"\S+( \S+)?: TEST-0001\s+\S+ \d+ \S+ \d+\s*$")
+    pages = [footer.sub("", p.rstrip()) for p in page_texts(out.pdf)]
     starts = sorted(out.version_pages.items(), key=lambda kv: kv[1])
     text = {}
     for i, (lang, start) in enumerate(starts):
@@ -80,15 +83,22 @@ def letter():
 @pytest.mark.parametrize("lang", ["es", "en"])
 def test_no_harsher_result_near_the_right_to_ask(letter, lang):
     _, text = letter
-    message = ("<b>You cannot end up worse off.</b> If the court cancels a conviction, you cannot "
-               "be charged with a more serious crime for that case. You cannot get a harsher "
-               "sentence than you got before.")
+    message = ("<b>Limits if you are charged again.</b> If the court cancels a conviction and you "
+               "are charged again in that case, it cannot be for a more serious crime. If you "
+               "are found guilty again, your sentence cannot be harsher than before. A new guilty "
+               "plea or guilty finding can still cause other problems, for example with "
+               "immigration. Ask a lawyer.")
     said = say(lang, message)
     assert said in text[lang]
-    ask = say(lang, "You can ask the court to vacate a conviction in a case listed here. To "
-                    "vacate means to cancel. This is true if you were found guilty at a trial. "
-                    "It is also true if you pleaded guilty or admitted to sufficient facts.")
-    assert 0 < text[lang].index(said) - text[lang].index(ask) < 1500
+    ask = say(lang, ASK)
+    assert 0 < text[lang].index(said) - text[lang].index(ask) < 2000
+
+
+ASK = ("You can ask the court to cancel (vacate) a conviction in a case listed here. You can ask "
+       "if you were found guilty at a trial. You can ask if you pleaded guilty. You can also ask "
+       "if you admitted there was enough evidence to find you guilty, even if you did not say "
+       "\"guilty.\" This includes a case that was \"continued without a finding,\" even if it was "
+       "later dismissed.")
 
 
 @pytest.mark.parametrize("lang", ["es", "en"])
@@ -112,7 +122,7 @@ def test_who_we_are_and_what_happens_to_an_answer(letter, lang):
     assert say(lang, "If you answer us, we will keep your answer and any papers you send. The "
                      "court may see them. Do not tell us what happened in your case. Talk about "
                      "that only with your own lawyer. What you tell your own lawyer is "
-                     "confidential.") in text[lang]
+                     "private.") in text[lang]
     assert "only to respond to this notice" not in text["en"]
     if lang == "es":
         assert "asesoría legal" in text[lang] and "confidencial" in text[lang]
@@ -147,15 +157,36 @@ def test_each_case_names_its_lab_chemist_and_how_it_ended(letter, lang):
 def test_who_can_act_and_what_each_right_means(letter, lang):
     _, text = letter
     for message in (
-            "<b>You do not have to prove what the chemist did.</b> The court presumes that the "
-            "misconduct happened in your case.",
-            "<b>If you pleaded guilty or admitted to sufficient facts,</b> you may ask to take "
-            "back your plea. You must show that you probably would not have pleaded if you had "
-            "known about the misconduct.",
+            "<b>If you pleaded guilty or admitted there was enough evidence,</b> you may ask to "
+            "take back your plea. You must show a reasonable chance that you would not have "
+            "done so if you had known about the lab's problems.",
             "<b>If you were found guilty at a trial,</b> you may ask for a new trial.",
-            "<b>Why it can matter:</b> A cleared conviction can help you get a job or a place to "
-            "live. It can also matter for immigration."):
+            "<b>Why it can matter:</b> A cancelled conviction can help you get a job or a place "
+            "to live. It can also matter for immigration."):
         assert say(lang, message) in text[lang]
+    # the presumption is the court's for the chemist it names (Dookhan), not for every lab
+    presumed = say(lang, "<b>If %(chemist)s tested the substance in your case,</b> you do not "
+                         "have to prove what the chemist did. The court accepts that the "
+                         "wrongdoing affected your case.", chemist="Annie Dookhan")
+    assert presumed in text[lang]
+    assert text[lang].count(say(lang, "<b>If %(chemist)s tested the substance in your case,</b> "
+                                      "you do not have to prove what the chemist did. The court "
+                                      "accepts that the wrongdoing affected your case.",
+                                chemist="Sonja Farak")) == 0
+
+
+def test_no_presumption_line_without_a_presumed_chemist_and_nothing_to_ask_when_all_final():
+    amherst = tuple(dataclasses.replace(c, lab="Amherst lab", chemist="Sonja Farak",
+                                        case_status="dismissed") for c in person().cases)
+    doc, text = versions(recipient=person("en", cases=amherst))
+    assert "tested the substance in your case" not in text["en"]
+    assert "Every case listed here is already cancelled. You do not need to ask the court to " \
+           "cancel them." in text["en"]
+    assert say("en", ASK) not in text["en"]
+    # a case without a decision among decided ones: the dash is explained
+    mixed = person("en")
+    _, text = versions(recipient=mixed)
+    assert "—: We have not made a decision about this case yet." in text["en"]
 
 
 @pytest.mark.parametrize("lang", ["es", "en"])
@@ -181,10 +212,14 @@ def test_deadline_only_for_the_office_the_order_and_the_hotline(letter, lang):
                      "You can ask the court for help after this date too.") in text[lang]
     assert CFG.letter.court_order in text[lang]
     hours = {"en": "Monday to Friday, 9:00 AM – 5:00 PM",
-             "es": "de lunes a viernes, 09:00–17:00"}[lang]
+             "es": "de lunes a viernes, 9:00 a.m. – 5:00 p.m."}[lang]
     languages = {"en": "English, Spanish, and Portuguese",
                  "es": "inglés, español y portugués"}[lang]
     assert hours in text[lang] and languages in text[lang] and CFG.office.hotline in text[lang]
+    phone = say(lang, "<b>By phone:</b> Call %(hotline)s, %(hours)s. We speak %(languages)s. For "
+                      "other languages, we will get you a free interpreter.",
+                hotline=CFG.office.hotline, hours=hours, languages=languages)
+    assert phone in text[lang]
 
 
 def test_an_earlier_letter_is_mentioned_when_configured():

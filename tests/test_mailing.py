@@ -231,7 +231,9 @@ def test_letter_that_cannot_render_is_rejected_and_the_batch_goes_on(tmp_path, m
     from tests.conftest import row, write_records
 
     records = write_records(tmp_path / "r.csv", [
-        row(defendant_id="D1"), row(defendant_id="D2", last_name="王"),
+        row(defendant_id="D1"),
+        # fine at intake, but too long for the envelope window at the smallest size
+        row(defendant_id="D2", address_line1="Apartment Building Entrance C, " * 3 + "12 Long St"),
         row(defendant_id="D3", zip="2118"), row(defendant_id="D4", language="en")])
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["--config", str(ROOT / "letters.toml"), "mail",
@@ -245,7 +247,8 @@ def test_letter_that_cannot_render_is_rejected_and_the_batch_goes_on(tmp_path, m
     assert lines[2] == "  rejected: 1 rows, 1 letters failed to render"
     assert lines[3] == f"  folder:   {tmp_path / 'out' / 'b1'}"
     rejects = (tmp_path / "out" / "b1" / "rejects.csv").read_text(encoding="utf-8").splitlines()
-    assert rejects[1].startswith("3,D2,letter,,recipient D2: the font cannot draw U+738B")
+    assert rejects[1].startswith("3,D2,letter,,recipient D2: the address does not fit the "
+                                 "envelope window")
     assert rejects[2].startswith("4,D3,zip,2118,ZIP has 4 digits")
     rows = check_batch(tmp_path / "out" / "b1", f"sqlite:///{tmp_path / 'out' / 'ledger.sqlite'}")
     assert sorted(r.defendant_id for r in rows) == ["D1", "D4"]

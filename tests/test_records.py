@@ -374,3 +374,14 @@ def test_rejects_csv_neutralises_formulas(tmp_path, records):
     assert text[2] == "3,'@SUM(A1),zip,'-1,invalid ZIP: expected NNNNN or NNNNN-NNNN"
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     assert oct(out.parent.stat().st_mode & 0o777) == "0o700"
+
+
+@pytest.mark.parametrize("field,value,char", [
+    ("last_name", "王", "U+738B"), ("first_name", "Ana\u0e01", "U+0E01"),
+    ("address_line1", "1 Main St \U0001F3E0", "U+1F3E0")])
+def test_a_character_the_font_cannot_draw_is_caught_at_validate(records, field, value, char):
+    intake = read(records([row(**{field: value}), row(defendant_id="D2", last_name="Nguyễn")]))
+    assert [r.defendant_id for r in intake.recipients] == ["D2"]  # Vietnamese is drawable
+    (reject,) = intake.rejects
+    assert (reject.row, reject.field, reject.value) == (2, field, value)
+    assert reject.reason.startswith(f"the letter's font cannot draw {char} ")

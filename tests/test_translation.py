@@ -13,22 +13,17 @@ from click.testing import CliRunner
 
 from letters import config, i18n
 from letters.cli import cli
-from tests.conftest import ROOT, row, write_records
+from tests.conftest import ROOT, copy_workspace, row, write_records
 from tests.test_mailing import small_records
 
 PO = "locale/es/LC_MESSAGES/letters.po"
 OLD = "This raises doubts about the tests done in many cases."
-NEW = "This raises doubts about the tests done in many cases, maybe yours."
+NEW = "This raises doubts about the tests done in many cases, maybe yours."  # noqa: E501
 
 
 @pytest.fixture
 def ws(tmp_path, monkeypatch):
-    for sub in ("templates", "locale"):
-        shutil.copytree(ROOT / sub, tmp_path / sub)
-    for name in ("letters.toml", "babel.cfg"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "letters", tmp_path / "letters",
-                    ignore=shutil.ignore_patterns("__pycache__", "fonts"))
+    copy_workspace(tmp_path, with_code=True)
     monkeypatch.chdir(tmp_path)
     i18n.clear_caches()
     yield tmp_path
@@ -93,8 +88,8 @@ def test_round_trip_changed_english_to_signed_off_mailing(ws):
     line = check.output.splitlines()[0]
     assert line.startswith(f"{PO}:") and "fuzzy (the English changed" in line
     # the whole sentence, so a reviewer sees what changed
-    assert line.endswith("ways. This raises doubts about the tests done in many cases, "
-                         "maybe yours.'")
+    assert line.endswith("used them at work. This raises doubts about the tests done in many "
+                         "cases, maybe yours.'")
 
     refused = run("mail", records, "--batch", "b", "--date", "2026-12-01", "--out", ws / "out")
     assert refused.exit_code == 2
