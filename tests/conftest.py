@@ -3,11 +3,55 @@
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests import fileaudit
+
 ROOT = Path(__file__).resolve().parent.parent
+
+pytest_plugins = ["pytester"]
+
+# --- tests read nothing outside the repository (see tests/fileaudit.py) -------------------------
+
+FILES = fileaudit.Recorder(fileaudit.allowed_roots())
+sys.addaudithook(FILES.hook)
+
+
+def pytest_configure(config):
+    if config.option.basetemp:
+        FILES.allow(config.option.basetemp)
+
+
+@pytest.fixture(autouse=True)
+def reads_stay_in_the_repository():
+    """Fail a test that opened a file or folder outside the repository and the temp folder."""
+    start = len(FILES.outside)
+    yield
+    found = FILES.outside[start:]
+    del FILES.outside[start:]
+    if found:
+        paths = ", ".join(sorted({path for path, _ in found}))
+        pytest.fail(f"opened outside the repository and the temporary folder: {paths} "
+                    "(copy what the test needs into tests/data/)", pytrace=False)
+
+
+def pytest_sessionfinish(session):
+    found = FILES.take()
+    if found:
+        report = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"  {path}  ({test or 'outside any test: collection or a module import'})"
+                 for path, test in found]
+        if report:
+            report.write_line("Opened outside the repository and the temporary folder:", red=True)
+            for line in lines:
+                report.write_line(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --- records from small dicts -------------------------------------------------------------------
 
 BASE_ROW = {
     "defendant_id": "D1", "first_name": "Ana", "middle_name": "", "last_name": "Ruiz",
