@@ -6,6 +6,7 @@ import csv
 import sys
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from tests import fileaudit
@@ -79,9 +80,42 @@ def write_records(path: Path, rows: list[dict], *, encoding: str = "utf-8",
     return path
 
 
+def write_xlsx(path: Path, rows: list[dict], *, header: list[str] | None = None,
+               formats: dict[str, str] | None = None, above: list[list] = ()) -> Path:
+    """An Excel workbook made with openpyxl: the header, then one row per dict.
+
+    Values keep their Python type (a number stays a number cell, a datetime a date cell, a
+    string starting with "=" a formula). ``formats`` gives a column's number format
+    (e.g. ``{"zip": "00000"}``); ``above`` rows (lists) go above the header, like a title block.
+    """
+    header = header or list(rows[0].keys())
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for cells in above:
+        sheet.append(list(cells))
+    sheet.append(header)
+    for r in rows:
+        sheet.append([r.get(h) for h in header])
+    first = len(above) + 2
+    for column, number_format in (formats or {}).items():
+        j = header.index(column) + 1
+        for i in range(first, first + len(rows)):
+            sheet.cell(i, j).number_format = number_format
+    book.save(path)
+    return path
+
+
 @pytest.fixture
 def records(tmp_path):
     """records(rows, name=..., encoding=...) -> path of a CSV written from dicts."""
     def make(rows, name="records.csv", **kw):
         return write_records(tmp_path / name, rows, **kw)
+    return make
+
+
+@pytest.fixture
+def xlsx(tmp_path):
+    """xlsx(rows, name=..., formats=..., above=...) -> path of a workbook written from dicts."""
+    def make(rows, name="records.xlsx", **kw):
+        return write_xlsx(tmp_path / name, rows, **kw)
     return make
