@@ -661,6 +661,7 @@ def read_table(path: str | os.PathLike, *, encoding: str = "utf-8", sheet: str |
 class _ColumnPlan:
     rename: dict[str, str]   # the export's header -> canonical column
     problems: list[str]      # configured headers not in the file, required columns missing
+    twice: list[str]         # canonical columns that two headers name
 
 
 def _column_plan(headers: list[str], columns: dict[str, str] | None) -> _ColumnPlan:
@@ -686,29 +687,40 @@ def _column_plan(headers: list[str], columns: dict[str, str] | None) -> _ColumnP
     if missing:
         problems.append("required column" + ("s" if len(missing) > 1 else "") + " missing: "
                         + ", ".join(missing))
-    # a configured header wins over one that only reads as the canonical name
-    rename = {next((h for h in hs if h in configured), hs[0]): c for c, hs in named.items()}
-    return _ColumnPlan(rename, problems)
+    twice = []
+    for canonical, headers_of in named.items():
+        if len(headers_of) > 1:
+            quoted = [f"'{h}'" for h in headers_of]
+            times = "twice" if len(quoted) == 2 else f"{len(quoted)} times"
+            twice.append(f"the header names {canonical} {times}: "
+                         + ", ".join(quoted[:-1]) + " and " + quoted[-1])
+    return _ColumnPlan({hs[0]: c for c, hs in named.items()}, problems, twice)
 
 
 def _columns_error(path: str, plan: _ColumnPlan, headers: list[str],
                    more: str = "") -> InputFileError:
-    hints = [f"Columns found: {', '.join(headers)}. Map the export's headers to canonical "
-             "names in the [columns] table of letters.toml."]
+    hints = []
+    if plan.problems:
+        hints.append(f"Columns found: {', '.join(headers)}. Map the export's headers to "
+                     "canonical names in the [columns] table of letters.toml.")
+    if plan.twice:
+        hints.append("Rename or delete one of them: a letter must not pick one silently.")
     if more:
         hints.append(more)
-    return InputFileError(path, "; ".join(plan.problems), hint=" ".join(hints))
+    return InputFileError(path, "; ".join(plan.problems + plan.twice), hint=" ".join(hints))
 
 
 def _check_columns(path: str, headers: list[str], columns: dict[str, str] | None,
                    header_row: int, given: bool) -> None:
     plan = _column_plan(headers, columns)
-    if plan.problems:
-        more = (f"The header was read from row {header_row}, as --header-row (or header_row "
-                "in [intake]) says." if given else
-                f"No row among the first {HEADER_SEARCH_ROWS} has these columns: if the "
-                "header is further down, give its row number with --header-row N (or "
-                "header_row in [intake] of letters.toml).")
+    if plan.problems or plan.twice:
+        more = ""
+        if plan.problems:
+            more = (f"The header was read from row {header_row}, as --header-row (or header_row "
+                    "in [intake]) says." if given else
+                    f"No row among the first {HEADER_SEARCH_ROWS} has these columns: if the "
+                    "header is further down, give its row number with --header-row N (or "
+                    "header_row in [intake] of letters.toml).")
         raise _columns_error(path, plan, headers, more)
 
 
@@ -718,9 +730,11 @@ def map_columns(df: pd.DataFrame, path: str, columns: dict[str, str] | None = No
 
     ``columns`` maps canonical name -> the export's header (``[columns]`` in letters.toml).
     Headers that already read as a canonical name ("Last Name", "ZIP") match without it.
+    Two headers naming one canonical column ("ZIP" and a configured "Zip Code", or "Last Name"
+    and "last_name") are an error: which of them a letter uses is not to be guessed.
     """
     plan = _column_plan(list(df.columns), columns)
-    if plan.problems:
+    if plan.problems or plan.twice:
         raise _columns_error(path, plan, [c for c in df.columns if c != ROW])
     df = df.rename(columns=plan.rename)
     for c in CANONICAL_COLUMNS:

@@ -1,5 +1,5 @@
 """Exports as offices save them: Excel number formats and formulas, a title block above the
-header."""
+header, a column named twice."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from letters import records as R
 from letters.errors import InputFileError
-from tests.conftest import row
+from tests.conftest import row, write_records
 
 CSV_HEADER = "defendant_id,last_name,address_line1,city,state,zip,docket_number\n"
 
@@ -245,3 +245,23 @@ def test_xlsx_value_beyond_the_header_is_an_error(xlsx):
     book.save(path)
     with pytest.raises(InputFileError, match="cell Q2 has a value but column Q has no header"):
         R.read_records(path)
+
+
+# --- a column named twice -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("headers,columns,message", [
+    (["Last Name", "last_name"], None,
+     "the header names last_name twice: 'Last Name' and 'last_name'"),
+    (["ZIP", "Zip Code"], {"zip": "Zip Code"}, "the header names zip twice: 'ZIP' and 'Zip Code'"),
+    (["Surname", "last_name"], {"last_name": "Surname"},  # a traceback before
+     "the header names last_name twice: 'Surname' and 'last_name'"),
+])
+def test_one_column_named_twice_is_an_error_naming_both(tmp_path, headers, columns, message):
+    canonical = message.split()[3]
+    base = [h for h in row() if h != canonical]
+    values = {h: v for h, v in row().items() if h in base} | {headers[0]: "A", headers[1]: "B"}
+    path = write_records(tmp_path / "r.csv", [values], header=[*base, *headers])
+    with pytest.raises(InputFileError) as exc:
+        R.read_records(path, columns=columns)
+    assert str(exc.value).startswith(f"{path}: {message}")
+    assert "Rename or delete one of them" in str(exc.value)
