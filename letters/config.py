@@ -49,6 +49,9 @@ class IntakeConfig:
     default_language: str = "en"
     #: Sheet of an Excel workbook to read (name or 0-based index); blank = the first.
     sheet: str = ""
+    #: Row of the header in a CSV file or sheet (1 = the first row); 0 = look for it in the
+    #: first 20 rows (exports often start with a report title and a blank row).
+    header_row: int = 0
 
 
 @dataclass
@@ -208,6 +211,8 @@ def _validate_values(cfg: Config) -> list[str]:
         "".encode(cfg.intake.encoding)
     except LookupError:
         problems.append(f"[intake] encoding '{cfg.intake.encoding}' is not a known text encoding")
+    if not 0 <= cfg.intake.header_row <= 1_048_576:
+        problems.append("[intake] header_row must be between 0 (look for it) and 1048576")
     if cfg.letter.policy not in ("bilingual", "preferred"):
         problems.append("[letter] policy must be 'bilingual' or 'preferred'")
     if not cfg.responses.kinds or any(not k.strip() for k in cfg.responses.kinds):

@@ -296,7 +296,8 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         records_path = Path(records_path)
         intake = read_records(records_path, columns=cfg.columns, encoding=cfg.intake.encoding,
                               sheet=cfg.intake.sheet or None,
-                              default_language=cfg.intake.default_language)
+                              default_language=cfg.intake.default_language,
+                              header_row=cfg.intake.header_row)
     # The gate: no letter carries text that is not translated, checked and signed off.
     from letters.i18n import gate
 

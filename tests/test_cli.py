@@ -95,7 +95,7 @@ def test_bad_config_lists_every_problem(run, tmp_path):
     assert result.output == (
         "Error: invalid configuration (4 problems):\n"
         f"  {toml}: [intake] encoding must be a string\n"
-        f"  {toml}: [intake] unknown key 'colour' (known: default_language, encoding, sheet)\n"
+        f"  {toml}: [intake] unknown key 'colour' (known: default_language, encoding, header_row, sheet)\n"
         f"  {toml}: [columns] 'shoe_size' is not a canonical column (one of: defendant_id, "
         "first_name, middle_name, last_name, suffix, address_line1, address_line2, city, state, "
         "zip, language, docket_number, court, county, offense, disposition_date)\n"

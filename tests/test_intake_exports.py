@@ -9,8 +9,10 @@ import zipfile
 
 import openpyxl
 import pytest
+from click.testing import CliRunner
 
 from letters import records as R
+from letters.cli import cli
 from letters.errors import InputFileError
 from tests.conftest import row, write_records
 
@@ -245,6 +247,26 @@ def test_xlsx_value_beyond_the_header_is_an_error(xlsx):
     book.save(path)
     with pytest.raises(InputFileError, match="cell Q2 has a value but column Q has no header"):
         R.read_records(path)
+
+
+def test_validate_header_row_option_and_config(tmp_path, monkeypatch, xlsx):
+    monkeypatch.chdir(tmp_path)
+    path = xlsx([row()], above=TITLE)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["validate", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "  note: the header is row 3; the rows above it (a title?) were skipped." \
+        in result.output
+    result = runner.invoke(cli, ["validate", str(path), "--header-row", "1"])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: {path}: required columns missing")
+    (tmp_path / "letters.toml").write_text("[intake]\nheader_row = 3\n", encoding="utf-8")
+    result = runner.invoke(cli, ["validate", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0 and "note:" not in result.output
+    (tmp_path / "letters.toml").write_text("[intake]\nheader_row = -1\n", encoding="utf-8")
+    result = runner.invoke(cli, ["validate", str(path)], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "[intake] header_row must be between 0 (look for it) and 1048576" in result.output
 
 
 # --- a column named twice -----------------------------------------------------------------------
