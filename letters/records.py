@@ -88,7 +88,11 @@ _ZIP9_LOOSE = r"\d{5}[ ]?\d{4}"
 _ZIP_LOST_ZERO = r"\d{4}(?:[- ]?\d{4})?(?:\.0)?"
 _CONTROL = r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]"
 # RE2 syntax (Arrow): ASCII whitespace plus the Unicode spaces exports carry (NBSP, thin...)
-_WHITESPACE = r"[\s\x{0b}\x{85}\x{a0}\x{1680}\x{2000}-\x{200b}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}]+"
+_WHITESPACE = r"[\s\x{0b}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]+"
+# Unicode format characters (category Cf): zero-width space and joiners, word joiner, BOM, soft
+# hyphen, bidi marks and controls. Invisible on screen, they print as gaps ("Jo se") or break
+# matching, so they are removed, not turned into spaces.
+_FORMAT_CHARS = r"\p{Cf}"
 
 #: Without ``header_row``, the header is looked for in this many rows at the top of the file.
 HEADER_SEARCH_ROWS = 20
@@ -147,8 +151,17 @@ def _decode(path: Path, raw: bytes, encoding: str) -> str:
     return text
 
 
+def strip_format_characters(text: str) -> str:
+    """``text`` without Unicode format characters (zero-width, BOM, bidi controls, soft hyphen).
+
+    >>> strip_format_characters("\\ufeffLast\\u200b Name\\u200e")
+    'Last Name'
+    """
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
 def _clean_header(header) -> str:
-    return str(header).strip()
+    return strip_format_characters(str(header)).strip()
 
 
 @dataclass
@@ -747,7 +760,7 @@ def map_columns(df: pd.DataFrame, path: str, columns: dict[str, str] | None = No
 # --- normalising --------------------------------------------------------------------------------
 
 def clean_text(s: pd.Series) -> tuple[pd.Series, np.ndarray | None]:
-    """NFC, all kinds of whitespace collapsed to one space, trimmed (vectorised in Arrow).
+    """Format characters removed, NFC, whitespace collapsed to one space, trimmed (in Arrow).
 
     Returns the cleaned column and the positions of values holding a control character (or
     None). Only values that may need work (non-ASCII, control characters, doubled or edge
@@ -760,7 +773,8 @@ def clean_text(s: pd.Series) -> tuple[pd.Series, np.ndarray | None]:
     if not pc.any(needs).as_py():
         return pd.Series(arr, index=s.index, dtype="str"), None
     where = pc.indices_nonzero(needs)
-    sub = pc.utf8_normalize(pc.take(arr, where), "NFC")
+    sub = pc.utf8_normalize(pc.replace_substring_regex(pc.take(arr, where), _FORMAT_CHARS, ""),
+                            "NFC")
     sub = pc.utf8_trim(pc.replace_substring_regex(sub, _WHITESPACE, " "), " ")
     control = pc.match_substring_regex(sub, _CONTROL)
     out = pd.Series(arr, index=s.index, dtype="str")
@@ -1048,6 +1062,8 @@ class Intake:
     rejects: list[Reject]       # one per problem, ordered by row
     header_row: int = 1         # row of the header in the file (below a title block: > 1)
     header_found: bool = False  # the header was found below row 1 by looking for it
+    #: Per column, how many values held format characters (zero-width, BOM, bidi) now removed.
+    format_characters: dict[str, int] = field(default_factory=dict)
 
     @property
     def rejected_rows(self) -> set[int]:
@@ -1078,6 +1094,11 @@ class Intake:
             notes.append(f"the header is row {self.header_row}; the rows above it (a title?) "
                          "were skipped. Give --header-row (header_row in [intake]) to choose "
                          "another row.")
+        if self.format_characters:
+            counts = ", ".join(f"{c} {n}" for c, n in self.format_characters.items())
+            total = sum(self.format_characters.values())
+            notes.append(f"invisible format characters (zero-width, BOM, bidi controls) removed "
+                         f"from {total} value{'' if total == 1 else 's'}: {counts}")
         return notes
 
     def reasons(self) -> Counter:
@@ -1151,6 +1172,14 @@ def group(df: pd.DataFrame, problems: pd.DataFrame, extras: list[str], *, source
                   recipients=Recipients(df, positions, extras, codes), rejects=rejects)
 
 
+def count_format_characters(df: pd.DataFrame, columns: list[str]) -> dict[str, int]:
+    """Per column, how many values hold a format character (what normalising removes)."""
+    counts = _in_threads(
+        lambda c: pc.sum(pc.match_substring_regex(pa.array(df[c]), _FORMAT_CHARS)).as_py() or 0,
+        {c: (c,) for c in columns})
+    return {c: n for c, n in counts.items() if n}
+
+
 def _cell_problems(df: pd.DataFrame, table: Table, extras: list[str],
                    columns: dict[str, str] | None) -> pd.DataFrame:
     """Problems of single cells, whatever their column's rules, as normalise reports problems.
@@ -1184,6 +1213,7 @@ def read_records(path: str | os.PathLike, *, columns: dict[str, str] | None = No
         blank &= ~frame[ROW].isin([p.row for p in table.cell_problems])
     frame = frame.loc[~blank]
     cells = _cell_problems(frame, table, extras, columns)
+    stripped = count_format_characters(frame, [*CANONICAL_COLUMNS, *extras])
     df, problems = normalise(frame, extras, default_language=default_language)
     if len(cells):
         # the cell's own problem replaces what the column's rules say of its stand-in value
@@ -1192,6 +1222,7 @@ def read_records(path: str | os.PathLike, *, columns: dict[str, str] | None = No
         problems = pd.concat([problems[keep], cells], ignore_index=True)
     intake = group(df, problems, extras, source=str(path), blank_rows=int(blank.sum()))
     intake.header_row, intake.header_found = table.header_row, table.header_found
+    intake.format_characters = stripped
     return intake
 
 

@@ -1,5 +1,5 @@
 """Exports as offices save them: Excel number formats and formulas, a title block above the
-header, a column named twice."""
+header, invisible format characters, a column named twice."""
 
 from __future__ import annotations
 
@@ -267,6 +267,49 @@ def test_validate_header_row_option_and_config(tmp_path, monkeypatch, xlsx):
     result = runner.invoke(cli, ["validate", str(path)], catch_exceptions=False)
     assert result.exit_code == 2
     assert "[intake] header_row must be between 0 (look for it) and 1048576" in result.output
+
+
+# --- invisible format characters ----------------------------------------------------------------
+
+@pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200e",
+                                  "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
+                                  "\u2066", "\u2067", "\u2068", "\u2069", "\u00ad"])
+def test_format_characters_are_removed_not_printed_as_spaces(records, char):
+    intake = R.read_records(records([row(first_name=f"Jo{char}se",
+                                         address_line1=f"1 Main{char} St")]))
+    r = intake.recipients[0]
+    assert (r.first_name, r.address.line1) == ("Jose", "1 Main St")
+    assert intake.format_characters == {"first_name": 1, "address_line1": 1}
+    assert not intake.rejects
+
+
+def test_format_characters_are_counted_per_field_and_never_reject(records):
+    intake = R.read_records(records([
+        row(first_name="\ufeffAna", last_name="Ru\u200biz"),
+        row(docket_number="X2", last_name="Ruiz"),  # same person once the character is gone
+        row(defendant_id="D2", last_name="\u2066Lee\u2069", city="Bos\u200dton"),
+    ]))
+    assert not intake.rejects and intake.people == 2
+    assert intake.format_characters == {"first_name": 1, "last_name": 2, "city": 1}
+    assert intake.notes == ["invisible format characters (zero-width, BOM, bidi controls) removed "
+                            "from 4 values: first_name 1, last_name 2, city 1"]
+
+
+def test_validate_summary_reports_removed_format_characters(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_records(tmp_path / "r.csv", [row(first_name="Jo\u200bse")])
+    result = CliRunner().invoke(cli, ["validate", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.output.splitlines()[3] == (
+        "  note: invisible format characters (zero-width, BOM, bidi controls) removed from "
+        "1 value: first_name 1")
+
+
+def test_format_characters_in_headers_are_ignored(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text(CSV_HEADER.replace("last_name", "last_\u200bname\u200e")
+                    + "D1,Ruiz,1 Main St,Boston,MA,02118,X1\n", encoding="utf-8")
+    assert R.read_records(path).recipients[0].last_name == "Ruiz"
 
 
 # --- a column named twice -----------------------------------------------------------------------
