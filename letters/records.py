@@ -94,6 +94,10 @@ _WHITESPACE = r"[\s\x{0b}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x
 # matching, so they are removed, not turned into spaces.
 _FORMAT_CHARS = r"\p{Cf}"
 
+#: Longest value accepted in a canonical column (names, address lines, case fields), and in any
+#: other column (Excel's own limit for a cell).
+MAX_FIELD_LENGTH = 1_000
+MAX_OTHER_LENGTH = 32_767
 #: Without ``header_row``, the header is looked for in this many rows at the top of the file.
 HEADER_SEARCH_ROWS = 20
 
@@ -111,6 +115,7 @@ REASON_LANGUAGES = "conflicting languages"
 REASON_FORMULA = ("formula with no saved value: open the file in Excel and save it, or paste "
                   "values")
 REASON_CELL_ERROR = "the cell shows an Excel error: correct the formula or the value"
+REASON_TOO_LONG = "value too long: at most {limit:,} characters in this column"
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -1184,7 +1189,8 @@ def _cell_problems(df: pd.DataFrame, table: Table, extras: list[str],
                    columns: dict[str, str] | None) -> pd.DataFrame:
     """Problems of single cells, whatever their column's rules, as normalise reports problems.
 
-    Excel cells with no usable value.
+    Excel cells with no usable value, and values too long for any letter: a 1 MB "name" is a
+    broken export, not a name.
     """
     found = []
     if table.cell_problems:
@@ -1193,6 +1199,13 @@ def _cell_problems(df: pd.DataFrame, table: Table, extras: list[str],
         for p in table.cell_problems:
             if p.row in idx_of:
                 found.append((idx_of[p.row], field_of.get(p.header, p.header), p.value, p.reason))
+    for c in [*CANONICAL_COLUMNS, *extras]:
+        limit = MAX_FIELD_LENGTH if c in CANONICAL_COLUMNS else MAX_OTHER_LENGTH
+        long = pc.fill_null(pc.greater(pc.utf8_length(pa.array(df[c])), limit), False)
+        for pos in np.flatnonzero(long.to_numpy(zero_copy_only=False)):
+            value = df[c].iat[pos]
+            found.append((df.index[pos], c, f"{value[:40]}… ({len(value):,} characters)",
+                          REASON_TOO_LONG.format(limit=limit)))
     return pd.DataFrame(found, columns=["idx", "field", "value", "reason"])
 
 

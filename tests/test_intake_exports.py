@@ -1,5 +1,5 @@
 """Exports as offices save them: Excel number formats and formulas, a title block above the
-header, invisible format characters, a column named twice."""
+header, invisible format characters, a column named twice, a value far too long."""
 
 from __future__ import annotations
 
@@ -330,3 +330,28 @@ def test_one_column_named_twice_is_an_error_naming_both(tmp_path, headers, colum
         R.read_records(path, columns=columns)
     assert str(exc.value).startswith(f"{path}: {message}")
     assert "Rename or delete one of them" in str(exc.value)
+
+
+# --- a value far too long -----------------------------------------------------------------------
+
+def test_megabyte_value_is_a_reject_not_a_letter(records, tmp_path):
+    huge = "A" * 1_000_000
+    intake = R.read_records(records([row(first_name=huge), row(defendant_id="D2")]))
+    assert [r.defendant_id for r in intake.recipients] == ["D2"]
+    assert reasons_by_row(intake) == {
+        (2, "first_name"): "value too long: at most 1,000 characters in this column"}
+    assert intake.rejects[0].value == "A" * 40 + "… (1,000,000 characters)"
+    out = R.write_rejects(tmp_path / "rejects.csv", intake.rejects)
+    assert out.stat().st_size < 1000
+
+
+def test_length_limits_canonical_and_other_columns(records):
+    intake = R.read_records(records([
+        row(last_name="R" * 1000, notes="n" * 5000),
+        row(defendant_id="D2", address_line1="1" * 1001),
+        row(defendant_id="D3", notes="n" * 32_768),
+    ]))
+    assert [r.defendant_id for r in intake.recipients] == ["D1"]
+    assert reasons_by_row(intake) == {
+        (3, "address_line1"): "value too long: at most 1,000 characters in this column",
+        (4, "notes"): "value too long: at most 32,767 characters in this column"}
