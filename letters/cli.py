@@ -24,6 +24,7 @@ class AppContext:
 
     def __init__(self, config_path: str | None):
         self.config_path = config_path
+        self.intake_overrides: dict = {}  # set by options that only override [intake]
         self._config = None
 
     @property
@@ -31,7 +32,8 @@ class AppContext:
         if self._config is None:
             from letters import config
 
-            self._config = config.load(self.config_path)
+            self._config = config.with_overrides(config.load(self.config_path),
+                                                 intake=self.intake_overrides)
         return self._config
 
 
@@ -49,8 +51,18 @@ def handle_errors(fn):
     return wrapper
 
 
+def _override_intake(ctx: click.Context, param: click.Parameter, value):
+    if value is not None:
+        ctx.find_object(AppContext).intake_overrides[param.name] = value
+
+
 def intake_options(fn):
     """Options shared by every command that reads a records export."""
+    fn = click.option("--header-row", type=click.IntRange(min=0), metavar="N",
+                      expose_value=False, callback=_override_intake,
+                      help="Row of the header in the CSV file or sheet (1 = the first row). "
+                           "Default: [intake] header_row in letters.toml, else looked for in "
+                           "the first 20 rows (below a report title).")(fn)
     fn = click.option("--sheet", metavar="NAME",
                       help="Sheet of an Excel workbook to read (name or 0-based index). "
                            "Default: the first sheet.")(fn)
@@ -127,6 +139,7 @@ def _intake_summary(intake, rejects_path: Path | None) -> list[str]:
     lines.append(f"  cases:    {intake.cases}")
     if intake.duplicate_rows:
         lines.append(f"  duplicate rows merged: {intake.duplicate_rows}")
+    lines += [f"  note: {note}" for note in intake.notes]
     rejected = intake.rejected_rows
     lines.append(f"  rejected: {len(rejected)} rows")
     by_reason = Counter()

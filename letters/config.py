@@ -73,6 +73,9 @@ class IntakeConfig:
     default_language: str = "en"
     #: Sheet of an Excel workbook to read (name or 0-based index); blank = the first.
     sheet: str = ""
+    #: Row of the header in a CSV file or sheet (1 = the first row); 0 = look for it in the
+    #: first 20 rows (exports often start with a report title and a blank row).
+    header_row: int = 0
 
 
 @dataclass
@@ -332,6 +335,8 @@ def _validate_values(cfg: Config) -> list[str]:
     for value, status in cfg.case_status.items():
         if not status.label.strip() or not status.meaning.strip():
             problems.append(f"[case_status.{value}] needs a label and a meaning")
+    if not 0 <= cfg.intake.header_row <= 1_048_576:
+        problems.append("[intake] header_row must be between 0 (look for it) and 1048576")
     if not cfg.responses.kinds or any(not k.strip() for k in cfg.responses.kinds):
         problems.append("[responses] kinds must list at least one kind, none blank")
     if not 0 <= cfg.mailing.workers <= 256:

@@ -13,21 +13,24 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import decimal
 import io
 import os
 import re
 import unicodedata
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+from openpyxl.utils import get_column_letter
 
 from letters import fonts
 from letters.config import Config
@@ -85,7 +88,18 @@ _ZIP9_LOOSE = r"\d{5}[ ]?\d{4}"
 _ZIP_LOST_ZERO = r"\d{4}(?:[- ]?\d{4})?(?:\.0)?"
 _CONTROL = r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]"
 # RE2 syntax (Arrow): ASCII whitespace plus the Unicode spaces exports carry (NBSP, thin...)
-_WHITESPACE = r"[\s\x{0b}\x{85}\x{a0}\x{1680}\x{2000}-\x{200b}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{feff}]+"
+_WHITESPACE = r"[\s\x{0b}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]+"
+# Unicode format characters (category Cf): zero-width space and joiners, word joiner, BOM, soft
+# hyphen, bidi marks and controls. Invisible on screen, they print as gaps ("Jo se") or break
+# matching, so they are removed, not turned into spaces.
+_FORMAT_CHARS = r"\p{Cf}"
+
+#: Longest value accepted in a canonical column (names, address lines, case fields), and in any
+#: other column (Excel's own limit for a cell).
+MAX_FIELD_LENGTH = 1_000
+MAX_OTHER_LENGTH = 32_767
+#: Without ``header_row``, the header is looked for in this many rows at the top of the file.
+HEADER_SEARCH_ROWS = 20
 
 REASON_MISSING = "missing required field"
 REASON_CONTROL = "control character in value: remove it"
@@ -101,6 +115,10 @@ REASON_PERSON = "another row of this person was rejected"
 REASON_ADDRESS = "conflicting addresses"
 REASON_NAME = "conflicting names"
 REASON_LANGUAGES = "conflicting languages"
+REASON_FORMULA = ("formula with no saved value: open the file in Excel and save it, or paste "
+                  "values")
+REASON_CELL_ERROR = "the cell shows an Excel error: correct the formula or the value"
+REASON_TOO_LONG = "value too long: at most {limit:,} characters in this column"
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -141,12 +159,74 @@ def _decode(path: Path, raw: bytes, encoding: str) -> str:
     return text
 
 
+def strip_format_characters(text: str) -> str:
+    """``text`` without Unicode format characters (zero-width, BOM, bidi controls, soft hyphen).
+
+    >>> strip_format_characters("\\ufeffLast\\u200b Name\\u200e")
+    'Last Name'
+    """
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+def _clean_header(header) -> str:
+    return strip_format_characters(str(header)).strip()
+
+
+@dataclass
+class CellProblem:
+    """A cell that holds no value a letter could use: a formula never calculated, an error."""
+
+    row: int          # the row number a spreadsheet shows
+    header: str       # the header of the cell's column
+    value: str        # what the cell holds instead (the formula, the error code)
+    reason: str       # why it is rejected, naming the cell (e.g. "... (cell C5)")
+
+
+@dataclass
+class Table:
+    """A records file read as text, one ``str`` column per header, plus the row numbers (ROW)."""
+
+    frame: pd.DataFrame
+    #: Row of the header in the file or sheet (1 = the first row).
+    header_row: int = 1
+    #: The header was found below row 1 by looking for it (a title block above it).
+    header_found: bool = False
+    #: Cells that become rejects whatever the column's rules (only Excel files have them).
+    cell_problems: list[CellProblem] = field(default_factory=list)
+
+
 def _has_blank_line(raw: bytes) -> bool:
     # Lines of only spaces need no check here: Arrow rejects them as short rows.
     return raw.startswith((b"\n", b"\r\n")) or b"\n\n" in raw or b"\n\r\n" in raw
 
 
-def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
+def _leading_rows(raw: bytes, count: int) -> list[tuple[list[str], int]]:
+    """The first ``count`` rows of UTF-8 CSV bytes, each with the lines read up to its end.
+
+    A row too large for the csv module ends the list early: no header is that large.
+    """
+    def lines():
+        start = 0
+        while start < len(raw):
+            end = raw.find(b"\n", start)
+            end = len(raw) if end < 0 else end + 1
+            yield raw[start:end].decode("utf-8-sig" if start == 0 else "utf-8", errors="replace")
+            start = end
+
+    reader = csv.reader(lines())
+    rows: list[tuple[list[str], int]] = []
+    try:
+        for fields in reader:
+            rows.append((fields, reader.line_num))
+            if len(rows) == count:
+                break
+    except csv.Error:
+        pass
+    return rows
+
+
+def _read_csv(path: Path, encoding: str, header_row: int = 0,
+              columns: dict[str, str] | None = None) -> Table:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -158,16 +238,26 @@ def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
         raw = _decode(path, raw, encoding).encode("utf-8")
     if not raw or raw.isspace():
         raise InputFileError(str(path), "the file is empty: expected a header row and case rows")
-    first_line = raw[:raw.find(b"\n") if b"\n" in raw else len(raw)]
-    header = next(csv.reader([first_line.decode("utf-8-sig", errors="replace")]))
-    _check_header(path, header)
+    leading = _leading_rows(raw, header_row or HEADER_SEARCH_ROWS)
+    if not leading:
+        raise InputFileError(str(path), "the first row is not readable as CSV", line=1)
+    row, found = _find_header(str(path), [fields for fields, _ in leading], header_row, columns)
+    header = leading[row - 1][0]
+    _check_header(path, header, line=row)
+    _check_columns(str(path), [_clean_header(h) for h in header], columns, row, bool(header_row))
+    # Lines above the header (a title block) are cut off; row numbers count them back in.
+    lines_above = leading[row - 2][1] if row > 1 else 0
+    start = 0
+    for _ in range(lines_above):
+        start = raw.index(b"\n", start) + 1
+    body = raw[start:]
     # Fast path: Arrow's multi-threaded reader. It skips blank lines (which would shift the row
     # numbers people look up) and reports errors without line numbers, so files with blank
     # lines or any problem take the pandas path below, which numbers rows and lines exactly.
-    if not _has_blank_line(raw):
+    if not _has_blank_line(body):
         try:
             table = pa_csv.read_csv(
-                pa.BufferReader(raw),
+                pa.BufferReader(body),
                 read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1),
                 parse_options=pa_csv.ParseOptions(newlines_in_values=True),
                 convert_options=pa_csv.ConvertOptions(
@@ -176,9 +266,11 @@ def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
         except pa.ArrowInvalid:
             pass
         else:
-            return table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype(
-                "pyarrow", na_value=np.nan)}.get)
+            return Table(table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype(
+                "pyarrow", na_value=np.nan)}.get), row, found)
     text = _decode(path, raw, "utf-8")
+    if start:
+        text = body.decode("utf-8")
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
                          skip_blank_lines=False)
@@ -186,48 +278,361 @@ def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if m:
             raise InputFileError(
-                str(path), f"row has {m[3]} values but the header has {m[1]}", line=int(m[2]),
+                str(path), f"row has {m[3]} values but the header has {m[1]}",
+                line=int(m[2]) + lines_above,
                 hint="A value that contains a comma must be in double quotes.") from None
         raise InputFileError(str(path), f"not a readable CSV file ({exc})") from None
-    return df
+    return Table(df, row, found)
 
 
-def _check_header(path: Path, header: list[str]) -> None:
-    cleaned = [str(h).strip() for h in header]
+def _check_header(path: Path, header: list[str], line: int = 1) -> None:
+    cleaned = [_clean_header(h) for h in header]
     if any(not h for h in cleaned):
         n = cleaned.index("") + 1
-        raise InputFileError(str(path), f"column {n} of the header row has no name", line=1,
+        raise InputFileError(str(path), f"column {n} of the header row has no name", line=line,
                              hint="Every column needs a header; delete empty columns or name them.")
     dupes = sorted({h for h in cleaned if cleaned.count(h) > 1})
     if dupes:
         raise InputFileError(str(path), "the header names a column twice: " + ", ".join(dupes),
-                             line=1)
+                             line=line)
 
 
-def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
+def _find_header(path: str, rows: list[list[str]], header_row: int,
+                 columns: dict[str, str] | None) -> tuple[int, bool]:
+    """The header's row (1 = first) and whether it was found below row 1 by looking for it.
+
+    ``header_row`` 0 looks for it: row 1 if it has the required columns, else the first of
+    the next rows (up to HEADER_SEARCH_ROWS) that has them. Offices' exports often start with
+    a report title and a blank row.
+    """
+    if not rows:
+        raise InputFileError(path, "the file is empty: expected a header row and case rows")
+    if header_row:
+        if header_row > len(rows):
+            raise InputFileError(path, f"the header is to be in row {header_row}, but the file "
+                                       f"has {len(rows)} row{'' if len(rows) == 1 else 's'}",
+                                 hint="Give the header's row number with --header-row (or "
+                                      "header_row in [intake]); 0 looks for it.")
+        return header_row, False
+    for i, cells in enumerate(rows[:HEADER_SEARCH_ROWS]):
+        if not _column_plan([_clean_header(c) for c in cells], columns).problems:
+            return i + 1, i > 0
+    first = [_clean_header(c) for c in rows[0]]
+    if not all(first):
+        # A row with empty cells that lacks the columns is a title, not a header to report on.
+        _check_columns(path, [c for c in first if c], columns, 1, False)
+    return 1, False
+
+
+def _trim_row(cells: list[str]) -> list[str]:
+    end = len(cells)
+    while end and not cells[end - 1]:
+        end -= 1
+    return cells[:end]
+
+
+# --- Excel cells as text --------------------------------------------------------------------------
+
+# A number format's tokens: quoted text, escaped character, [bracketed] part, _x (space as wide
+# as x), *x (fill with x), the General keyword, digit placeholders and punctuation, anything else.
+_NUMFMT_TOKEN = re.compile(r'"[^"]*"?|\\.|\[[^\]]*\]?|[_*].|general|[0#?.,%;]|.',
+                           re.IGNORECASE | re.DOTALL)
+_NUMFMT_CONDITION = re.compile(r"\[(<=|>=|<>|<|>|=)\s*(-?\d+(?:\.\d+)?)\]")
+_NUMFMT_LITERAL = frozenset(" $-+():!^&'~{}<>=")
+
+
+def _general_number(value: int | float) -> str:
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return f"{value:.15g}"
+    return str(value)
+
+
+def _numfmt_section(number_format: str, value: int | float) -> tuple[list[str], bool]:
+    """The tokens of the format section that shows ``value``, and whether to prefix a minus."""
+    sections: list[list[str]] = [[]]
+    for token in _NUMFMT_TOKEN.findall(number_format):
+        if token == ";":
+            sections.append([])
+        else:
+            sections[-1].append(token)
+    conditions = []
+    for tokens in sections:
+        m = next((_NUMFMT_CONDITION.fullmatch(t) for t in tokens
+                  if _NUMFMT_CONDITION.fullmatch(t)), None)
+        conditions.append(m)
+    if any(conditions[:2]):
+        ops = {"<": float.__lt__, ">": float.__gt__, "=": float.__eq__, "<=": float.__le__,
+               ">=": float.__ge__, "<>": float.__ne__}
+        for tokens, m in zip(sections[:3], conditions[:3]):
+            if m is None or ops[m[1]](float(value), float(m[2])):
+                return tokens, value < 0
+        return sections[min(len(sections), 3) - 1], value < 0
+    if len(sections) == 1 or value > 0 or (value == 0 and len(sections) == 2):
+        return sections[0], value < 0
+    return (sections[1], False) if value < 0 else (sections[2], False)
+
+
+def excel_number_text(value: int | float, number_format: str) -> str:
+    """The text Excel shows for a number in a cell of this format, as exports use them.
+
+    Zero-padded and literal patterns (ZIP codes, ZIP+4, case numbers), decimals, thousands
+    separators and percentages are honoured; "General", "@" (text) and formats beyond these
+    (scientific, fractions) give the number's plain digits.
+
+    >>> excel_number_text(2134, "00000"), excel_number_text(21341234, "00000-0000")
+    ('02134', '02134-1234')
+    >>> excel_number_text(2134, "[<=99999]00000;00000-0000"), excel_number_text(2134.0, "General")
+    ('02134', '2134')
+    >>> excel_number_text(1234567, "#,##0"), excel_number_text(0.125, "0.0%")
+    ('1,234,567', '12.5%')
+    """
+    tokens, minus = _numfmt_section(number_format, value)
+    parts: list[tuple[str, str]] = []  # (kind, text): ph, lit, dot, comma, pct
+    for token in tokens:
+        head = token[0]
+        if head == '"':
+            parts.append(("lit", token[1:-1] if len(token) > 1 and token.endswith('"')
+                          else token[1:]))
+        elif head == "\\":
+            parts.append(("lit", token[1:]))
+        elif head == "[":
+            if token.startswith("[$"):  # currency: [$€-407] shows €
+                parts.append(("lit", token[2:].rstrip("]").split("-")[0]))
+        elif head in "_*":
+            continue  # padding and fill: layout, not text
+        elif token in ("0", "#", "?"):
+            parts.append(("ph", token))
+        elif token == ".":
+            parts.append(("dot", token))
+        elif token == ",":
+            parts.append(("comma", token))
+        elif token == "%":
+            parts.append(("pct", token))
+        elif token in _NUMFMT_LITERAL:
+            parts.append(("lit", token))
+        else:  # General, @, exponents, fractions, date codes
+            return _general_number(value)
+    if not any(kind == "ph" for kind, _ in parts):
+        return "".join(text for kind, text in parts if kind in ("lit", "pct"))
+    dot = next((i for i, (kind, _) in enumerate(parts) if kind == "dot"), len(parts))
+    whole, frac = parts[:dot], parts[dot + 1:]
+    places = [i for i, (kind, _) in enumerate(whole) if kind == "ph"]
+    grouping, thousands = False, 0
+    for i, (kind, _) in enumerate(whole):
+        if kind == "comma":
+            if places and places[0] < i < places[-1]:
+                grouping = True
+            elif places and i > places[-1]:
+                thousands += 1
+    number = abs(decimal.Decimal(repr(value) if isinstance(value, float) else value))
+    number = number * 100 ** sum(kind == "pct" for kind, _ in parts) / 1000 ** thousands
+    decimals = sum(kind == "ph" for kind, _ in frac)
+    shown = number.quantize(decimal.Decimal(1).scaleb(-decimals), rounding=decimal.ROUND_HALF_UP)
+    digits, _, fraction = f"{shown:f}".partition(".")
+    fraction = fraction.ljust(decimals, "0")[:decimals]
+    needed = sum(text == "0" for kind, text in frac if kind == "ph")
+    while len(fraction) > needed and fraction.endswith("0"):
+        fraction = fraction[:-1]
+    if digits == "0" and ("ph", "0") not in whole:
+        digits = ""
+    empty = {"0": "0", "?": " ", "#": ""}
+    if grouping:
+        digits = digits.rjust(sum(text == "0" for kind, text in whole if kind == "ph"), "0")
+        head = len(digits) % 3 or 3
+        grouped = ",".join([digits[:head]] + [digits[i:i + 3] for i in range(head, len(digits), 3)])
+        text = ("".join(t for k, t in whole[:places[0]] if k in ("lit", "pct")) + grouped
+                + "".join(t for k, t in whole[places[-1]:] if k in ("lit", "pct")))
+    else:
+        # Fill placeholders from the right; the leftmost one takes every digit left over.
+        out = []
+        pool = digits
+        for i in range(len(whole) - 1, -1, -1):
+            kind, t = whole[i]
+            if kind == "ph":
+                if i == places[0]:
+                    out.append(pool or empty[t])
+                    pool = ""
+                elif pool:
+                    out.append(pool[-1])
+                    pool = pool[:-1]
+                else:
+                    out.append(empty[t])
+            elif kind in ("lit", "pct") or (kind == "comma" and not places[-1] < i):
+                out.append(t)
+        text = "".join(reversed(out))
+    if dot < len(parts):
+        text += "." + fraction + "".join(t for k, t in frac if k in ("lit", "pct"))
+    negative = minus and shown != 0
+    return ("-" if negative else "") + text
+
+
+def _shows_time(number_format: str) -> bool:
+    plain = re.sub(r'"[^"]*"|\\.|\[[^\]]*\]', "", number_format).lower()
+    return "h" in plain or "s" in plain
+
+
+def cell_text(value, number_format: str = "General") -> str:
+    """An Excel cell's value as the text a letter uses, honouring the cell's number format.
+
+    Numbers read as Excel shows them (ZIP 2134 formatted ``00000`` is ``02134``); dates as
+    ``YYYY-MM-DD`` (with the time only when the format shows one and it is not midnight).
+
+    >>> cell_text(2134, "00000"), cell_text(2134.0), cell_text(dt.datetime(2009, 3, 4), "m/d/yy")
+    ('02134', '2134', '2009-03-04')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return excel_number_text(value, number_format)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time() or not _shows_time(number_format):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _open_workbook(path: Path, *, data_only: bool):
     try:
-        book = pd.ExcelFile(path)
+        return openpyxl.load_workbook(path, read_only=True, data_only=data_only)
     except FileNotFoundError:
         raise InputFileError(str(path), "file not found") from None
     except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
         raise InputFileError(str(path), f"not a readable Excel workbook ({exc})") from None
-    with book:
-        names = book.sheet_names
-        target: str | int = 0
-        if sheet not in (None, ""):
-            if sheet in names:
-                target = sheet
-            elif str(sheet).isdigit() and int(sheet) < len(names):
-                target = int(sheet)
+
+
+def _sheet_title(path: Path, book, sheet: str | None) -> str:
+    names = book.sheetnames
+    if sheet in (None, ""):
+        return names[0]
+    if sheet in names:
+        return sheet
+    if str(sheet).isdigit() and int(sheet) < len(names):
+        return names[int(sheet)]
+    raise InputFileError(str(path), f"no sheet named '{sheet}'",
+                         hint="Sheets in this workbook: " + ", ".join(names))
+
+
+def _read_excel(path: Path, sheet: str | None, header_row: int = 0,
+                columns: dict[str, str] | None = None) -> Table:
+    """Read a sheet cell by cell, each value as the text the cell shows (see :func:`cell_text`).
+
+    Formulas are read twice: as formulas, to know which cells hold one, and as the values Excel
+    saved with them. A formula saved without its value (a file written by a program that does
+    not calculate) is a problem for its row, never an empty field.
+    """
+    rows: list[list[str]] = []
+    formulas: dict[tuple[int, int], str] = {}
+    errors: dict[tuple[int, int], str] = {}
+    book = _open_workbook(path, data_only=False)
+    try:
+        title = _sheet_title(path, book, sheet)
+        ws = book[title]
+        ws.reset_dimensions()  # some writers record a wrong used range; read every row there is
+        for r, cells in enumerate(ws.iter_rows(), start=1):
+            texts = []
+            for c, cell in enumerate(cells, start=1):
+                value = cell.value
+                if value is None:
+                    texts.append("")
+                elif cell.data_type == "s":
+                    texts.append(value)
+                elif cell.data_type == "f":
+                    formulas[r, c] = str(getattr(value, "text", value))
+                    texts.append("")
+                elif cell.data_type == "e":
+                    errors[r, c] = str(value)
+                    texts.append("")
+                else:
+                    texts.append(cell_text(value, cell.number_format))
+            rows.append(texts)
+    except InputFileError:
+        raise
+    except Exception as exc:
+        raise InputFileError(str(path), f"not a readable Excel workbook ({exc})") from None
+    finally:
+        book.close()
+    missing: dict[tuple[int, int], str] = {}
+    if formulas:
+        saved = _saved_values(path, title, formulas)
+        for (r, c), formula in formulas.items():
+            kind, text = saved.get((r, c), ("missing", ""))
+            if kind == "value":
+                rows[r - 1][c - 1] = text
+            elif kind == "error":
+                errors[r, c] = text
             else:
-                raise InputFileError(str(path), f"no sheet named '{sheet}'",
-                                     hint="Sheets in this workbook: " + ", ".join(names))
-        header = pd.read_excel(book, sheet_name=target, header=None, nrows=1, dtype=str)
-        _check_header(path, ["" if pd.isna(h) else str(h) for h in header.iloc[0].tolist()]
-                      if len(header) else [])
-        df = pd.read_excel(book, sheet_name=target, dtype=str, keep_default_na=False,
-                           na_filter=False)
-    return df.astype("str")
+                missing[r, c] = formula
+
+    row, found = _find_header(str(path), rows, header_row, columns)
+    header = _trim_row([_clean_header(h) for h in rows[row - 1]])
+    for r, c in sorted([*missing, *errors]):
+        if r == row:
+            what = "a formula with no saved value" if (r, c) in missing else "an Excel error"
+            raise InputFileError(str(path), f"header cell {get_column_letter(c)}{r} holds {what}",
+                                 hint="Type the column's name in the cell.")
+    if not header:
+        raise InputFileError(str(path), "the sheet is empty: expected a header row and case rows")
+    _check_header(path, header, line=row)
+    _check_columns(str(path), header, columns, row, bool(header_row))
+    width = len(header)
+    problem_rows = {r for r, _ in [*missing, *errors]}
+    data = rows[row:]
+    while data and not any(data[-1]) and row + len(data) not in problem_rows:
+        data.pop()
+    for i, values in enumerate(data):
+        if len(values) > width and any(values[width:]):
+            c = width + next(j for j, v in enumerate(values[width:]) if v) + 1
+            raise InputFileError(
+                str(path), f"cell {get_column_letter(c)}{row + 1 + i} has a value but column "
+                           f"{get_column_letter(c)} has no header",
+                hint=f"Give the column a name in row {row}, or delete the column.")
+        if len(values) != width:
+            data[i] = values[:width] + [""] * (width - len(values))
+    frame = pd.DataFrame({h: pd.array(col, dtype="str")
+                          for h, col in zip(header, zip(*data) if data else [()] * width)})
+    problems = []
+    for (r, c), value in sorted([*missing.items(), *errors.items()]):
+        if row < r <= row + len(data) and c <= width:
+            reason = REASON_FORMULA if (r, c) in missing else REASON_CELL_ERROR
+            problems.append(CellProblem(r, header[c - 1], value,
+                                        f"{reason} (cell {get_column_letter(c)}{r})"))
+    return Table(frame, row, found, problems)
+
+
+def _saved_values(path: Path, title: str, formulas: dict[tuple[int, int], str]
+                  ) -> dict[tuple[int, int], tuple[str, str]]:
+    """For each formula cell: ("value", text), ("error", code) or ("missing", "")."""
+    out: dict[tuple[int, int], tuple[str, str]] = {}
+    first, last = min(r for r, _ in formulas), max(r for r, _ in formulas)
+    book = _open_workbook(path, data_only=True)
+    try:
+        ws = book[title]
+        ws.reset_dimensions()
+        for r, cells in enumerate(ws.iter_rows(min_row=first, max_row=last), start=first):
+            for c, cell in enumerate(cells, start=1):
+                if (r, c) not in formulas:
+                    continue
+                if cell.value is None:
+                    # Excel saves a formula whose result is "" with type "str" and an empty
+                    # value; a formula never calculated has no type and no value.
+                    out[r, c] = ("value", "") if cell.data_type == "str" else ("missing", "")
+                elif cell.data_type == "e":
+                    out[r, c] = ("error", str(cell.value))
+                else:
+                    out[r, c] = ("value", cell_text(cell.value, cell.number_format))
+    except Exception as exc:
+        raise InputFileError(str(path), f"not a readable Excel workbook ({exc})") from None
+    finally:
+        book.close()
+    return out
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -246,26 +651,98 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def read_table(path: str | os.PathLike, *, encoding: str = "utf-8",
-               sheet: str | None = None) -> pd.DataFrame:
-    """Read a CSV, XLSX or Parquet export into a DataFrame of strings plus its row numbers.
+def read_table(path: str | os.PathLike, *, encoding: str = "utf-8", sheet: str | None = None,
+               header_row: int = 0, columns: dict[str, str] | None = None) -> Table:
+    """Read a CSV, XLSX or Parquet export as text, with the row number of every row.
 
-    Row numbers are as a spreadsheet shows them: the header is row 1, the first case row 2.
+    Row numbers are as a spreadsheet shows them: the header's row (1, or lower when a title
+    block is above it), the first case row the next. ``header_row`` (1 = the first row) says
+    where the header is; 0 looks for it in the first rows of a CSV or Excel file: the first
+    row with the required columns, by canonical name or as ``columns`` (``[columns]`` of
+    letters.toml) maps them.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        df = _read_excel(path, sheet)
+        table = _read_excel(path, sheet, header_row, columns)
     elif suffix in (".parquet", ".pq"):
-        df = _read_parquet(path)
+        table = Table(_read_parquet(path))
     elif suffix in (".csv", ".txt", ".tsv") or not suffix:
-        df = _read_csv(path, encoding)
+        table = _read_csv(path, encoding, header_row, columns)
     else:
         raise InputFileError(str(path), f"unsupported file type '{suffix}'",
                              hint="Export the cases as CSV (.csv), Excel (.xlsx) or Parquet (.parquet).")
-    df.columns = [str(c).strip() for c in df.columns]
-    df[ROW] = np.arange(2, len(df) + 2)
-    return df
+    df = table.frame
+    df.columns = [_clean_header(c) for c in df.columns]
+    df[ROW] = np.arange(table.header_row + 1, table.header_row + 1 + len(df))
+    return table
+
+
+@dataclass
+class _ColumnPlan:
+    rename: dict[str, str]   # the export's header -> canonical column
+    problems: list[str]      # configured headers not in the file, required columns missing
+    twice: list[str]         # canonical columns that two headers name
+
+
+def _column_plan(headers: list[str], columns: dict[str, str] | None) -> _ColumnPlan:
+    columns = columns or {}
+    present = [h for h in headers if h and h != ROW]
+    keys = {_header_key(h) for h in present}
+    configured: dict[str, str] = {}
+    problems = []
+    for canonical, header in columns.items():
+        if header.strip() in present:
+            configured[header.strip()] = canonical
+        elif canonical not in keys:
+            # A header that already reads as the canonical name is accepted, so one
+            # letters.toml serves both the office's export and a canonical file.
+            problems.append(f"column '{header}' (configured in [columns] as {canonical}) is "
+                            "not in the file")
+    named: dict[str, list[str]] = {}
+    for header in present:
+        canonical = configured.get(header) or _header_key(header)
+        if canonical in CANONICAL_COLUMNS:
+            named.setdefault(canonical, []).append(header)
+    missing = [c for c in REQUIRED_COLUMNS if c not in named]
+    if missing:
+        problems.append("required column" + ("s" if len(missing) > 1 else "") + " missing: "
+                        + ", ".join(missing))
+    twice = []
+    for canonical, headers_of in named.items():
+        if len(headers_of) > 1:
+            quoted = [f"'{h}'" for h in headers_of]
+            times = "twice" if len(quoted) == 2 else f"{len(quoted)} times"
+            twice.append(f"the header names {canonical} {times}: "
+                         + ", ".join(quoted[:-1]) + " and " + quoted[-1])
+    return _ColumnPlan({hs[0]: c for c, hs in named.items()}, problems, twice)
+
+
+def _columns_error(path: str, plan: _ColumnPlan, headers: list[str],
+                   more: str = "") -> InputFileError:
+    hints = []
+    if plan.problems:
+        hints.append(f"Columns found: {', '.join(headers)}. Map the export's headers to "
+                     "canonical names in the [columns] table of letters.toml.")
+    if plan.twice:
+        hints.append("Rename or delete one of them: a letter must not pick one silently.")
+    if more:
+        hints.append(more)
+    return InputFileError(path, "; ".join(plan.problems + plan.twice), hint=" ".join(hints))
+
+
+def _check_columns(path: str, headers: list[str], columns: dict[str, str] | None,
+                   header_row: int, given: bool) -> None:
+    plan = _column_plan(headers, columns)
+    if plan.problems or plan.twice:
+        more = ""
+        if plan.problems:
+            more = (f"The header was read from row {header_row}, as --header-row (or header_row "
+                    "in [intake]) says." if given else
+                    f"No row among the first {HEADER_SEARCH_ROWS} has these columns: if the "
+                    "header is further down, give its row number with --header-row N (or "
+                    "header_row in [intake] of letters.toml).")
+        raise _columns_error(path, plan, headers, more)
 
 
 def map_columns(df: pd.DataFrame, path: str, columns: dict[str, str] | None = None
@@ -274,37 +751,13 @@ def map_columns(df: pd.DataFrame, path: str, columns: dict[str, str] | None = No
 
     ``columns`` maps canonical name -> the export's header (``[columns]`` in letters.toml).
     Headers that already read as a canonical name ("Last Name", "ZIP") match without it.
+    Two headers naming one canonical column ("ZIP" and a configured "Zip Code", or "Last Name"
+    and "last_name") are an error: which of them a letter uses is not to be guessed.
     """
-    columns = columns or {}
-    rename: dict[str, str] = {}
-    problems = []
-    keys = {_header_key(h): h for h in df.columns if h != ROW}
-    for canonical, header in columns.items():
-        if header.strip() in df.columns:
-            rename[header.strip()] = canonical
-        elif canonical not in keys:
-            # A header that already reads as the canonical name is accepted, so one
-            # letters.toml serves both the office's export and a canonical file.
-            problems.append(f"column '{header}' (configured in [columns] as {canonical}) is "
-                            "not in the file")
-    taken = set(rename.values())
-    for header in df.columns:
-        if header == ROW or header in rename:
-            continue
-        key = _header_key(header)
-        if key in CANONICAL_COLUMNS and key not in taken:
-            rename[header] = key
-            taken.add(key)
-    missing = [c for c in REQUIRED_COLUMNS if c not in taken]
-    if missing:
-        problems.append("required column" + ("s" if len(missing) > 1 else "") + " missing: "
-                        + ", ".join(missing))
-    if problems:
-        found = ", ".join(c for c in df.columns if c != ROW)
-        raise InputFileError(path, "; ".join(problems),
-                             hint=f"Columns found: {found}. Map the export's headers to canonical "
-                                  "names in the [columns] table of letters.toml.")
-    df = df.rename(columns=rename)
+    plan = _column_plan(list(df.columns), columns)
+    if plan.problems or plan.twice:
+        raise _columns_error(path, plan, [c for c in df.columns if c != ROW])
+    df = df.rename(columns=plan.rename)
     for c in CANONICAL_COLUMNS:
         if c not in df.columns:
             df[c] = ""
@@ -315,7 +768,7 @@ def map_columns(df: pd.DataFrame, path: str, columns: dict[str, str] | None = No
 # --- normalising --------------------------------------------------------------------------------
 
 def clean_text(s: pd.Series) -> tuple[pd.Series, np.ndarray | None]:
-    """NFC, all kinds of whitespace collapsed to one space, trimmed (vectorised in Arrow).
+    """Format characters removed, NFC, whitespace collapsed to one space, trimmed (in Arrow).
 
     Returns the cleaned column and the positions of values holding a control character (or
     None). Only values that may need work (non-ASCII, control characters, doubled or edge
@@ -328,7 +781,8 @@ def clean_text(s: pd.Series) -> tuple[pd.Series, np.ndarray | None]:
     if not pc.any(needs).as_py():
         return pd.Series(arr, index=s.index, dtype="str"), None
     where = pc.indices_nonzero(needs)
-    sub = pc.utf8_normalize(pc.take(arr, where), "NFC")
+    sub = pc.utf8_normalize(pc.replace_substring_regex(pc.take(arr, where), _FORMAT_CHARS, ""),
+                            "NFC")
     sub = pc.utf8_trim(pc.replace_substring_regex(sub, _WHITESPACE, " "), " ")
     control = pc.match_substring_regex(sub, _CONTROL)
     out = pd.Series(arr, index=s.index, dtype="str")
@@ -680,6 +1134,10 @@ class Intake:
     blank_rows: int             # entirely blank rows, skipped
     recipients: Recipients
     rejects: list[Reject]       # one per problem, ordered by row
+    header_row: int = 1         # row of the header in the file (below a title block: > 1)
+    header_found: bool = False  # the header was found below row 1 by looking for it
+    #: Per column, how many values held format characters (zero-width, BOM, bidi) now removed.
+    format_characters: dict[str, int] = field(default_factory=dict)
 
     @property
     def rejected_rows(self) -> set[int]:
@@ -701,6 +1159,21 @@ class Intake:
     @property
     def duplicate_rows(self) -> int:
         return self.recipients.duplicate_rows
+
+    @property
+    def notes(self) -> list[str]:
+        """What intake did to the file besides rejecting rows, one sentence each."""
+        notes = []
+        if self.header_found:
+            notes.append(f"the header is row {self.header_row}; the rows above it (a title?) "
+                         "were skipped. Give --header-row (header_row in [intake]) to choose "
+                         "another row.")
+        if self.format_characters:
+            counts = ", ".join(f"{c} {n}" for c, n in self.format_characters.items())
+            total = sum(self.format_characters.values())
+            notes.append(f"invisible format characters (zero-width, BOM, bidi controls) removed "
+                         f"from {total} value{'' if total == 1 else 's'}: {counts}")
+        return notes
 
     def reasons(self) -> Counter:
         """Rejected rows counted by their first reason."""
@@ -774,22 +1247,70 @@ def group(df: pd.DataFrame, problems: pd.DataFrame, extras: list[str], *, source
                   recipients=Recipients(df, positions, extras, codes), rejects=rejects)
 
 
+def count_format_characters(df: pd.DataFrame, columns: list[str]) -> dict[str, int]:
+    """Per column, how many values hold a format character (what normalising removes)."""
+    counts = _in_threads(
+        lambda c: pc.sum(pc.match_substring_regex(pa.array(df[c]), _FORMAT_CHARS)).as_py() or 0,
+        {c: (c,) for c in columns})
+    return {c: n for c, n in counts.items() if n}
+
+
+def _cell_problems(df: pd.DataFrame, table: Table, extras: list[str],
+                   columns: dict[str, str] | None) -> pd.DataFrame:
+    """Problems of single cells, whatever their column's rules, as normalise reports problems.
+
+    Excel cells with no usable value, and values too long for any letter: a 1 MB "name" is a
+    broken export, not a name.
+    """
+    found = []
+    if table.cell_problems:
+        idx_of = dict(zip(df[ROW].tolist(), df.index))
+        field_of = _column_plan(list(table.frame.columns), columns).rename
+        for p in table.cell_problems:
+            if p.row in idx_of:
+                found.append((idx_of[p.row], field_of.get(p.header, p.header), p.value, p.reason))
+    for c in [*CANONICAL_COLUMNS, *extras]:
+        limit = MAX_FIELD_LENGTH if c in CANONICAL_COLUMNS else MAX_OTHER_LENGTH
+        long = pc.fill_null(pc.greater(pc.utf8_length(pa.array(df[c])), limit), False)
+        for pos in np.flatnonzero(long.to_numpy(zero_copy_only=False)):
+            value = df[c].iat[pos]
+            found.append((df.index[pos], c, f"{value[:40]}… ({len(value):,} characters)",
+                          REASON_TOO_LONG.format(limit=limit)))
+    return pd.DataFrame(found, columns=["idx", "field", "value", "reason"])
+
+
 def read_records(path: str | os.PathLike, *, columns: dict[str, str] | None = None,
                  encoding: str = "utf-8", sheet: str | None = None,
                  default_language: str = SOURCE_LANGUAGE, languages: Registry | None = None,
                  fallback: Sequence[str] | None = None,
-                 case_statuses: dict[str, str] | None = None) -> Intake:
+                 case_statuses: dict[str, str] | None = None, header_row: int = 0) -> Intake:
     """Read, normalise, validate and group one export. The whole intake stage in one call.
 
-    :func:`read_for` reads with a workspace's settings; this takes them one by one."""
-    table = read_table(path, encoding=encoding, sheet=sheet)
-    table, extras = map_columns(table, str(path), columns)
-    data_cols = [c for c in table.columns if c != ROW]
-    blank = (table[data_cols].apply(lambda s: s.str.strip() == "")).all(axis=1)
-    table = table.loc[~blank]
-    df, problems = normalise(table, extras, default_language=default_language,
+    :func:`read_for` reads with a workspace's settings; this takes them one by one.
+    ``header_row``: the header's row in the file (1 = first); 0 looks for it (a title block
+    above the header is skipped, and :attr:`Intake.notes` says so).
+    """
+    table = read_table(path, encoding=encoding, sheet=sheet, header_row=header_row,
+                       columns=columns)
+    frame, extras = map_columns(table.frame, str(path), columns)
+    data_cols = [c for c in frame.columns if c != ROW]
+    blank = (frame[data_cols].apply(lambda s: s.str.strip() == "")).all(axis=1)
+    if table.cell_problems:  # a formula with no saved value reads as "", yet is not blank
+        blank &= ~frame[ROW].isin([p.row for p in table.cell_problems])
+    frame = frame.loc[~blank]
+    cells = _cell_problems(frame, table, extras, columns)
+    stripped = count_format_characters(frame, [*CANONICAL_COLUMNS, *extras])
+    df, problems = normalise(frame, extras, default_language=default_language,
                              languages=languages, fallback=fallback, case_statuses=case_statuses)
-    return group(df, problems, extras, source=str(path), blank_rows=int(blank.sum()))
+    if len(cells):
+        # the cell's own problem replaces what the column's rules say of its stand-in value
+        hit = set(zip(cells["idx"], cells["field"]))
+        keep = [k not in hit for k in zip(problems["idx"], problems["field"])]
+        problems = pd.concat([problems[keep], cells], ignore_index=True)
+    intake = group(df, problems, extras, source=str(path), blank_rows=int(blank.sum()))
+    intake.header_row, intake.header_found = table.header_row, table.header_found
+    intake.format_characters = stripped
+    return intake
 
 
 def status_spellings(cfg: Config) -> dict[str, str] | None:
@@ -808,6 +1329,7 @@ def read_for(cfg: Config, path: str | os.PathLike, **overrides) -> Intake:
     """Read one export with the workspace's columns, encoding, languages and vocabulary."""
     settings = dict(columns=cfg.columns, encoding=cfg.intake.encoding,
                     sheet=cfg.intake.sheet or None, default_language=cfg.intake.default_language,
+                    header_row=cfg.intake.header_row,
                     languages=cfg.registry, fallback=cfg.letter.fallback,
                     case_statuses=status_spellings(cfg))
     settings.update(overrides)

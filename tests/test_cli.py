@@ -89,7 +89,7 @@ def test_bad_config_lists_every_problem(run, tmp_path):
     (tmp_path / "letters.toml").write_text(
         '[intake]\nencoding = 5\ncolour = "red"\n[letter]\npolicy = "both"\n'
         '[columns]\nshoe_size = "Shoe"\n', encoding="utf-8")
-    known = ", ".join(sorted(["default_language", "encoding", "sheet"]))
+    known = ", ".join(sorted(["default_language", "encoding", "header_row", "sheet"]))
     path = write_records(tmp_path / "r.csv", [row()])
     result = run("validate", path)
     assert result.exit_code == 2
