@@ -11,7 +11,7 @@ Blocks
     ``<h1> <h2> <h3>`` headings; ``<p>`` paragraph, with an optional ``class``: ``small``,
     ``center``, ``box`` (framed), ``greeting``, ``signature`` (kept with what follows),
     ``blank`` (a label followed by a line to write on), ``field`` and ``label`` (a filled-in
-    form field and a form instruction), ``tagline``; ``<ul>`` (``class="checkboxes"`` for a form) and ``<ol>``
+    form field and a form instruction), ``tagline``, ``citation`` (a court citation, small); ``<ul>`` (``class="checkboxes"`` for a form) and ``<ol>``
     with ``<li>`` items; ``<table class="cases">`` with ``<thead>``/``<tbody>``/``<tr>``/
     ``<th>``/``<td>`` (its header row repeats on every page it spans); ``<hr>`` a rule;
     ``<pagebreak>`` a new page.
@@ -48,7 +48,7 @@ BLOCK_TAGS = {"h1", "h2", "h3", "p", "ul", "ol", "li", "table", "thead", "tbody"
 INLINE_TAGS = {"b", "strong", "i", "em", "u", "br"}
 VOID_TAGS = {"br", "hr", "pagebreak"}
 CLASSES = {"p": {"small", "center", "box", "signature", "blank", "greeting", "field", "label",
-                 "tagline"},
+                 "tagline", "citation"},
            "ul": {"checkboxes"}, "table": {"cases"}}
 
 #: Messages used outside templates (page furniture); extracted from this file by Babel.
@@ -68,7 +68,7 @@ DAY_RANGE = N_("%(first)s to %(last)s")
 CROSSREF_TEMPLATE = "crossref.html"
 PAGE_SENTINEL = "\ue000PAGE\ue000"  # replaced by the page number once the PDF is laid out
 #: Paragraph classes that are not prose sentences (the readability measures skip them).
-NOT_PROSE = {"greeting", "signature", "blank", "field", "label"}
+NOT_PROSE = {"greeting", "signature", "blank", "field", "label", "citation"}
 
 
 class TemplateError(LettersError):

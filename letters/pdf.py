@@ -130,6 +130,8 @@ def styles(size: float = 12.0) -> dict[str, ParagraphStyle]:
         "label": _style("label", fontSize=size, leading=size * lead, spaceAfter=size * 0.2,
                         spaceBefore=size * 0.2),
         "tagline": _style("tagline", fontSize=small, leading=small * lead),
+        "citation": _style("citation", fontSize=small, leading=small * lead,
+                           spaceAfter=size * 0.55),
         "alt": _style("alt", fontSize=small, leading=small * 1.2, spaceAfter=0,
                       textColor=colors.Color(0.25, 0.25, 0.25)),
         "li": _style("li", fontSize=size, leading=size * lead, spaceAfter=3),

@@ -105,9 +105,12 @@ ASK = ("You can ask the court to cancel (vacate) a conviction in a case listed h
 def test_a_direct_route_to_a_defence_lawyer(letter, lang):
     _, text = letter
     counsel = data(lang, "counsel", CFG.counsel.name)
-    assert say(lang, "%(counsel)s is the public defender agency. It can give you a lawyer for "
-                     "free if you qualify.", counsel=counsel) in text[lang]
-    assert CFG.counsel.phone in text[lang] and CFG.counsel.website in text[lang]
+    assert say(lang, "The public defender agency can give you a lawyer for free if you "
+                     "qualify.") in text[lang]
+    # its contact card: name, phone and website
+    card = " ".join([counsel, say(lang, "Phone: <b>%(phone)s</b>", phone=CFG.counsel.phone),
+                     say(lang, "Website: %(website)s", website=CFG.counsel.website)])
+    assert flat(card) in text[lang]
     assert say(lang, "You do not need to contact us first.") in text[lang]
     if lang == "es":
         assert "Defensoría Pública" in text[lang]
@@ -186,7 +189,7 @@ def test_no_presumption_line_without_a_presumed_chemist_and_nothing_to_ask_when_
     # a case without a decision among decided ones: the dash is explained
     mixed = person("en")
     _, text = versions(recipient=mixed)
-    assert "—: We have not made a decision about this case yet." in text["en"]
+    assert "— We have not made a decision about this case yet." in text["en"]
 
 
 @pytest.mark.parametrize("lang", ["es", "en"])
@@ -200,7 +203,7 @@ def test_what_the_office_decided_per_case(letter, lang):
         status = CFG.case_status[key]
         label, meaning = data(lang, "case_status", status.label), \
             data(lang, "case_status", status.meaning)
-        assert cells[4] == label and f"{label}: {flat(meaning)}" in text[lang]
+        assert cells[4] == label and f"{label} {flat(meaning)}" in text[lang]
     unused = CFG.case_status["under_review"]
     assert data(lang, "case_status", unused.label) not in text[lang]
 
