@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import html
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,12 +100,33 @@ def rows(cfg: Config, lang: str) -> list[ReviewRow]:
                 status = {"signed": "signed", "missing": "no sign-off",
                           "stale": "stale sign-off"}[status_sign]
             loc = ", ".join(f"{f}:{line}" if line else f for f, line in tm.locations)
-            previous = i18n.texts(m.previous_id) if m is not None and m.previous_id else None
+            previous = None
+            if m is not None and m.fuzzy:
+                previous = (i18n.texts(m.previous_id) if m.previous_id
+                            else _previous_in_file(path, m.lineno))
             out.append(ReviewRow(len(out) + 1, loc, english, translation, status, real,
                                  f"{record['reviewer']}, {record['date']}" if record else "",
                                  " ".join(" ".join(tm.auto_comments).split()), domain,
                                  tm.context or "", previous))
     return out
+
+
+def _previous_in_file(path: Path, lineno: int | None) -> list[str] | None:
+    """The ``#| msgid`` of the entry at ``lineno``, read from the file itself: Babel wraps a
+    long previous msgid over several ``#|`` lines and reads only the first back."""
+    if not lineno:
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    i = lineno - 2
+    block: list[str] = []
+    while i >= 0 and lines[i].startswith("#|"):
+        block.insert(0, lines[i][2:].strip())
+        i -= 1
+    text = " ".join(block)
+    if not text.startswith("msgid "):
+        return None
+    pieces = re.findall(r'"((?:[^"\\]|\\.)*)"', text.split("msgid_plural")[0])
+    return ["".join(p.replace('\\"', '"') for p in pieces)] if pieces else None
 
 
 _CSS = """

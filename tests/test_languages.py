@@ -134,10 +134,12 @@ def test_nobody_in_the_sample_is_rejected_for_language_and_requests_are_recorded
         row(defendant_id="P1", language="Português"),
         row(defendant_id="V1", language="Vietnamese"),
         row(defendant_id="X1", language="Tagalog"),
-        row(defendant_id="E1", language="English")])
+        row(defendant_id="E1", language="English"),
+        row(defendant_id="L1", language="English", large_print="yes")],
+        header=list(row(large_print="").keys()))
     result = mail(cfg, records, batch="langs", issue_date=ISSUE, out_dir=tmp_path / "out",
                   workers=1)
-    assert result.rejected_rows == 0 and result.letters == 4
+    assert result.rejected_rows == 0 and result.letters == 5
     assert result.requested == {"tl": 1, "vi": 1}
     with open(tmp_path / "out" / "langs" / "manifest.csv", encoding="utf-8") as fh:
         rows = {r["defendant_id"]: r for r in csv.DictReader(fh)}
@@ -145,10 +147,15 @@ def test_nobody_in_the_sample_is_rejected_for_language_and_requests_are_recorded
     assert (rows["V1"]["languages"], rows["V1"]["language_requested"]) == ("en,es", "vi")
     assert (rows["X1"]["languages"], rows["X1"]["language_requested"]) == ("en,es", "tl")
     assert (rows["E1"]["languages"], rows["E1"]["language_requested"]) == ("en", "")
+    # large print is a letter like any other: recorded, with its own (larger) page count
+    assert int(rows["L1"]["pages"]) > int(rows["E1"]["pages"])
     with sqlite3.connect(tmp_path / "out" / "ledger.sqlite") as db:
         ledger = dict(db.execute("select defendant_id, language_requested from letters"))
         recipient = json.loads(db.execute("select recipient from letters where "
                                           "defendant_id = 'V1'").fetchone()[0])
+        large = json.loads(db.execute("select recipient from letters where "
+                                      "defendant_id = 'L1'").fetchone()[0])
+    assert large["large_print"] is True
     assert ledger["V1"] == "vi" and ledger["X1"] == "tl" and not ledger["P1"]
     assert recipient["language_requested"] == "vi"
     # the court report counts them, and Portuguese letters, by language
@@ -159,7 +166,7 @@ def test_nobody_in_the_sample_is_rejected_for_language_and_requests_are_recorded
         table = {(r["preferred"], r["language_requested"], r["versions"]): int(r["letters"])
                  for r in csv.DictReader(fh)}
     assert table == {("pt", "", "pt,en"): 1, ("en", "vi", "en,es"): 1, ("en", "tl", "en,es"): 1,
-                     ("en", "", "en"): 1}
+                     ("en", "", "en"): 2}
     with open(tmp_path / "csv" / "letters_by_county.csv", encoding="utf-8") as fh:
         langs = {r["language"] for r in csv.DictReader(fh)}
     assert langs == {"pt", "vi", "tl", "en"}

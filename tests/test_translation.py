@@ -91,6 +91,12 @@ def test_round_trip_changed_english_to_signed_off_mailing(ws):
     assert line.endswith("used them at work. This raises doubts about the tests done in many "
                          "cases, maybe yours.'")
 
+    # the review packet shows what the English was before, beside the fuzzy translation
+    assert run("i18n", "review", "--lang", "es").exit_code == 0
+    packet = (ws / "output" / "review" / "review-es.html").read_text(encoding="utf-8")
+    row = next(r for r in packet.split("<tr") if "maybe yours" in r)
+    assert "Previous English: " in row and "done in many cases.</div>" in row
+
     refused = run("mail", records, "--batch", "b", "--date", "2026-12-01", "--out", ws / "out")
     assert refused.exit_code == 2
     assert refused.output.startswith("Error: the translation is not ready to mail (1 problem); "
