@@ -798,15 +798,18 @@ PRINTED_COLUMNS = (*NAME_COLUMNS, *ADDRESS_COLUMNS, *CASE_COLUMNS)
 
 def _check_drawable(values: pd.Series, column: str, problems: "_Problems") -> None:
     """Reject values holding a character the bundled font cannot draw, naming it and its code
-    point, so that `letters validate` finds what `letters mail` would otherwise fail on."""
-    non_ascii = values.str.contains(r"[^\x00-\x7f]", regex=True)
-    if not non_ascii.any():
+    point, so that `letters validate` finds what `letters mail` would otherwise fail on.
+    Only non-ASCII values can hold one (Arrow tells them apart without a regex), and each
+    distinct value is looked at once."""
+    arr = pa.array(values)
+    ascii_ = pc.string_is_ascii(arr)
+    if pc.all(ascii_).as_py() is not False:
         return
-    reasons = _map_unique(values[non_ascii], _undrawable_reason)
-    for reason in sorted(r for r in set(reasons) if r):
-        hit = pd.Series(False, index=values.index)
-        hit.loc[reasons.index[(reasons == reason).to_numpy()]] = True
-        problems.add(hit, column, reason, values)
+    where = np.flatnonzero(~ascii_.to_numpy(zero_copy_only=False))
+    reasons = _map_unique(values.iloc[where], _undrawable_reason)
+    bad = reasons.to_numpy() != ""
+    for reason in sorted(set(reasons[bad])):
+        problems.add(where[(reasons.to_numpy() == reason)], column, reason, values)
 
 
 def _undrawable_reason(value: str) -> str:
