@@ -53,7 +53,9 @@ def handle_errors(fn):
 
 def _override_intake(ctx: click.Context, param: click.Parameter, value):
     if value is not None:
-        ctx.find_object(AppContext).intake_overrides[param.name] = value
+        app = ctx.find_object(AppContext)
+        app.intake_overrides[param.name] = value
+        app._config = None  # an option parsed earlier (--lang) may have loaded it already
 
 
 def intake_options(fn):

@@ -268,6 +268,10 @@ def _build_tables(key: str, cls, data, problems: list[str]) -> dict:
         return {}
     out = {}
     for name, table in data.items():
+        if not isinstance(table, dict):
+            problems.append(f"[{key}.{name}] must be a table (e.g. [{key}.{name}] with its keys "
+                            "on the lines below)")
+            continue
         first = "code" if cls is Language else None
         entry = _build_section(f"{key}.{name}", cls, table, problems,
                                **({first: name} if first else {}))

@@ -222,22 +222,39 @@ def _new_catalog() -> Catalog:
                    msgid_bugs_address=None, charset="utf-8", fuzzy=False)
 
 
-def extract_catalogs(root: Path) -> dict[str, Catalog]:
+#: How templates are read for the gate, whatever babel.cfg says: the same options as the
+#: rendering environment (trimmed, newstyle gettext), every ``.html`` under the templates folder.
+TEMPLATE_OPTIONS = {"extensions": "jinja2.ext.i18n", "trimmed": "true",
+                    "newstyle_gettext": "true", "silent": "false", "encoding": "utf-8"}
+
+
+def extract_catalogs(root: Path, templates_dir: Path | None = None) -> dict[str, Catalog]:
     """The workspace's template messages as template catalogs: ``letters`` (every template
-    but the tagline, plus the engine's page labels) and ``taglines``."""
+    but the tagline, plus the engine's page labels) and ``taglines``.
+
+    Mapped by ``babel.cfg`` (for ``letters i18n extract``), or, with ``templates_dir``, every
+    template of that folder, which is what the letters render from (for the gate)."""
     root = Path(root).resolve()
-    method_map, options_map = _mapping(root)
     skip = {"output", "bench", "tests", "build", "dist", "examples"}
 
     def keep_dir(path: str) -> bool:
         name = Path(path).name
         return not name.startswith(".") and name not in skip and not name.endswith(".egg-info")
 
+    if templates_dir is not None:
+        base = Path(templates_dir).resolve()
+        method_map, options_map = [("**.html", "jinja2")], {"**.html": TEMPLATE_OPTIONS}
+        shown = base.relative_to(root).as_posix() + "/" if base.is_relative_to(root) else ""
+    else:
+        base = root
+        method_map, options_map = _mapping(root)
+        method_map = [(pattern, method) for pattern, method in method_map if method != "python"]
+        shown = ""
     catalogs = {DOMAIN: _new_catalog(), TAGLINES: _new_catalog()}
-    method_map = [(pattern, method) for pattern, method in method_map if method != "python"]
     for filename, lineno, message, comments, context in extract_from_dir(
-            root, method_map, options_map, keywords=KEYWORDS, comment_tags=COMMENT_TAGS,
+            base, method_map, options_map, keywords=KEYWORDS, comment_tags=COMMENT_TAGS,
             strip_comment_tags=True, directory_filter=keep_dir):
+        filename = shown + filename
         domain = TAGLINES if Path(filename).name == TAGLINE_TEMPLATE else DOMAIN
         catalogs[domain].add(message, None, [(filename, lineno)], auto_comments=comments,
                              context=context)
@@ -734,7 +751,7 @@ class TranslationGateError(LettersError):
 
 def gate(root: Path, locale_dir: Path, *, letters: list[str], taglines: list[str] = (),
          data: dict[str, set[str]] | None = None, office: str | None = None,
-         allow_sample: bool = False) -> dict[str, dict]:
+         allow_sample: bool = False, templates_dir: Path | None = None) -> dict[str, dict]:
     """Refuse unless every message the letters use is translated, checked and signed off:
     the ``letters`` catalog of each language in ``letters``, the ``taglines`` catalog of each
     language in ``taglines``, and in the ``data`` catalog of each language the values
@@ -742,7 +759,9 @@ def gate(root: Path, locale_dir: Path, *, letters: list[str], taglines: list[str
     catalog its SHA-256, its sign-off file's and the reviewers with the dates of their
     sign-offs."""
     root, locale_dir = Path(root).resolve(), Path(locale_dir)
-    templates = extract_catalogs(root) if (root / BABEL_CFG).is_file() else {}
+    # the messages the letters use, read from the templates they render from (a stale
+    # letters.pot, or a babel.cfg that maps another folder, must not hide a new sentence)
+    templates = extract_catalogs(root, templates_dir or root / "templates")
     relied: dict[str, dict] = {}
     problems: list[Problem] = []
     wanted = [(DOMAIN, lang, None) for lang in letters]

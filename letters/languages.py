@@ -69,7 +69,10 @@ class Language:
         """Its name in itself, as a reader of it would write it."""
         if self.name:
             return self.name
-        name = parse_locale(self.code).display_name or self.code
+        try:
+            name = parse_locale(self.code).display_name or self.code
+        except (UnknownLocaleError, ValueError):
+            name = self.code
         return name[:1].upper() + name[1:]
 
 
@@ -137,12 +140,14 @@ class Registry:
         """Folded spellings of ``lang`` accepted in the records."""
         out = [fold(lang.code), fold(lang.locale_id), fold(lang.display_name)]
         out += [fold(a) for a in lang.aliases]
-        base = parse_locale(lang.code)
-        out.append(fold(base.english_name or ""))
+        try:
+            out.append(fold(parse_locale(lang.code).english_name or ""))
+        except (UnknownLocaleError, ValueError):
+            pass  # a code Babel does not know: its aliases and name still match
         for other in self._by_code.values():
             try:
                 out.append(fold(other.babel.languages.get(lang.code, "")))
-            except UnknownLocaleError:
+            except (UnknownLocaleError, ValueError):
                 pass
         return [s for s in dict.fromkeys(out) if s]
 
@@ -158,13 +163,16 @@ class Registry:
         if key in self._aliases:
             return self._aliases[key], self._aliases[key]
         if re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", key):
-            base = key.split("-")[0]
-            if base in self._by_code:
-                return base, base
+            base = key.split("-")[0]        # 'por-br' -> 'por', 'pt-br' -> 'pt'
+            if base in self._aliases:
+                return self._aliases[base], self._aliases[base]
             try:
-                return None, parse_locale(base).language
+                code = parse_locale(base).language
             except (UnknownLocaleError, ValueError):
-                pass
+                code = None
+            if code is not None:
+                declared = self._aliases.get(code)
+                return (declared, declared) if declared else (None, code)
         code = _world_names().get(key)
         if code is not None:
             return (code if code in self._by_code else None), code
@@ -197,6 +205,7 @@ def language_problems(languages: dict[str, Language], letter, default_language: 
                       hotline_languages: list[str], locale_dir: Path) -> list[str]:
     """Every problem of the language declarations and the settings that name languages."""
     problems: list[str] = []
+    valid: dict[str, Language] = {}
     for code, lang in languages.items():
         where = f"[languages.{code}]"
         if not re.fullmatch(r"[a-z]{2,3}", code):
@@ -221,16 +230,20 @@ def language_problems(languages: dict[str, Language], letter, default_language: 
         tagline = _tagline_text(locale_dir, code) if code in letter.taglines else None
         if tagline:
             texts.append(("its tagline", tagline))
+        drawable = True
         for what, text in texts:
             missing = fonts.undrawable(text, lang.font)
             if missing:
+                drawable = False
                 shown = ", ".join(f"U+{ord(c):04X} {c}" for c in missing[:5])
                 problems.append(f"{where} the font {lang.font} cannot draw {what} "
                                 f"({shown}): this script needs a font letters does not bundle; "
                                 "remove the language from [letter] taglines and letters")
+        if drawable:
+            valid[code] = lang
     if SOURCE_LANGUAGE in languages and not languages[SOURCE_LANGUAGE].letter:
         problems.append(f"[languages.{SOURCE_LANGUAGE}] the source language always has letters")
-    registry = Registry(languages.values())
+    registry = Registry(valid.values())
     seen: dict[str, str] = {}
     for lang in languages.values():
         for alias in lang.aliases:
@@ -239,7 +252,8 @@ def language_problems(languages: dict[str, Language], letter, default_language: 
                 problems.append(f"[languages.{lang.code}] alias '{alias}' is also an alias of "
                                 f"[languages.{seen[key]}]")
             seen[key] = lang.code
-    letter_codes = registry.letter_codes
+    letter_codes = [c for c in registry.letter_codes] + [
+        c for c, lang in languages.items() if lang.letter and c not in valid]
     if letter.policy not in LETTER_POLICIES:
         problems.append(f"[letter] policy must be one of {', '.join(LETTER_POLICIES)}")
     if not letter.fallback:

@@ -397,7 +397,7 @@ def translation_gate(cfg: Config, recipients: list[Recipient], *,
             data.setdefault(lang, set()).update(keys)
     relied = gate(cfg.root, cfg.locale_dir, letters=list(versions), taglines=list(taglines),
                   data=data, office=office_fingerprint(cfg.office, cfg.counsel),
-                  allow_sample=allow_sample)
+                  allow_sample=allow_sample, templates_dir=cfg.templates_dir)
     if allow_sample:
         relied["accepted_sample_signoffs"] = True
     return relied

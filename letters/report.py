@@ -14,6 +14,8 @@ tables and charts (ReportLab graphics) and the same tables as CSV files:
 
 from __future__ import annotations
 
+from xml.sax.saxutils import escape
+
 import io
 import json
 from collections import Counter, defaultdict
@@ -181,14 +183,15 @@ def write_pdf(tables: list[Table], path: Path, *, title: str) -> Path:
               for k in kinds]
     story.append(_bar_chart("Responses by month and kind", month_names, series, kinds))
     for table in tables:
-        story += [Spacer(1, 8), Paragraph(table.title, STYLES["h2"])]
+        story += [Spacer(1, 8), Paragraph(escape(table.title), STYLES["h2"])]
         if not table.rows:
             story.append(Paragraph("None.", STYLES["small"]))
             continue
-        data = [[Paragraph(h.replace("_", " "), STYLES["th"]) for h in table.header]]
+        data = [[Paragraph(escape(h.replace("_", " ")), STYLES["th"]) for h in table.header]]
         shown = [tuple(f"{v[:10]}…" if h == "root" and len(str(v)) == 64 else v
                        for h, v in zip(table.header, row)) for row in table.rows]
-        data += [[Paragraph(str(v), STYLES["cell"]) for v in row] for row in shown]
+        # values from the records (counties, the languages people asked for) print as text
+        data += [[Paragraph(escape(str(v)), STYLES["cell"]) for v in row] for row in shown]
         rl = RLTable(data, repeatRows=1, hAlign="LEFT")
         rl.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), FONT, 8),
                                 ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
@@ -197,7 +200,8 @@ def write_pdf(tables: list[Table], path: Path, *, title: str) -> Path:
         story.append(rl)
         if table.name == "batches":
             for row in table.rows:
-                story.append(Paragraph(f"Root of batch {row[0]}: {row[-2]}", STYLES["small"]))
+                story.append(Paragraph(escape(f"Root of batch {row[0]}: {row[-2]}"),
+                                       STYLES["small"]))
     buf = io.BytesIO()
     SimpleDocTemplate(buf, pagesize=landscape(letter), leftMargin=0.6 * inch,
                       rightMargin=0.6 * inch, topMargin=0.6 * inch, bottomMargin=0.6 * inch,

@@ -135,12 +135,13 @@ def test_nobody_in_the_sample_is_rejected_for_language_and_requests_are_recorded
         row(defendant_id="V1", language="Vietnamese"),
         row(defendant_id="X1", language="Tagalog"),
         row(defendant_id="E1", language="English"),
-        row(defendant_id="L1", language="English", large_print="yes")],
+        row(defendant_id="L1", language="English", large_print="yes"),
+        row(defendant_id="Z1", language="Tigre </b> & <i>Co")],
         header=list(row(large_print="").keys()))
     result = mail(cfg, records, batch="langs", issue_date=ISSUE, out_dir=tmp_path / "out",
                   workers=1)
-    assert result.rejected_rows == 0 and result.letters == 5
-    assert result.requested == {"tl": 1, "vi": 1}
+    assert result.rejected_rows == 0 and result.letters == 6
+    assert result.requested == {"Tigre </b> & <i>Co": 1, "tl": 1, "vi": 1}
     with open(tmp_path / "out" / "langs" / "manifest.csv", encoding="utf-8") as fh:
         rows = {r["defendant_id"]: r for r in csv.DictReader(fh)}
     assert (rows["P1"]["languages"], rows["P1"]["language_requested"]) == ("pt,en", "")
@@ -166,10 +167,13 @@ def test_nobody_in_the_sample_is_rejected_for_language_and_requests_are_recorded
         table = {(r["preferred"], r["language_requested"], r["versions"]): int(r["letters"])
                  for r in csv.DictReader(fh)}
     assert table == {("pt", "", "pt,en"): 1, ("en", "vi", "en,es"): 1, ("en", "tl", "en,es"): 1,
-                     ("en", "", "en"): 2}
+                     ("en", "", "en"): 2, ("en", "Tigre </b> & <i>Co", "en,es"): 1}
+    # what people wrote prints as text in the court's PDF, never as markup
+    from tests.pdftools import page_texts
+    assert "Tigre </b> & <i>Co" in " ".join(page_texts((tmp_path / "report.pdf").read_bytes()))
     with open(tmp_path / "csv" / "letters_by_county.csv", encoding="utf-8") as fh:
         langs = {r["language"] for r in csv.DictReader(fh)}
-    assert langs == {"pt", "vi", "tl", "en"}
+    assert langs == {"pt", "vi", "tl", "en", "Tigre </b> & <i>Co"}
 
 
 @pytest.mark.parametrize("command", ["check", "stats", "review", "signoff"])

@@ -122,7 +122,7 @@ def read(path, **kw):
     ("en", "en"), ("ENG", "en"), ("English", "en"), ("inglés", "en"), ("INGLES", "en"),
     ("es", "es"), ("spa", "es"), ("Spanish", "es"), ("español", "es"), ("ESPAÑOL", "es"),
     ("pt", "pt"), ("Portuguese", "pt"), ("Português", "pt"), ("pt-BR", "pt"),
-    ("portugués", "pt"),
+    ("portugués", "pt"), ("por-BR", "pt"), ("por_BR", "pt"), ("spa-MX", "es"), ("eng-US", "en"),
 ])
 def test_language_aliases(records, alias, code):
     r = only(read(records([row(language=alias)])))

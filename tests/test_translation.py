@@ -222,3 +222,23 @@ def test_sample_signoffs_count_only_for_the_sample_office(ws):
         payload = json.loads(db.execute("select payload from events where kind = "
                                         "'translations-approved'").fetchone()[0])
     assert payload["accepted_sample_signoffs"] is True
+
+
+def test_the_gate_reads_the_templates_the_letters_render_from(ws):
+    """A templates folder babel.cfg does not map, and a stale letters.pot: a new English
+    sentence in it is still caught before anything is mailed."""
+    (ws / "templates").rename(ws / "tmpl")
+    toml = ws / "letters.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('templates = "templates"',
+                                                            'templates = "tmpl"'),
+                    encoding="utf-8")
+    notice = ws / "tmpl" / "en" / "notice.html"
+    notice.write_text(notice.read_text(encoding="utf-8").replace(
+        "<h2>{% trans %}Your rights{% endtrans %}</h2>",
+        "<h2>{% trans %}Your rights{% endtrans %}</h2>\n"
+        "<p>{% trans %}An unreviewed English sentence.{% endtrans %}</p>"), encoding="utf-8")
+    records = spanish_records(ws / "r.csv", people=1)
+    refused = run("mail", records, "--batch", "b", "--date", "2026-12-01")
+    assert refused.exit_code == 2
+    assert "missing from the catalog: 'An unreviewed English sentence.'" in refused.output
+    assert not (ws / "output" / "b").exists()
