@@ -133,12 +133,12 @@ def _intake_summary(intake, rejects_path: Path | None) -> list[str]:
     langs = intake.recipients.language_counts()
     lang_text = ", ".join(f"{k} {v}" for k, v in sorted(langs.items()))
     lines.append(f"  people:   {intake.people}" + (f"  (preferred language: {lang_text})" if lang_text else ""))
+    lines.append(f"  cases:    {intake.cases}")
     asked = intake.recipients.requested_counts()
     if asked:
-        lines.append(f"  asked for a language letters are not written in (they get the "
-                     f"fallback versions and taglines): "
+        lines.append("  asked for a language letters are not written in (they get the "
+                     "fallback versions and taglines): "
                      + ", ".join(f"{k} {v}" for k, v in sorted(asked.items())))
-    lines.append(f"  cases:    {intake.cases}")
     if intake.duplicate_rows:
         lines.append(f"  duplicate rows merged: {intake.duplicate_rows}")
     lines += [f"  note: {note}" for note in intake.notes]
