@@ -309,6 +309,9 @@ def _duration(seconds: float) -> str:
                    "date when resuming, else today.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Rendering processes. Default: [mailing] workers, 0 = one per CPU core.")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 when any row was rejected (default: 0 once every valid person has "
+                   "a letter; rejects.csv lists the rest).")
 @click.option("--accept-sample-signoffs", "allow_sample", is_flag=True,
               help="Mail on translations signed off only for the bundled sample office (for "
                    "trying a copied workspace; never for a real mailing). Recorded in the "
@@ -318,7 +321,8 @@ def _duration(seconds: float) -> str:
 @click.pass_obj
 @handle_errors
 def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None,
-         follow_up_overdue: bool, issue_date, workers: int | None, allow_sample: bool,
+         follow_up_overdue: bool, issue_date, workers: int | None, strict: bool,
+         allow_sample: bool,
          out_dir: str | None, ledger_url: str | None, encoding: str | None,
          sheet: str | None) -> None:
     """Make a mailing: letters, retained copies, ledger, print files and batch root.
@@ -334,8 +338,10 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
 
     Interrupted, the same command finishes the missing letters and never makes a second letter
     for anyone; on a finished batch it does nothing. Changed records, templates, catalogs or
-    configuration under an existing batch name are refused. Exits 0 when every person got a
-    letter, 1 when rows were rejected or letters failed, 2 on bad usage.
+    configuration under an existing batch name are refused. Exits 0 when every valid person got
+    a letter (rejected rows are in rejects.csv; --strict makes them exit 1), 1 when a letter
+    failed to render, 2 when it could not run as asked (bad usage, unreadable input, a
+    translation the gate refuses).
     """
     from letters import config as config_mod
     from letters.mailing import mail as run_mail
@@ -371,7 +377,9 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
         f"  elapsed:  {result.elapsed:.1f}s",
     ]
     click.echo("\n".join(lines))
-    sys.exit(1 if (result.rejected_rows or result.failed) else 0)
+    # Done when every valid person got a letter; rejected rows are listed in rejects.csv and
+    # count as problems only with --strict. A letter that failed to render always does.
+    sys.exit(1 if result.failed or (strict and result.rejected_rows) else 0)
 
 
 @cli.group()
@@ -483,6 +491,9 @@ def i18n_stats(app: AppContext, langs: tuple[str, ...]) -> None:
 
 @i18n.command("check")
 @lang_option(multiple=True, help="Only this language (repeatable).")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 when any row was rejected (default: 0 once every valid person has "
+                   "a letter; rejects.csv lists the rest).")
 @click.option("--accept-sample-signoffs", "allow_sample", is_flag=True,
               help="Count sign-offs made for the bundled sample office.")
 @click.pass_obj

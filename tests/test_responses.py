@@ -170,8 +170,8 @@ def test_follow_up_batch_from_returned_mail_and_overdue(mailed):
         in reconciled.output
 
     second = run("mail", "--batch", "f2", "--follow-up", "r", "--overdue", "--date",
-                 "2027-02-15", "--out", out, "--workers", "1")
-    assert second.exit_code == 1  # one person cannot be written to again
+                 "2027-02-15", "--out", out, "--workers", "1", "--strict")
+    assert second.exit_code == 1  # --strict: one person cannot be written to again
     with Ledger(url) as ledger:
         f2 = ledger.letters(ledger.batch("f2").id)
     assert sorted(r.follow_up_of for r in f2) == sorted([ids[0], ids[2], ids[4]])
