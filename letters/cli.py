@@ -491,9 +491,6 @@ def i18n_stats(app: AppContext, langs: tuple[str, ...]) -> None:
 
 @i18n.command("check")
 @lang_option(multiple=True, help="Only this language (repeatable).")
-@click.option("--strict", is_flag=True,
-              help="Exit 1 when any row was rejected (default: 0 once every valid person has "
-                   "a letter; rejects.csv lists the rest).")
 @click.option("--accept-sample-signoffs", "allow_sample", is_flag=True,
               help="Count sign-offs made for the bundled sample office.")
 @click.pass_obj
