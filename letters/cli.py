@@ -367,8 +367,8 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
         f"  letters:  {result.letters}  ({result.pages} pages; languages: {langs or 'none'})",
         f"  rejected: {result.rejected_rows} rows"
         + (f", {result.failed} letters failed to render" if result.failed else ""),
-        *([f"  asked for a language without letters (sent the fallback, see "
-           f"manifest.csv language_requested): "
+        *(["  asked for a language without letters (sent the fallback, see "
+           "manifest.csv language_requested): "
            + ", ".join(f"{k} {v}" for k, v in result.requested.items())]
           if result.requested else []),
         f"  folder:   {result.folder}",

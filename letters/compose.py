@@ -553,23 +553,30 @@ class Composer:
         languages = languages or self.languages(recipient)
         template = self.cfg.letter.template
         missing: list[tuple[str, str, str]] = []
+        contexts: dict[str, dict] = {}
+
+        def ctx(lang: str) -> dict:
+            # one context per language of this letter, shared by its templates
+            if lang not in contexts:
+                contexts[lang] = self.context(recipient, lang, notice_id, issue_date, missing)
+            return contexts[lang]
+
         versions = []
         for lang in languages:
-            html = self.html(recipient, lang, notice_id=notice_id, issue_date=issue_date,
-                             missing=missing)
+            html = self._render(lang, template, ctx(lang), recipient)
             blocks = parse(html, f"{lang}/{template}")
             if self.cfg.letter.form == "each":
-                blocks += self._form(recipient, lang, notice_id, issue_date, missing)
+                blocks += self._form(recipient, lang, ctx(lang))
             versions.append(Version(lang, blocks, dict(self._labels(lang)), self._locale(lang)))
         form: list[Block] = []
         if self.cfg.letter.form == "preferred":
-            form = self._form(recipient, languages[0], notice_id, issue_date, missing)
+            form = self._form(recipient, languages[0], ctx(languages[0]))
             if len(languages) > 1:
-                pair_form(form, self._form(recipient, languages[1], notice_id, issue_date,
-                                           missing))
-        crossrefs = [self._crossref(recipient, lang, notice_id, issue_date)
-                     for lang in languages[1:]]
-        taglines = self._taglines(recipient, languages, notice_id, issue_date, proof)
+                pair_form(form, self._form(recipient, languages[1], ctx(languages[1])))
+        crossrefs = [self._crossref(recipient, lang, ctx(lang)) for lang in languages[1:]]
+        # a tagline prints only the hotline: the source language's context serves every
+        # tagline language, which has no letter catalogs
+        taglines = self._taglines(recipient, languages, ctx(i18n.SOURCE_LANGUAGE), proof)
         missing = list(dict.fromkeys(missing))
         if missing and not proof:
             lang, context, value = missing[0]
@@ -594,26 +601,19 @@ class Composer:
                             self.context(recipient, lang, notice_id, issue_date, missing),
                             recipient)
 
-    def _form(self, recipient, lang, notice_id, issue_date, missing) -> list[Block]:
+    def _form(self, recipient, lang, ctx) -> list[Block]:
         name = self.cfg.letter.form_template
-        html = self._render(lang, name, self.context(recipient, lang, notice_id, issue_date,
-                                                     missing), recipient)
-        return parse(html, f"{lang}/{name}")
+        return parse(self._render(lang, name, ctx, recipient), f"{lang}/{name}")
 
-    def _crossref(self, recipient, lang, notice_id, issue_date) -> Crossref:
-        ctx = self.context(recipient, lang, notice_id, issue_date)
-        ctx["page"] = PAGE_SENTINEL
-        html = self._render(lang, CROSSREF_TEMPLATE, ctx, recipient)
+    def _crossref(self, recipient, lang, ctx) -> Crossref:
+        html = self._render(lang, CROSSREF_TEMPLATE, {**ctx, "page": PAGE_SENTINEL}, recipient)
         text = "\n".join(b.text() for b in parse(html, f"{lang}/{CROSSREF_TEMPLATE}"))
         return Crossref(lang, text, lang)
 
-    def _taglines(self, recipient, languages, notice_id, issue_date, proof) -> list[Tagline]:
+    def _taglines(self, recipient, languages, ctx, proof) -> list[Tagline]:
         out = []
         for lang in self.tagline_languages(languages):
             try:
-                # a tagline prints only the hotline: the source language's context serves
-                # every tagline language, which has no letter catalogs
-                ctx = self.context(recipient, i18n.SOURCE_LANGUAGE, notice_id, issue_date)
                 html = self._render(lang, i18n.TAGLINE_TEMPLATE, ctx, recipient,
                                     domain=i18n.TAGLINES)
             except i18n.CatalogError:

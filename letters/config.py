@@ -17,7 +17,7 @@ from pathlib import Path
 
 from letters.errors import ConfigError
 from letters.languages import (
-    LETTER_POLICIES, Language, Registry, SOURCE_LANGUAGE, language_problems,
+    Language, Registry, SOURCE_LANGUAGE, language_problems,
 )
 from letters.model import CANONICAL_COLUMNS
 

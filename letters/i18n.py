@@ -269,11 +269,6 @@ def extract_catalogs(root: Path, templates_dir: Path | None = None) -> dict[str,
     return catalogs
 
 
-def extract_catalog(root: Path) -> Catalog:
-    """The ``letters`` template catalog (see :func:`extract_catalogs`)."""
-    return extract_catalogs(root)[DOMAIN]
-
-
 def data_catalog(values: Iterable[tuple[str, str, str]], previous: Catalog | None = None
                  ) -> Catalog:
     """The ``data`` template catalog: (context, value, where) triples, added to the values of

@@ -295,7 +295,6 @@ CASE_COLUMN_SHARES = {4: (0.28, 0.26, 0.23, 0.23),
 def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> list:
     out: list = []
     signature: list = []  # consecutive signature paragraphs stay on one page
-    keep: list = []       # a heading stays with what follows it
     titled = False
     for block in blocks:
         if signature and not (block.kind == "p" and block.cls == "signature"):

@@ -4,7 +4,6 @@ in every language."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import io
 

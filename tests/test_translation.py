@@ -14,7 +14,6 @@ from click.testing import CliRunner
 from letters import config, i18n
 from letters.cli import cli
 from tests.conftest import ROOT, copy_workspace, row, write_records
-from tests.test_mailing import small_records
 
 PO = "locale/es/LC_MESSAGES/letters.po"
 OLD = "This raises doubts about the tests done in many cases."
