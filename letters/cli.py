@@ -304,9 +304,30 @@ def _duration(seconds: float) -> str:
 @click.option("--overdue", "follow_up_overdue", is_flag=True,
               help="With --follow-up: also write again to everyone who did not answer by the "
                    "deadline (at their address, unless it came back undeliverable).")
+@click.option("--again", is_flag=True,
+              help="With --follow-up: also write to people whose letter was followed up "
+                   "already in another batch (left out by default).")
 @click.option("--date", "issue_date", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Issue date printed on the letters (YYYY-MM-DD). Default: the batch's recorded "
-                   "date when resuming, else today.")
+                   "date when resuming, else today. A date before today is refused without "
+                   "--allow-past-date.")
+@click.option("--allow-past-date", is_flag=True,
+              help="Accept an issue date before today (the letters' response deadline may "
+                   "then be near or gone).")
+@click.option("--suppress", "suppress", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE",
+              help="CSV of people not to mail: defendant_id, reason (deceased, represented, "
+                   "responded, court-excluded, or [suppression_reason] of letters.toml), "
+                   "note; for 'represented', counsel_name and counsel_address: the letter goes "
+                   "to counsel. Default: [suppression] file.")
+@click.option("--export-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="When RECORDS was exported (default: the file's date). An address the "
+                   "ledger received for a person on or after it replaces the export's "
+                   "([mailing] newest_address).")
+@click.option("--dry-run", is_flag=True,
+              help="Show the whole plan (people, letters per language, rejects, suppressed, "
+                   "pages and sheets, follow-up targets, the deadline) and write nothing: no "
+                   "ledger, no folder, no file. Letters are rendered in memory to count pages.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Rendering processes. Default: [mailing] workers, 0 = one per CPU core.")
 @click.option("--strict", is_flag=True,
@@ -321,7 +342,8 @@ def _duration(seconds: float) -> str:
 @click.pass_obj
 @handle_errors
 def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None,
-         follow_up_overdue: bool, issue_date, workers: int | None, strict: bool,
+         follow_up_overdue: bool, again: bool, issue_date, allow_past_date: bool,
+         suppress: str | None, export_date, dry_run: bool, workers: int | None, strict: bool,
          allow_sample: bool,
          out_dir: str | None, ledger_url: str | None, encoding: str | None,
          sheet: str | None) -> None:
@@ -334,7 +356,16 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
 
     With --follow-up BATCH (and no RECORDS), the batch is planned from the ledger: people whose
     letter came back with a new address, and with --overdue those who did not answer in time;
-    each new letter is linked to the one it follows.
+    each new letter is linked to the one it follows. A letter followed up already is left out
+    unless --again.
+
+    Every person in the input ends in one state, listed in manifest.csv, the ledger and the
+    court report: a letter (to them, or to their counsel of record), suppressed (--suppress:
+    deceased, already responded, excluded by the court ...) or rejected (rejects.csv). When the
+    ledger holds a newer address for a person than the export, the letter goes there and the
+    summary names them.
+
+    --dry-run shows all of this, and the pages and sheets to print, without writing anything.
 
     Interrupted, the same command finishes the missing letters and never makes a second letter
     for anyone; on a finished batch it does nothing. Changed records, templates, catalogs or
@@ -344,14 +375,29 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
     translation the gate refuses).
     """
     from letters import config as config_mod
-    from letters.mailing import mail as run_mail
+    from letters.mailing import dry_run as run_dry, mail as run_mail
 
+    if follow_up_overdue and not follow_up:
+        raise click.UsageError("--overdue works only with --follow-up BATCH (it writes again "
+                               "to people of that batch who did not answer); without it this "
+                               "would mail a whole new batch. Add --follow-up BATCH, or leave "
+                               "out --overdue.")
+    if again and not follow_up:
+        raise click.UsageError("--again works only with --follow-up BATCH.")
+    if follow_up and export_date:
+        raise click.UsageError("--export-date is for a mailing from RECORDS, not --follow-up.")
     cfg = config_mod.with_overrides(app.config, intake={"encoding": encoding, "sheet": sheet})
-    result = run_mail(cfg, records, batch=batch,
-                      issue_date=issue_date.date() if issue_date else None, out_dir=out_dir,
-                      ledger_url=ledger_url, workers=workers or cfg.mailing.workers or None,
-                      progress=Progress("letters"), follow_up=follow_up,
-                      follow_up_overdue=follow_up_overdue, allow_sample_signoffs=allow_sample)
+    options = dict(batch=batch, issue_date=issue_date.date() if issue_date else None,
+                   out_dir=out_dir, ledger_url=ledger_url,
+                   workers=workers or cfg.mailing.workers or None, follow_up=follow_up,
+                   follow_up_overdue=follow_up_overdue, allow_sample_signoffs=allow_sample,
+                   suppress=suppress, export_date=export_date.date() if export_date else None,
+                   allow_past_date=allow_past_date, again=again)
+    if dry_run:
+        plan = run_dry(cfg, records, progress=Progress("rendering in memory"), **options)
+        click.echo(_dry_run_summary(plan))
+        sys.exit(1 if plan["failed"] or (strict and plan["rejected_rows"]) else 0)
+    result = run_mail(cfg, records, progress=Progress("letters"), **options)
     if allow_sample:
         click.echo("WARNING: translations signed off only for the bundled sample office were "
                    "accepted (--accept-sample-signoffs); this batch is not a real mailing.",
@@ -365,8 +411,12 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
     langs = ", ".join(f"{k} {v}" for k, v in result.languages.items())
     lines += [
         f"  letters:  {result.letters}  ({result.pages} pages; languages: {langs or 'none'})",
+        *([_people_line(result.people, result.suppressed, result.to_counsel)]
+          if result.people else []),
         f"  rejected: {result.rejected_rows} rows"
         + (f", {result.failed} letters failed to render" if result.failed else ""),
+        *_newer_lines(result.newer_addresses),
+        *[f"  note:     {n}" for n in result.notes],
         *(["  asked for a language without letters (sent the fallback, see "
            "manifest.csv language_requested): "
            + ", ".join(f"{k} {v}" for k, v in result.requested.items())]
@@ -380,6 +430,50 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
     # Done when every valid person got a letter; rejected rows are listed in rejects.csv and
     # count as problems only with --strict. A letter that failed to render always does.
     sys.exit(1 if result.failed or (strict and result.rejected_rows) else 0)
+
+
+def _people_line(people: dict, suppressed: dict, to_counsel: int) -> str:
+    total = sum(people.values())
+    why = ", ".join(f"{k} {v}" for k, v in suppressed.items())
+    return (f"  people:   {total} = {people.get('letter', 0)} with a letter"
+            + (f" ({to_counsel} to counsel of record)" if to_counsel else "")
+            + f" + {people.get('suppressed', 0)} suppressed" + (f" ({why})" if why else "")
+            + f" + {people.get('rejected', 0)} rejected  (manifest.csv: state)")
+
+
+def _newer_lines(newer: dict) -> list[str]:
+    if not newer:
+        return []
+    shown = ", ".join(f"{d} (from {n})" for d, n in sorted(newer.items())[:20])
+    more = f" ... and {len(newer) - 20} more" if len(newer) > 20 else ""
+    return [f"  newer address from the ledger for {len(newer)}: {shown}{more} "
+            "(manifest.csv: address_source)"]
+
+
+def _dry_run_summary(p: dict) -> str:
+    people = {"letter": p["letters"], "suppressed": sum(p["suppressed"].values()),
+              "rejected": p["rejected_people"]}
+    versions = ", ".join(f"{k} {v}" for k, v in p["versions"].items())
+    state = ("already complete: a real run would do nothing" if p["complete"] else
+             "exists: a real run would resume it" if p["exists"] else "new")
+    lines = [
+        f"DRY RUN: nothing was written. Batch {p['batch']} ({state}) would mail:",
+        f"  letters:  {p['letters']}  ({p['pages']} pages on {p['sheets']} sheets, one side "
+        f"each; versions: {versions or 'none'})",
+        _people_line(people, p["suppressed"], p["to_counsel"]),
+        f"  rejected: {p['rejected_rows']} rows"
+        + (f", {p['failed']} letters would fail to render" if p["failed"] else ""),
+        *(["  asked for a language without letters (sent the fallback): "
+           + ", ".join(f"{k} {v}" for k, v in p["requested"].items())] if p["requested"]
+          else []),
+        *_newer_lines(p["newer_addresses"]),
+        *([f"  follow-ups: " + ", ".join(f"{k} {v}" for k, v in p["follow_ups"].items())]
+          if p["follow_ups"] else []),
+        f"  dated:    {p['issue_date']}; response deadline {p['deadline']}",
+        f"  folder:   {p['folder']}",
+        *[f"  note:     {n}" for n in p["notes"]],
+    ]
+    return "\n".join(lines)
 
 
 @cli.group()

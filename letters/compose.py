@@ -669,7 +669,8 @@ class _CaseView:
 
 class _RecipientView:
     __slots__ = ("defendant_id", "first_name", "middle_name", "last_name", "suffix",
-                 "full_name", "address", "language", "language_requested", "cases", "extra")
+                 "full_name", "address", "language", "language_requested", "cases", "extra",
+                 "deliver_to")
 
     def __init__(self, r: Recipient, cases):
         self.defendant_id = r.defendant_id
@@ -683,6 +684,8 @@ class _RecipientView:
         self.language_requested = r.language_requested
         self.cases = cases
         self.extra = dict(r.extra)
+        #: {"role": "counsel", "name": ...} for a letter sent to counsel of record
+        self.deliver_to = dict(r.deliver_to) if r.deliver_to else None
 
 
 def _nfc(value):

@@ -123,6 +123,10 @@ class MailingConfig:
     workers: int = 0
     #: Letters per combined print file (the mail house's limit).
     letters_per_print_file: int = 500
+    #: A new mailing from an export uses the newest address the ledger holds for a person (an
+    #: ``address-update`` response, or returned mail with a forwarding address, received on or
+    #: after the export's date) instead of the export's; the summary and the manifest say so.
+    newest_address: bool = True
 
 
 DEFAULT_RESPONSE_KINDS = ["counsel-requested", "no-action-wanted", "address-update",
@@ -155,6 +159,36 @@ class CaseStatus:
 
 
 @dataclass
+class SuppressionConfig:
+    """People who must not be mailed (``--suppress FILE`` or ``file`` here)."""
+
+    #: A CSV of ``defendant_id, reason[, note, counsel_name, counsel_address]`` applied to every
+    #: mailing from an export; blank = none (``letters mail --suppress`` adds one).
+    file: str = ""
+
+
+@dataclass
+class SuppressionReason:
+    """One reason a person is not mailed (``[suppression_reason.deceased]``)."""
+
+    #: What the reason means, printed in summaries and the court report.
+    label: str
+    #: The person has counsel of record: the letter goes to counsel instead (the suppression
+    #: file gives ``counsel_name`` and ``counsel_address``), naming the person in the letter.
+    to_counsel: bool = False
+
+
+#: The reasons a workspace has when letters.toml configures none.
+DEFAULT_SUPPRESSION_REASONS = {
+    "deceased": SuppressionReason("Deceased"),
+    "represented": SuppressionReason("Represented by counsel of record: the letter goes to "
+                                     "counsel", to_counsel=True),
+    "responded": SuppressionReason("Already responded"),
+    "court-excluded": SuppressionReason("Excluded by the court"),
+}
+
+
+@dataclass
 class PathsConfig:
     """Where the workspace keeps its parts (relative to the folder of ``letters.toml``)."""
 
@@ -172,6 +206,10 @@ class Config:
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     counsel: CounselConfig = field(default_factory=CounselConfig)
+    suppression: SuppressionConfig = field(default_factory=SuppressionConfig)
+    #: Reasons a person is not mailed: name -> label (``[suppression_reason.NAME]``).
+    suppression_reason: dict[str, SuppressionReason] = field(
+        default_factory=lambda: dict(DEFAULT_SUPPRESSION_REASONS))
     #: Canonical column name -> header used in the office's export.
     columns: dict[str, str] = field(default_factory=dict)
     #: Language code -> its declaration (``[languages.pt]``); see :mod:`letters.languages`.
@@ -207,8 +245,9 @@ class Config:
 
 _SECTIONS = {"office": OfficeConfig, "intake": IntakeConfig, "letter": LetterConfig,
              "mailing": MailingConfig, "responses": ResponsesConfig, "paths": PathsConfig,
-             "counsel": CounselConfig}
-_TABLES = {"languages": Language, "case_status": CaseStatus}
+             "counsel": CounselConfig, "suppression": SuppressionConfig}
+_TABLES = {"languages": Language, "case_status": CaseStatus,
+           "suppression_reason": SuppressionReason}
 
 
 def _check_type(value, annotation) -> bool:
@@ -336,6 +375,12 @@ def _validate_values(cfg: Config) -> list[str]:
         problems.append("[office] hotline_days must be a day or a range such as 'mon-fri'")
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", cfg.office.hotline_hours):
         problems.append("[office] hotline_hours must be HH:MM-HH:MM, e.g. '09:00-17:00'")
+    for name, reason in cfg.suppression_reason.items():
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name) or not reason.label.strip():
+            problems.append(f"[suppression_reason.{name}] needs a lower-case name (letters, "
+                            "digits, '-', '_') and a label")
+    if not cfg.suppression_reason:
+        problems.append("[suppression_reason] must name at least one reason")
     for value, status in cfg.case_status.items():
         if not status.label.strip() or not status.meaning.strip():
             problems.append(f"[case_status.{value}] needs a label and a meaning")

@@ -58,6 +58,9 @@ class FollowUpPlan:
     recipients: list[Recipient]
     follows: dict[str, str]                       # defendant_id -> original notice ID
     rejects: list[Reject] = field(default_factory=list)
+    #: letters left out because a follow-up of them was mailed already: notice ID -> that
+    #: follow-up's batch (not part of the plan kept in the ledger)
+    already_followed: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def people(self) -> int:
@@ -66,6 +69,11 @@ class FollowUpPlan:
     @property
     def rejected_rows(self) -> set[int]:
         return {r.row for r in self.rejects}
+
+    def rejected_people(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        from letters.records import rejected_people
+
+        return rejected_people(self.rejects)
 
     def to_json(self) -> bytes:
         """The plan as kept in the ledger, so that a resumed run replays exactly this plan."""
@@ -85,14 +93,31 @@ class FollowUpPlan:
         return hashlib.sha256(self.to_json()).hexdigest()
 
 
+def followed_up(ledger: Ledger, *, exclude_batch: str | None = None) -> dict[str, str]:
+    """Notice ID -> the batch of a follow-up letter already made for it."""
+    names = {b.id: b.name for b in ledger.batches()}
+    out: dict[str, str] = {}
+    for row in ledger.letters():
+        if row.follow_up_of and names.get(row.batch_id) != exclude_batch:
+            out.setdefault(row.follow_up_of, names.get(row.batch_id, "?"))
+    return out
+
+
 def plan(ledger: Ledger, original: str, *, overdue: bool = False,
-         as_of: dt.date | None = None) -> FollowUpPlan:
+         as_of: dt.date | None = None, again: bool = False,
+         exclude_batch: str | None = None) -> FollowUpPlan:
+    """The follow-up of batch ``original``. A letter that was followed up already (in a batch
+    other than ``exclude_batch``) is left out unless ``again``."""
     from letters.responses import RETURNED, overdue as find_overdue
 
     b = ledger.batch(original)
     if b is None:
-        raise UsageError(f"no batch named '{original}' to follow up")
+        raise UsageError(f"no batch named '{original}' to follow up",
+                         hint="Batches in the ledger: " + (", ".join(
+                             x.name for x in ledger.batches()) or "none"))
     letters = {row.notice_id: row for row in ledger.letters(b.id)}
+    done = {} if again else followed_up(ledger, exclude_batch=exclude_batch)
+    already: dict[str, str] = {}
     latest: dict[str, object] = {}
     moved: dict[str, object] = {}
     for r in ledger.responses():                 # in the order they were received
@@ -105,6 +130,9 @@ def plan(ledger: Ledger, original: str, *, overdue: bool = False,
     for n, (nid, letter) in enumerate(sorted(letters.items()), start=1):
         r = moved.get(nid)
         if r is None:
+            continue
+        if nid in done:
+            already[nid] = done[nid]
             continue
         address = parse_address(r.new_address)
         person = recipient_from_dict(json.loads(letter.recipient))
@@ -124,6 +152,9 @@ def plan(ledger: Ledger, original: str, *, overdue: bool = False,
             person = recipient_from_dict(json.loads(letter.recipient))
             if person.defendant_id in follows:
                 continue
+            if letter.notice_id in done:
+                already[letter.notice_id] = done[letter.notice_id]
+                continue
             if letter.notice_id in undeliverable:
                 rejects.append(Reject(0, person.defendant_id, "address", "",
                                       f"notice {letter.notice_id} came back undeliverable and "
@@ -133,4 +164,5 @@ def plan(ledger: Ledger, original: str, *, overdue: bool = False,
                 "kind": "overdue", "notice_id": letter.notice_id,
                 "date": b.issue_date.isoformat()}))
             follows[person.defendant_id] = letter.notice_id
-    return FollowUpPlan(f"follow-up of {original}", recipients, follows, rejects)
+    source = f"follow-up of {original}" + (" (overdue too)" if overdue else "")
+    return FollowUpPlan(source, recipients, follows, rejects, already)

@@ -124,6 +124,21 @@ responses = Table(
     Index("ix_responses_notice", "notice_id"),
 )
 
+outcomes = Table(
+    "outcomes", metadata,   # what became of every person in a batch's input
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", ForeignKey("batches.id"), nullable=False),
+    Column("defendant_id", String(200), nullable=False),
+    Column("state", String(20), nullable=False),       # letter | suppressed | rejected
+    Column("reason", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("notice_id", String(20)),
+    Column("dockets", Text, nullable=False),           # JSON list of docket numbers
+    Column("sent_to", String(20), nullable=False),     # "" (the person) or "counsel"
+    Column("address_source", String(60), nullable=False),
+    UniqueConstraint("batch_id", "defendant_id"),
+)
+
 GENESIS = "0" * 64
 APPEND_ONLY = [t.name for t in metadata.sorted_tables]
 
@@ -393,12 +408,45 @@ class Ledger:
             return conn.execute(select(func.count()).select_from(letters).where(
                 letters.c.batch_id == batch_id)).scalar_one()
 
-    def close_batch(self, batch: BatchRow, root: str, count: int) -> None:
+    def close_batch(self, batch: BatchRow, root: str, count: int,
+                    people: list | None = None) -> None:
+        """Record the batch's root and what became of every person in it (one transaction)."""
+        states: dict[str, int] = {}
         with self.engine.begin() as conn:
+            if people:
+                conn.execute(insert(outcomes), [
+                    {"batch_id": batch.id, "defendant_id": o.defendant_id, "state": o.state,
+                     "reason": o.reason, "note": o.note, "notice_id": o.notice_id or None,
+                     "dockets": json.dumps(list(o.dockets), ensure_ascii=False),
+                     "sent_to": o.sent_to, "address_source": o.address_source}
+                    for o in people])
+                for o in people:
+                    states[o.state] = states.get(o.state, 0) + 1
             conn.execute(insert(batch_roots).values(batch_id=batch.id, root=root,
                                                     letter_count=count, created_at=now()))
             self.add_event(conn, "batch-complete", batch=batch.name,
-                           payload={"root": root, "letters": count})
+                           payload={"root": root, "letters": count, "people": states})
+
+    def outcomes(self, batch_id: int | None = None) -> list:
+        """What became of each person, per batch (empty for batches closed before outcomes
+        were recorded)."""
+        q = select(outcomes, batches.c.name.label("batch")).select_from(
+            outcomes.join(batches)).order_by(outcomes.c.batch_id, outcomes.c.id)
+        if batch_id is not None:
+            q = q.where(outcomes.c.batch_id == batch_id)
+        with self.engine.connect() as conn:
+            return list(conn.execute(q))
+
+    def address_updates(self) -> list[tuple[str, str, dt.date, str]]:
+        """(defendant_id, notice_id, received, new address) of every response that gave a new
+        address, oldest first."""
+        q = (select(letters.c.defendant_id, responses.c.notice_id, responses.c.received,
+                    responses.c.new_address)
+             .select_from(responses.join(letters))
+             .where(responses.c.new_address != "")
+             .order_by(responses.c.received, responses.c.id))
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(q)]
 
     def record_responses(self, rows: list[dict]) -> int:
         """Record responses (one transaction); rows whose import_key is known are skipped.

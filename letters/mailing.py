@@ -20,12 +20,14 @@ on disk by an interrupted run is accepted only if it is byte-identical to the re
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import multiprocessing
 import os
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
@@ -38,14 +40,17 @@ from letters.errors import LettersError, UsageError
 from letters.exports import private_dir, write_csv
 from letters.ledger import BatchRow, Ledger, default_url
 from letters.model import Recipient
+from letters.people import Outcome
 from letters.records import Intake, read_for
 from letters.printshop import write_print_files
 from letters.store import (
     CopyConflict, fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
 )
 
-MANIFEST_HEADER = ("notice_id", "defendant_id", "languages", "language_requested", "pages",
-                   "sha256", "file", "zip")
+#: One row per person in the batch's input: ``state`` letter | suppressed | rejected (see
+#: ``letters.people``); the letter columns are blank for people without a letter.
+MANIFEST_HEADER = ("notice_id", "defendant_id", "state", "reason", "sent_to", "address_source",
+                   "languages", "language_requested", "pages", "sha256", "file", "zip")
 
 
 class MailingError(LettersError):
@@ -73,6 +78,15 @@ class MailResult:
     root: str = ""
     elapsed: float = 0.0
     already_complete: bool = False
+    #: people per state (letter, suppressed, rejected), adding up to the people in the input
+    people: dict[str, int] = field(default_factory=dict)
+    #: suppressed people by reason; letters sent to counsel of record
+    suppressed: dict[str, int] = field(default_factory=dict)
+    to_counsel: int = 0
+    #: defendant_id -> notice whose response gave the newer address this batch used
+    newer_addresses: dict[str, str] = field(default_factory=dict)
+    #: things the run noticed that need no action to finish (suppressed IDs not in the input...)
+    notes: list[str] = field(default_factory=list)
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -89,9 +103,12 @@ def _versions() -> str:
 
 
 def input_snapshot(cfg: Config, records_path: Path | None, issue_date: dt.date, *,
-                   records_sha: str | None = None
+                   records_sha: str | None = None,
+                   extra: list[tuple[str, str, str, bytes | None]] = ()
                    ) -> tuple[dict[str, str], list[tuple[str, str, str, bytes | None]]]:
-    """Hashes of every input of a batch, and the snapshot rows kept in the ledger."""
+    """Hashes of every input of a batch, and the snapshot rows kept in the ledger. ``extra``:
+    inputs decided by planning (a follow-up plan, the newer addresses used, a suppression
+    file)."""
     root = cfg.root.resolve()
 
     def rel(p: Path) -> str:
@@ -126,6 +143,7 @@ def input_snapshot(cfg: Config, records_path: Path | None, issue_date: dt.date, 
         inputs.append(("font", filename, hashlib.sha256(data).hexdigest(), None))
     tools = _versions().encode()
     inputs.append(("tool", "versions", hashlib.sha256(tools).hexdigest(), tools))
+    inputs.extend(extra)
 
     def combined(kinds) -> str:
         h = hashlib.sha256()
@@ -145,7 +163,7 @@ def input_snapshot(cfg: Config, records_path: Path | None, issue_date: dt.date, 
     everything.update(f"records\0{records_sha}\nissue_date\0{issue_date.isoformat()}\n"
                       f"policy\0{cfg.letter.policy}\n".encode())
     everything.update(combined({"template", "catalog", "signoff", "config", "setting", "font",
-                                "tool", "plan"}).encode())
+                                "tool", "plan", "suppression"}).encode())
     hashes["inputs_sha256"] = everything.hexdigest()
     return hashes, inputs
 
@@ -160,7 +178,7 @@ def _init_worker(cfg: Config, letters_dir: str) -> None:
     from letters.pdf import register_fonts
 
     _worker["composer"] = Composer(cfg)
-    _worker["letters_dir"] = Path(letters_dir)
+    _worker["letters_dir"] = Path(letters_dir) if letters_dir else None
     register_fonts()
 
 
@@ -177,18 +195,23 @@ def render_letter(task: tuple[Recipient, str, dt.date]) -> dict:
         doc = _worker["composer"].compose(recipient, notice_id=notice_id, issue_date=issue_date)
         out = render(doc)
         rel = f"letters/{notice_id}.pdf"
-        # the folder is fsynced by the main process before the ledger records this copy
-        digest = write_once(_worker["letters_dir"] / f"{notice_id}.pdf", out.pdf,
-                            sync_dir=False)
+        if _worker["letters_dir"] is None:  # a dry run keeps nothing
+            digest = hashlib.sha256(out.pdf).hexdigest()
+        else:
+            # the folder is fsynced by the main process before the ledger records this copy
+            digest = write_once(_worker["letters_dir"] / f"{notice_id}.pdf", out.pdf,
+                                sync_dir=False)
     except (CopyConflict, OSError):
         raise  # a retained copy that differs, or a full disk: stop, never skip a person
     except LettersError as exc:
         return {"ok": False, "defendant_id": recipient.defendant_id,
-                "rows": list(recipient.source_rows), "reason": str(exc).split("\n")[0]}
+                "rows": list(recipient.source_rows), "reason": str(exc).split("\n")[0],
+                "dockets": [c.docket_number for c in recipient.cases]}
     except Exception as exc:  # a layout or template error for this person only
         return {"ok": False, "defendant_id": recipient.defendant_id,
                 "rows": list(recipient.source_rows),
-                "reason": f"recipient {recipient.defendant_id}: {type(exc).__name__}: {exc}"}
+                "reason": f"recipient {recipient.defendant_id}: {type(exc).__name__}: {exc}",
+                "dockets": [c.docket_number for c in recipient.cases]}
     return {
         "ok": True,
         "row": {
@@ -206,13 +229,13 @@ def render_letter(task: tuple[Recipient, str, dt.date]) -> dict:
 
 def _results(tasks: list, cfg: Config, letters_dir: Path, workers: int) -> Iterable[dict]:
     if workers <= 1:
-        _init_worker(cfg, str(letters_dir))
+        _init_worker(cfg, str(letters_dir) if letters_dir else None)
         for task in tasks:
             yield render_letter(task)
         return
     ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(cfg, str(letters_dir))) as pool:
+                             initargs=(cfg, str(letters_dir) if letters_dir else None)) as pool:
         chunk = max(1, min(16, len(tasks) // (workers * 8) or 1))
         yield from pool.map(render_letter, tasks, chunksize=chunk)
 
@@ -251,55 +274,199 @@ def _explain_change(old: BatchRow, new: dict[str, str], issue_date: dt.date, pol
     return ", ".join(changed) or "fonts or tool versions"
 
 
+@dataclass
+class BatchPlan:
+    """What a batch will do, decided before anything is written (``mail --dry-run`` shows it)."""
+
+    intake: object                      # records.Intake, or followup.FollowUpPlan
+    recipients: list[Recipient]         # who gets a letter, as it will be addressed
+    #: people without a letter: defendant_id -> Outcome (suppressed or rejected)
+    left_out: dict[str, Outcome]
+    follows: dict[str, str]             # follow-up: defendant_id -> the notice it follows
+    records_sha: str | None
+    #: inputs the ledger keeps with the batch beyond templates, catalogs and configuration:
+    #: the follow-up plan, the suppression file, the newer addresses used
+    inputs: list[tuple[str, str, str, bytes | None]]
+    newer: dict[str, str]               # defendant_id -> notice whose response gave the address
+    notes: list[str]
+    existing: BatchRow | None           # the batch, when it is already in the ledger
+    #: follow-up letters left out because they were followed up already (without --again)
+    already_followed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def people(self) -> int:
+        return len(self.recipients) + len(self.left_out)
+
+
+def _stored(previous: list, kind: str, path: str) -> bytes | None:
+    for row in previous:
+        if row.kind == kind and row.path == path:
+            return row.content
+    return None
+
+
+def _open_existing(ledger_url: str) -> Ledger | None:
+    """The ledger when it exists (planning never creates one)."""
+    from letters.ledger import _sqlite_path
+
+    path = _sqlite_path(ledger_url)
+    if path is not None and not path.exists():
+        return None
+    return Ledger(ledger_url, create=False)
+
+
+def plan_batch(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
+               ledger_url: str, follow_up: str | None = None, follow_up_overdue: bool = False,
+               suppress: str | os.PathLike | None = None, export_date: dt.date | None = None,
+               as_of: dt.date | None = None, again: bool = False) -> BatchPlan:
+    """Read and decide everything a batch needs; write nothing. See :class:`BatchPlan`."""
+    from letters.followup import FollowUpPlan, plan as plan_follow_up
+    from letters.people import (
+        REJECTED, SUPPRESSED, Outcome, apply_suppressions, newest_addresses, read_suppressions,
+        unmatched, use_newest,
+    )
+
+    ledger = _open_existing(ledger_url)
+    try:
+        existing = ledger.batch(batch) if ledger else None
+        previous = ledger.inputs(existing.id) if existing else []
+        inputs: list[tuple[str, str, str, bytes | None]] = []
+        notes: list[str] = []
+        newer: dict[str, str] = {}
+        already: dict[str, str] = {}
+        if follow_up:
+            if records_path is not None:
+                raise UsageError("a follow-up batch is planned from the ledger: give no RECORDS")
+            if ledger is None:
+                raise UsageError(f"no ledger at {ledger_url} to plan the follow-up from",
+                                 hint="Give the --out or --ledger the first batch was mailed "
+                                      "with.")
+            kept = _stored(previous, "plan", "follow-up plan")
+            if kept is not None:
+                # a resumed run replays the plan the batch was opened with, whatever was
+                # recorded since
+                intake = FollowUpPlan.from_json(kept)
+            else:
+                intake = plan_follow_up(ledger, follow_up, overdue=follow_up_overdue,
+                                        as_of=as_of or dt.date.today(), again=again,
+                                        exclude_batch=batch)
+            already = dict(intake.already_followed)
+            if already:
+                where = ", ".join(sorted(set(already.values())))
+                notes.append(f"{len(already)} letter(s) of {follow_up} were followed up already "
+                             f"(in {where}) and are left out; --again includes them")
+            records_sha = intake.digest()
+            inputs.append(("plan", "follow-up plan", records_sha, intake.to_json()))
+            recipients = list(intake.recipients)
+            follows = intake.follows
+        else:
+            if records_path is None:
+                raise UsageError("give the RECORDS file to mail (or --follow-up BATCH)")
+            records_path = Path(records_path)
+            intake = read_for(cfg, records_path)
+            records_sha = None
+            follows = {}
+            recipients = list(intake.recipients)
+            if cfg.mailing.newest_address:
+                kept = _stored(previous, "plan", "newest addresses")
+                if kept is not None or existing is not None:
+                    chosen = json.loads(kept) if kept else {}
+                else:
+                    since = export_date or dt.date.fromtimestamp(records_path.stat().st_mtime)
+                    updates, found_notes = (newest_addresses(ledger, since) if ledger
+                                            else ({}, []))
+                    notes += found_notes
+                    recipients, _ = use_newest(recipients, updates)
+                    chosen = {r.defendant_id: {"address": asdict(r.address),
+                                               "source": r.address_source}
+                              for r in recipients if r.address_source}
+                recipients = [_with_address(r, chosen.get(r.defendant_id)) for r in recipients]
+                newer = {r.defendant_id: r.address_source.rsplit(" ", 1)[-1]
+                         for r in recipients if r.address_source}
+                data = json.dumps(chosen, sort_keys=True, ensure_ascii=False).encode()
+                inputs.append(("plan", "newest addresses", hashlib.sha256(data).hexdigest(),
+                               data))
+        # who must not be mailed
+        suppress = suppress or (cfg.root / cfg.suppression.file if cfg.suppression.file
+                                else None)
+        suppressions = {}
+        if suppress:
+            suppressions = read_suppressions(suppress, cfg.suppression_reason)
+            data = Path(suppress).read_bytes()
+            inputs.append(("suppression", Path(suppress).name, hashlib.sha256(data).hexdigest(),
+                           data))
+        left_out: dict[str, Outcome] = {}
+        for key, (reason, dockets) in intake.rejected_people().items():
+            s = suppressions.get(key)
+            if s is not None and not cfg.suppression_reason[s.reason].to_counsel:
+                left_out[key] = Outcome(key, SUPPRESSED, s.reason, s.note, dockets=dockets)
+            else:
+                left_out[key] = Outcome(key, REJECTED, reason, dockets=dockets)
+        everyone = [r.defendant_id for r in recipients] + list(left_out)
+        recipients, suppressed = apply_suppressions(recipients, suppressions,
+                                                    cfg.suppression_reason)
+        left_out.update((o.defendant_id, o) for o in suppressed)
+        missing = unmatched(suppressions, everyone)
+        if missing:
+            shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+            notes.append(f"{len(missing)} defendant ID(s) in the suppression file are not in "
+                         f"this batch's input (a typo?): {shown}")
+        return BatchPlan(intake, recipients, left_out, follows, records_sha, inputs, newer,
+                         notes, existing, already)
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
+def _with_address(r: Recipient, chosen: dict | None) -> Recipient:
+    from letters.model import Address
+
+    if chosen is None:
+        return r if not r.address_source else dataclasses.replace(r, address_source="")
+    return dataclasses.replace(r, address=Address(**chosen["address"]),
+                               address_source=chosen["source"])
+
+
+def check_dates(cfg: Config, issue_date: dt.date, *, today: dt.date | None = None) -> None:
+    """Refuse letters dated before today, or whose response deadline has passed."""
+    today = today or dt.date.today()
+    deadline = issue_date + dt.timedelta(days=cfg.letter.response_days)
+    if issue_date < today:
+        raise UsageError(
+            f"the issue date {issue_date} is before today ({today}): the letters would be "
+            f"dated in the past" + (f" and their response deadline ({deadline}) is already "
+                                    "gone" if deadline < today else ""),
+            hint="Leave out --date (today), give a later one, or add --allow-past-date if a "
+                 "past date is really meant.")
+
+
 def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
          issue_date: dt.date | None = None, out_dir: str | os.PathLike | None = None,
          ledger_url: str | None = None, workers: int | None = None,
          progress: Callable[[int, int], None] | None = None, follow_up: str | None = None,
-         follow_up_overdue: bool = False, allow_sample_signoffs: bool = False) -> MailResult:
+         follow_up_overdue: bool = False, allow_sample_signoffs: bool = False,
+         suppress: str | os.PathLike | None = None, export_date: dt.date | None = None,
+         allow_past_date: bool = False, again: bool = False,
+         today: dt.date | None = None) -> MailResult:
     """Run (or resume) one mailing batch. See the module docstring.
 
     With ``follow_up``, the batch is planned from the ledger (``letters.followup``) instead of
-    a records file.
+    a records file. ``suppress``: a suppression file (``letters.people``); ``export_date``: when
+    the records were exported (default: the file's date), for the newest-address rule.
     """
     started = time.perf_counter()
-    if not batch or any(ch in batch for ch in "/\\\0") or batch in (".", ".."):
-        raise UsageError(f"batch name '{batch}' cannot be used as a folder name",
-                         hint="Use letters, digits, '-', '_' and '.', e.g. --batch 2026-12-notice")
-    out = Path(out_dir) if out_dir else cfg.output_dir
-    ledger_url = ledger_url or default_url(out)
-    folder = out / batch
-    letters_dir = folder / "letters"
+    out, ledger_url, folder, letters_dir = _locations(cfg, batch, out_dir, ledger_url)
     workers = workers or os.cpu_count() or 1
-
-    follows: dict[str, str] = {}
-    records_sha = None
-    plan_input = None
-    if follow_up:
-        from letters.followup import plan
-
-        if records_path is not None:
-            raise UsageError("a follow-up batch is planned from the ledger: give no RECORDS")
-        from letters.followup import FollowUpPlan
-
-        with Ledger(ledger_url, create=False) as ledger:
-            previous = ledger.batch(batch)
-            kept = [row for row in ledger.inputs(previous.id) if row.kind == "plan"] \
-                if previous else []
-            if kept:
-                # a resumed run replays the plan the batch was opened with, whatever was
-                # recorded since
-                intake = FollowUpPlan.from_json(kept[0].content)
-            else:
-                intake = plan(ledger, follow_up, overdue=follow_up_overdue,
-                              as_of=issue_date or dt.date.today())
-        follows, records_sha = intake.follows, intake.digest()
-        plan_input = ("plan", "follow-up plan", records_sha, intake.to_json())
-    else:
-        if records_path is None:
-            raise UsageError("give the RECORDS file to mail (or --follow-up BATCH)")
-        records_path = Path(records_path)
-        intake = read_for(cfg, records_path)
-    recipients = list(intake.recipients)
+    plan = plan_batch(cfg, records_path, batch=batch, ledger_url=ledger_url,
+                      follow_up=follow_up, follow_up_overdue=follow_up_overdue,
+                      suppress=suppress, export_date=export_date,
+                      as_of=issue_date or dt.date.today(), again=again)
+    if plan.existing is None:
+        if not allow_past_date:
+            check_dates(cfg, issue_date or dt.date.today(), today=today)
+        if follow_up and not plan.recipients:
+            _nothing_to_follow_up(plan, follow_up)
+    intake, recipients, follows = plan.intake, plan.recipients, plan.follows
     # The gate: no letter carries text that is not translated, checked and signed off.
     relied = translation_gate(cfg, recipients, allow_sample=allow_sample_signoffs)
 
@@ -308,10 +475,11 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         existing_batch = ledger.batch(batch)
         if issue_date is None:
             issue_date = existing_batch.issue_date if existing_batch else dt.date.today()
-        hashes, inputs = input_snapshot(cfg, records_path, issue_date, records_sha=records_sha)
-        if plan_input:
-            inputs.append(plan_input)
-        result = MailResult(batch=batch, folder=folder, ledger_url=ledger_url)
+        hashes, inputs = input_snapshot(cfg, records_path if not follow_up else None,
+                                        issue_date, records_sha=plan.records_sha,
+                                        extra=plan.inputs)
+        result = MailResult(batch=batch, folder=folder, ledger_url=ledger_url,
+                            newer_addresses=dict(plan.newer), notes=list(plan.notes))
         if existing_batch is not None and existing_batch.inputs_sha256 != hashes["inputs_sha256"]:
             what = _explain_change(existing_batch, hashes, issue_date, cfg.letter.policy)
             raise BatchChanged(
@@ -327,7 +495,8 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         recorded = {row.defendant_id: row for row in ledger.letters(bat.id)}
         if bat.root is not None:
             result.already_complete = True
-            _summarise(result, intake, recorded.values(), bat.root, started)
+            _summarise(result, intake, recorded.values(), bat.root, started,
+                       ledger.outcomes(bat.id))
             return result
         remove_stale_temporaries(letters_dir)
         _check_recorded_copies(folder, recorded.values())
@@ -364,17 +533,127 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
                                                               "reason": f["reason"]})
 
         rows = ledger.letters(bat.id)
+        people = outcomes_of(rows, failures, plan.left_out)
         leaves = [f"{row.notice_id}\n{row.sha256}".encode() for row in rows]
         root = merkle.root(leaves).hex()
-        _write_outputs(folder, intake, rows, failures, root, cfg, workers)
+        _write_outputs(folder, intake, rows, failures, root, cfg, workers, people)
         # Failures are data or template problems that would fail again; they are in rejects.csv
         # and the event log, and the batch is complete without them.
         for d in (folder / "print", folder):  # the outputs are durable before the root is
             fsync_dir(d)
-        ledger.close_batch(bat, root, len(rows))
+        ledger.close_batch(bat, root, len(rows), people)
         result.failed = len(failures)
-        _summarise(result, intake, rows, root, started)
+        _summarise(result, intake, rows, root, started, people)
         return result
+
+
+def _locations(cfg: Config, batch: str, out_dir, ledger_url: str | None):
+    if not batch or any(ch in batch for ch in "/\\\0") or batch in (".", ".."):
+        raise UsageError(f"batch name '{batch}' cannot be used as a folder name",
+                         hint="Use letters, digits, '-', '_' and '.', e.g. --batch 2026-12-notice")
+    out = Path(out_dir) if out_dir else cfg.output_dir
+    ledger_url = ledger_url or default_url(out)
+    folder = out / batch
+    return out, ledger_url, folder, folder / "letters"
+
+
+def _nothing_to_follow_up(plan: BatchPlan, follow_up: str) -> None:
+    if plan.already_followed:
+        batches = ", ".join(sorted(set(plan.already_followed.values())))
+        raise UsageError(
+            f"every letter of batch '{follow_up}' this follow-up would write to was followed up "
+            f"already (in {batches}): nothing new to mail",
+            hint="Add --again to write to them once more.")
+    raise UsageError(f"nobody in batch '{follow_up}' needs a follow-up letter (no returned "
+                     "mail with a new address, no address update"
+                     + ("" if "overdue" in plan.intake.source else ", and --overdue was not "
+                        "given") + ")",
+                     hint="Record responses first (`letters respond`, `letters responses "
+                          "import`), or add --overdue.")
+
+
+def outcomes_of(rows, failures: list[dict], left_out: dict) -> list:
+    """Every person's state in the batch: letters, letters that failed, and the people left
+    out, in that order."""
+    from letters.people import LETTER, REJECTED, Outcome
+
+    out = []
+    for row in rows:
+        rec = json.loads(row.recipient)
+        deliver = rec.get("deliver_to") or {}
+        out.append(Outcome(row.defendant_id, LETTER, deliver.get("reason", ""),
+                           notice_id=row.notice_id,
+                           dockets=tuple(c["docket_number"] for c in rec["cases"]),
+                           sent_to=deliver.get("role", ""),
+                           address_source=rec.get("address_source", "")))
+    for f in failures:
+        out.append(Outcome(f["defendant_id"], REJECTED, f["reason"],
+                           dockets=tuple(f.get("dockets", ()))))
+    failed = {f["defendant_id"] for f in failures}
+    out.extend(o for key, o in sorted(left_out.items()) if key not in failed)
+    return out
+
+
+def dry_run(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
+            issue_date: dt.date | None = None, out_dir: str | os.PathLike | None = None,
+            ledger_url: str | None = None, workers: int | None = None,
+            progress: Callable[[int, int], None] | None = None, follow_up: str | None = None,
+            follow_up_overdue: bool = False, allow_sample_signoffs: bool = False,
+            suppress: str | os.PathLike | None = None, export_date: dt.date | None = None,
+            allow_past_date: bool = False, again: bool = False,
+            today: dt.date | None = None) -> dict:
+    """The whole plan of ``mail`` with the same checks, rendering every letter in memory to
+    count its pages, and writing nothing: no folder, no ledger, no file."""
+    out, ledger_url, folder, _ = _locations(cfg, batch, out_dir, ledger_url)
+    plan = plan_batch(cfg, records_path, batch=batch, ledger_url=ledger_url,
+                      follow_up=follow_up, follow_up_overdue=follow_up_overdue,
+                      suppress=suppress, export_date=export_date,
+                      as_of=issue_date or dt.date.today(), again=again)
+    if plan.existing is None:
+        if not allow_past_date:
+            check_dates(cfg, issue_date or dt.date.today(), today=today)
+        if follow_up and not plan.recipients:
+            _nothing_to_follow_up(plan, follow_up)
+    translation_gate(cfg, plan.recipients, allow_sample=allow_sample_signoffs)
+    issue = issue_date or (plan.existing.issue_date if plan.existing else dt.date.today())
+    from letters.people import REJECTED, SUPPRESSED
+
+    summary = {
+        "batch": batch, "folder": str(folder), "exists": plan.existing is not None,
+        "complete": bool(plan.existing and plan.existing.root),
+        "issue_date": issue.isoformat(),
+        "deadline": (issue + dt.timedelta(days=cfg.letter.response_days)).isoformat(),
+        "people": plan.people, "letters": len(plan.recipients),
+        "suppressed": dict(sorted(Counter(o.reason for o in plan.left_out.values()
+                                          if o.state == SUPPRESSED).items())),
+        "rejected_people": sum(o.state == REJECTED for o in plan.left_out.values()),
+        "rejected_rows": len(plan.intake.rejected_rows),
+        "to_counsel": sum(1 for r in plan.recipients if r.deliver_to),
+        "newer_addresses": dict(plan.newer), "notes": list(plan.notes),
+        "follow_ups": dict(sorted(Counter(r.follow_up["kind"] for r in plan.recipients
+                                          if r.follow_up).items())),
+        "already_followed": dict(plan.already_followed),
+        "versions": {}, "requested": {}, "pages": 0, "failed": 0,
+    }
+    tasks = [(r, f"DRY-{i:06d}", issue) for i, r in enumerate(plan.recipients, start=1)]
+    versions: Counter = Counter()
+    requested: Counter = Counter()
+    if progress:
+        progress(0, len(tasks))
+    for done, res in enumerate(_results(tasks, cfg, None, workers or os.cpu_count() or 1), 1):
+        if progress:
+            progress(done, len(tasks))
+        if res["ok"]:
+            versions[res["row"]["languages"]] += 1
+            if res["row"]["language_requested"]:
+                requested[res["row"]["language_requested"]] += 1
+            summary["pages"] += res["row"]["pages"]
+        else:
+            summary["failed"] += 1
+    summary["versions"] = dict(sorted(versions.items()))
+    summary["requested"] = dict(sorted(requested.items()))
+    summary["sheets"] = summary["pages"]  # printed one side per sheet
+    return summary
 
 
 def translation_gate(cfg: Config, recipients: list[Recipient], *,
@@ -417,7 +696,18 @@ def _check_recorded_copies(folder: Path, rows) -> None:
                                     "backup before resuming.")
 
 
-def _summarise(result: MailResult, intake: Intake, rows, root: str, started: float) -> None:
+def _summarise(result: MailResult, intake: Intake, rows, root: str, started: float,
+               people=()) -> None:
+    from letters.people import SUPPRESSED, counts
+
+    people = list(people)
+    if people:
+        result.people = counts(people)
+        result.suppressed = dict(sorted(Counter(o.reason for o in people
+                                                if o.state == SUPPRESSED).items()))
+        result.to_counsel = sum(o.sent_to == "counsel" for o in people)
+        result.newer_addresses = {o.defendant_id: o.address_source.rsplit(" ", 1)[-1]
+                                  for o in people if o.address_source}
     rows = list(rows)
     result.letters = len(rows)
     result.pages = sum(r.pages for r in rows)
@@ -436,12 +726,19 @@ def _summarise(result: MailResult, intake: Intake, rows, root: str, started: flo
 
 
 def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], root: str,
-                   cfg: Config, workers: int) -> None:
+                   cfg: Config, workers: int, people: list) -> None:
     from letters.records import REJECTS_HEADER
 
-    write_csv(folder / "manifest.csv", MANIFEST_HEADER,
-              ((r.notice_id, r.defendant_id, r.languages, r.language_requested or "", r.pages,
-                r.sha256, r.file, r.zip) for r in rows))
+    by_notice = {r.notice_id: r for r in rows}
+
+    def line(o):
+        r = by_notice.get(o.notice_id)
+        if r is None:
+            return ("", o.defendant_id, o.state, o.reason, "", "", "", "", "", "", "", "")
+        return (r.notice_id, r.defendant_id, o.state, o.reason, o.sent_to, o.address_source,
+                r.languages, r.language_requested or "", r.pages, r.sha256, r.file, r.zip)
+
+    write_csv(folder / "manifest.csv", MANIFEST_HEADER, (line(o) for o in people))
     rejects = [(x.row, x.defendant_id, x.field, x.value, x.reason) for x in intake.rejects]
     for f in failures:
         for row in f["rows"]:

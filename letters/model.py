@@ -80,6 +80,12 @@ class Recipient:
     #: For a follow-up letter: {"kind": "overdue" | "returned" | "address-update",
     #: "notice_id": the letter it follows, "date": that letter's issue date (ISO)}.
     follow_up: Mapping[str, str] | None = None
+    #: For a letter sent to someone else on the person's behalf: {"role": "counsel", "name":
+    #: counsel's name, "reason": the suppression reason, "person_address": the person's own
+    #: address}. The address above is then theirs; the letter still names the person.
+    deliver_to: Mapping[str, str] | None = None
+    #: Where the address came from: "" (the records) or "ledger response NOTICE_ID".
+    address_source: str = ""
 
     @property
     def full_name(self) -> str:
@@ -108,4 +114,5 @@ def recipient_from_dict(data: dict) -> Recipient:
         cases=tuple(Case(**c) for c in data["cases"]),
         source_rows=tuple(data["source_rows"]), extra=dict(data.get("extra", {})),
         language_requested=data.get("language_requested", ""),
-        large_print=bool(data.get("large_print", False)), follow_up=data.get("follow_up"))
+        large_print=bool(data.get("large_print", False)), follow_up=data.get("follow_up"),
+        deliver_to=data.get("deliver_to"), address_source=data.get("address_source", ""))

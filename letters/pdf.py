@@ -350,7 +350,10 @@ def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> li
 # --- page furniture -----------------------------------------------------------------------------
 
 def address_lines(doc: Document) -> list[str]:
-    return [doc.recipient.full_name, *doc.recipient.address.lines()]
+    r = doc.recipient
+    # a letter for a represented person goes to their counsel of record, at counsel's address
+    name = r.deliver_to["name"] if r.deliver_to else r.full_name
+    return [name, *r.address.lines()]
 
 
 def fit_font_size(lines: list[str], font: str, box: Rect, *, largest: float = 10.5,

@@ -1141,10 +1141,18 @@ class Intake:
     header_found: bool = False  # the header was found below row 1 by looking for it
     #: Per column, how many values held format characters (zero-width, BOM, bidi) now removed.
     format_characters: dict[str, int] = field(default_factory=dict)
+    #: Docket number of each rejected row (for the people states: a docket whose person was
+    #: rejected is reported as such, not as never noticed).
+    row_dockets: dict[int, str] = field(default_factory=dict)
 
     @property
     def rejected_rows(self) -> set[int]:
         return {r.row for r in self.rejects}
+
+    def rejected_people(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Each person left without a letter by rejected rows: defendant ID ("row N" for a
+        row that names nobody) -> (the first reason, their dockets)."""
+        return rejected_people(self.rejects, self.row_dockets)
 
     @property
     def people(self) -> int:
@@ -1246,8 +1254,26 @@ def group(df: pd.DataFrame, problems: pd.DataFrame, extras: list[str], *, source
         positions = positions[~hit]
 
     rejects.sort(key=lambda r: (r.row, r.field))
+    hit = rows.isin({r.row for r in rejects}).to_numpy()
+    row_dockets = dict(zip(rows[hit].astype(int).tolist(), df["docket_number"][hit].tolist()))
     return Intake(source=source, rows_read=len(df), blank_rows=blank_rows,
-                  recipients=Recipients(df, positions, extras, codes), rejects=rejects)
+                  recipients=Recipients(df, positions, extras, codes), rejects=rejects,
+                  row_dockets=row_dockets)
+
+
+def rejected_people(rejects: list[Reject], row_dockets: dict[int, str] | None = None
+                    ) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Defendant ID ("row N" when the row names nobody) -> (first reason, dockets)."""
+    row_dockets = row_dockets or {}
+    out: dict[str, tuple[str, list[str]]] = {}
+    for r in sorted(rejects, key=lambda x: (x.row, x.field)):
+        # an ID that is itself the problem (a 1 MB "ID") is not a name for the person
+        key = r.defendant_id if 0 < len(r.defendant_id) <= 100 else f"row {r.row}"
+        reason, dockets = out.setdefault(key, (r.reason, []))
+        docket = row_dockets.get(r.row, "")
+        if docket and docket not in dockets:
+            dockets.append(docket)
+    return {k: (reason, tuple(d)) for k, (reason, d) in out.items()}
 
 
 def count_format_characters(df: pd.DataFrame, columns: list[str]) -> dict[str, int]:

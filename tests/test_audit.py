@@ -25,7 +25,7 @@ ISSUE = dt.date(2026, 12, 1)
 def batch(tmp_path):
     cfg = config.load(ROOT / "letters.toml")
     out = tmp_path / "out"
-    result = mail(cfg, small_records(tmp_path / "r.csv", people=6), batch="t", issue_date=ISSUE,
+    result = mail(cfg, small_records(tmp_path / "r.csv", people=6), batch="t", issue_date=ISSUE, allow_past_date=True,
                   out_dir=out, workers=1)
     with Ledger(result.ledger_url) as ledger:
         rows = ledger.letters()

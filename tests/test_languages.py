@@ -102,7 +102,7 @@ def test_a_language_added_by_configuration_alone(ws):
     for domain in ("letters", "data"):
         assert (ws / "locale" / "fr" / "LC_MESSAGES" / f"{domain}.po").exists()
     # the gate refuses until every message is translated and signed off
-    refused = run("mail", records, "--batch", "fr1", "--date", "2026-12-01")
+    refused = run("mail", records, "--batch", "fr1", "--date", "2026-12-01", "--allow-past-date")
     assert refused.exit_code == 2 and "locale/fr/LC_MESSAGES/letters.po" in refused.output
     for domain in ("letters", "data"):  # a stand-in translation: "[fr] " + the English
         path = ws / "locale" / "fr" / "LC_MESSAGES" / f"{domain}.po"
@@ -119,7 +119,7 @@ def test_a_language_added_by_configuration_alone(ws):
     signed = run("i18n", "signoff", "--lang", "fr", "--reviewer", "Me Claire Dubois")
     assert signed.exit_code == 0, signed.output
     assert run("i18n", "check", "--lang", "fr").exit_code == 0
-    done = run("mail", records, "--batch", "fr1", "--date", "2026-12-01")
+    done = run("mail", records, "--batch", "fr1", "--date", "2026-12-01", "--allow-past-date")
     assert done.exit_code == 0, done.output
     with open(ws / "output" / "fr1" / "manifest.csv", encoding="utf-8") as fh:
         (letter,) = list(csv.DictReader(fh))
@@ -138,7 +138,7 @@ def test_nobody_in_the_sample_is_rejected_for_language_and_requests_are_recorded
         row(defendant_id="L1", language="English", large_print="yes"),
         row(defendant_id="Z1", language="Tigre </b> & <i>Co")],
         header=list(row(large_print="").keys()))
-    result = mail(cfg, records, batch="langs", issue_date=ISSUE, out_dir=tmp_path / "out",
+    result = mail(cfg, records, batch="langs", issue_date=ISSUE, allow_past_date=True, out_dir=tmp_path / "out",
                   workers=1)
     assert result.rejected_rows == 0 and result.letters == 6
     assert result.requested == {"Tigre </b> & <i>Co": 1, "tl": 1, "vi": 1}
@@ -211,7 +211,7 @@ def test_mail_gates_portuguese_like_spanish(ws):
     with open(po, "wb") as fh:
         write_po(fh, catalog, width=0)
     records = write_records(ws / "r.csv", [row(language="pt")])
-    result = run("mail", records, "--batch", "b1", "--date", "2026-12-01")
+    result = run("mail", records, "--batch", "b1", "--date", "2026-12-01", "--allow-past-date")
     assert result.exit_code == 2
     assert "sign-off is stale" in result.output and "locale/pt/LC_MESSAGES/letters.po" in \
         result.output

@@ -24,7 +24,7 @@ def pg_url():
 def test_mailing_with_a_postgresql_ledger(pg_url, tmp_path):
     cfg = config.load(ROOT / "letters.toml")
     records = small_records(tmp_path / "r.csv", people=8)
-    result = mail(cfg, records, batch="pg", issue_date=dt.date(2026, 12, 1),
+    result = mail(cfg, records, batch="pg", issue_date=dt.date(2026, 12, 1), allow_past_date=True,
                   out_dir=tmp_path / "out", ledger_url=pg_url, workers=1)
     assert result.letters == 8
     rows = check_batch(tmp_path / "out" / "pg", pg_url)

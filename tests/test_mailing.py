@@ -41,7 +41,11 @@ def check_batch(folder: Path, ledger_url: str) -> list:
         assert ledger.chain_problems() == []
     files = sorted(p.name for p in (folder / "letters").iterdir())
     with open(folder / "manifest.csv", encoding="utf-8") as fh:
-        manifest = list(csv.DictReader(fh))
+        people = list(csv.DictReader(fh))
+    manifest = [m for m in people if m["state"] == "letter"]
+    # one row per person; those without a letter have no notice ID
+    assert all(not m["notice_id"] for m in people if m["state"] != "letter")
+    assert len({m["defendant_id"] for m in people}) == len(people)
     assert len(rows) == len(manifest) == len(files)
     assert sorted(f"{r.notice_id}.pdf" for r in rows) == files
     assert len({r.defendant_id for r in rows}) == len(rows)
@@ -63,7 +67,7 @@ def check_batch(folder: Path, ledger_url: str) -> list:
 def sample_batch(tmp_path_factory):
     out = tmp_path_factory.mktemp("mail")
     cfg = config.load(ROOT / "letters.toml")
-    result = mail(cfg, ROOT / "examples" / "records.csv", batch="sample", issue_date=ISSUE,
+    result = mail(cfg, ROOT / "examples" / "records.csv", batch="sample", issue_date=ISSUE, allow_past_date=True,
                   out_dir=out, workers=2)
     return cfg, out, result
 
@@ -142,7 +146,7 @@ def test_same_batch_into_two_folders_gives_identical_sums(tmp_path):
     records = small_records(tmp_path / "r.csv")
     sums = []
     for name in ("a", "b"):
-        mail(cfg, records, batch="same", issue_date=ISSUE, out_dir=tmp_path / name, workers=1)
+        mail(cfg, records, batch="same", issue_date=ISSUE, allow_past_date=True, out_dir=tmp_path / name, workers=1)
         sums.append((tmp_path / name / "same" / "SHA256SUMS").read_bytes())
     assert sums[0] == sums[1] and len(sums[0].splitlines()) == 24 + 3
 
@@ -160,7 +164,7 @@ def test_resume_after_sigkill_at_several_points(tmp_path):
         shutil.copytree(ROOT / sub, tmp_path / sub)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "letters", "mail", str(records), "--batch", "k",
-           "--date", "2026-12-01", "--out", str(out), "--workers", "1"]
+           "--date", "2026-12-01", "--allow-past-date", "--out", str(out), "--workers", "1"]
     kills = 0
     for threshold in (0, 3, 12, 25, 38):
         proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
@@ -178,7 +182,7 @@ def test_resume_after_sigkill_at_several_points(tmp_path):
     rows = check_batch(out / "k", f"sqlite:///{out / 'ledger.sqlite'}")
     assert len(rows) == 40
     # and the result is exactly what an uninterrupted run produces
-    clean = mail(config.load(tmp_path / "letters.toml"), records, batch="k", issue_date=ISSUE,
+    clean = mail(config.load(tmp_path / "letters.toml"), records, batch="k", issue_date=ISSUE, allow_past_date=True,
                  out_dir=tmp_path / "clean", workers=2)
     assert clean.root == (out / "k" / "ROOT").read_text().strip()
     assert (tmp_path / "clean" / "k" / "SHA256SUMS").read_bytes() == \
@@ -191,7 +195,7 @@ def test_tampered_copy_stops_a_resume(tmp_path):
     out = tmp_path / "out"
     from letters import mailing
 
-    result = mail(cfg, records, batch="t", issue_date=ISSUE, out_dir=out, workers=1)
+    result = mail(cfg, records, batch="t", issue_date=ISSUE, allow_past_date=True, out_dir=out, workers=1)
     copy = next((out / "t" / "letters").iterdir())
     os.chmod(copy, 0o600)
     copy.write_bytes(copy.read_bytes() + b"%")
@@ -208,7 +212,7 @@ def test_print_files_split_in_zip_order_and_hold_every_page(tmp_path):
     cfg = dataclasses.replace(cfg, mailing=dataclasses.replace(cfg.mailing,
                                                                letters_per_print_file=5))
     records = small_records(tmp_path / "r.csv", people=12)
-    mail(cfg, records, batch="p", issue_date=ISSUE, out_dir=tmp_path, workers=2)
+    mail(cfg, records, batch="p", issue_date=ISSUE, allow_past_date=True, out_dir=tmp_path, workers=2)
     folder = tmp_path / "p"
     with open(folder / "print" / "manifest.csv", encoding="utf-8") as fh:
         printed = list(csv.DictReader(fh))
@@ -237,15 +241,17 @@ def test_letter_that_cannot_render_is_rejected_and_the_batch_goes_on(tmp_path, m
         row(defendant_id="D3", zip="2118"), row(defendant_id="D4", language="en")])
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["--config", str(ROOT / "letters.toml"), "mail",
-                                      str(records), "--batch", "b1", "--date", "2026-12-01",
+                                      str(records), "--batch", "b1", "--date", "2026-12-01", "--allow-past-date",
                                       "--out", str(tmp_path / "out"), "--workers", "1"],
                                 catch_exceptions=False)
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines[0] == "Batch b1: 2 letters rendered"
     assert lines[1].startswith("  letters:  2  (")
-    assert lines[2] == "  rejected: 1 rows, 1 letters failed to render"
-    assert lines[3] == f"  folder:   {tmp_path / 'out' / 'b1'}"
+    assert lines[2] == ("  people:   4 = 2 with a letter + 0 suppressed + 2 rejected  "
+                        "(manifest.csv: state)")
+    assert lines[3] == "  rejected: 1 rows, 1 letters failed to render"
+    assert lines[4] == f"  folder:   {tmp_path / 'out' / 'b1'}"
     rejects = (tmp_path / "out" / "b1" / "rejects.csv").read_text(encoding="utf-8").splitlines()
     assert rejects[1].startswith("3,D2,letter,,recipient D2: the address does not fit the "
                                  "envelope window")
@@ -261,10 +267,10 @@ def test_letter_that_cannot_render_is_rejected_and_the_batch_goes_on(tmp_path, m
 def test_changed_intake_settings_under_the_same_batch_name_are_refused(tmp_path):
     cfg = config.load(ROOT / "letters.toml")
     records = small_records(tmp_path / "r.csv", people=3)
-    mail(cfg, records, batch="s", issue_date=ISSUE, out_dir=tmp_path, workers=1)
+    mail(cfg, records, batch="s", issue_date=ISSUE, allow_past_date=True, out_dir=tmp_path, workers=1)
     other = config.with_overrides(cfg, intake={"default_language": "es"})
     with pytest.raises(UsageError, match=r"made from other inputs \(changed: configuration\)"):
-        mail(other, records, batch="s", issue_date=ISSUE, out_dir=tmp_path, workers=1)
+        mail(other, records, batch="s", issue_date=ISSUE, allow_past_date=True, out_dir=tmp_path, workers=1)
 
 
 def test_event_chain_cannot_fork(tmp_path):

@@ -24,7 +24,7 @@ ISSUE = dt.date(2026, 11, 1)
 def mailed(tmp_path):
     cfg = config.load(ROOT / "letters.toml")
     out = tmp_path / "out"
-    result = mail(cfg, small_records(tmp_path / "r.csv", people=5), batch="r", issue_date=ISSUE,
+    result = mail(cfg, small_records(tmp_path / "r.csv", people=5), batch="r", issue_date=ISSUE, allow_past_date=True,
                   out_dir=out, workers=1)
     with Ledger(result.ledger_url) as ledger:
         ids = [row.notice_id for row in ledger.letters()]
@@ -135,7 +135,7 @@ def test_follow_up_batch_from_returned_mail_and_overdue(mailed):
     run("respond", ids[3], "--kind", "no-action-wanted", "--received", "2026-11-13",
         "--out", out)
 
-    first = run("mail", "--batch", "f1", "--follow-up", "r", "--date", "2026-11-20",
+    first = run("mail", "--batch", "f1", "--follow-up", "r", "--date", "2026-11-20", "--allow-past-date",
                 "--out", out, "--workers", "1")
     assert first.exit_code == 0, first.output
     url = f"sqlite:///{out / 'ledger.sqlite'}"
@@ -169,12 +169,15 @@ def test_follow_up_batch_from_returned_mail_and_overdue(mailed):
     assert f"Returned letters with no follow-up: 1\n  notice {ids[1]}  (returned-undeliverable)" \
         in reconciled.output
 
-    second = run("mail", "--batch", "f2", "--follow-up", "r", "--overdue", "--date",
-                 "2027-02-15", "--out", out, "--workers", "1", "--strict")
+    second = run("mail", "--batch", "f2", "--follow-up", "r", "--overdue", "--allow-past-date",
+                 "--date", "2027-02-15", "--out", out, "--workers", "1", "--strict")
     assert second.exit_code == 1  # --strict: one person cannot be written to again
+    # the two letters f1 followed up already are not followed up a second time
+    assert "2 letter(s) of r were followed up already (in f1) and are left out; --again " \
+        "includes them" in second.stdout
     with Ledger(url) as ledger:
         f2 = ledger.letters(ledger.batch("f2").id)
-    assert sorted(r.follow_up_of for r in f2) == sorted([ids[0], ids[2], ids[4]])
+    assert [r.follow_up_of for r in f2] == [ids[4]]
     overdue = next(r for r in f2 if r.follow_up_of == ids[4])
     assert json.loads(overdue.recipient)["follow_up"]["kind"] == "overdue"
     assert "We wrote to you on November 1, 2026 and have not heard from you." in " ".join(
@@ -183,6 +186,21 @@ def test_follow_up_batch_from_returned_mail_and_overdue(mailed):
     assert f"notice {ids[1]} came back undeliverable and no new address is known" in rejects
     again = run("mail", "--batch", "f2", "--follow-up", "r", "--overdue", "--out", out)
     assert again.stdout.startswith("Batch f2 is already complete")
+
+    # the same follow-up once more under a new name: everybody was followed up already
+    twice = run("mail", "--batch", "f3", "--follow-up", "r", "--overdue", "--allow-past-date",
+                "--date", "2027-02-16", "--out", out, "--workers", "1")
+    assert twice.exit_code == 2
+    assert "was followed up already (in f1, f2): nothing new to mail" in twice.stderr
+    assert "--again" in twice.stderr
+    with Ledger(url) as ledger:
+        assert ledger.batch("f3") is None  # refused before anything was written
+    forced = run("mail", "--batch", "f3", "--follow-up", "r", "--overdue", "--allow-past-date",
+                 "--date", "2027-02-16", "--out", out, "--workers", "1", "--again")
+    assert forced.exit_code == 0
+    with Ledger(url) as ledger:
+        f3 = ledger.letters(ledger.batch("f3").id)
+    assert sorted(r.follow_up_of for r in f3) == sorted([ids[0], ids[2], ids[4]])
 
 
 def test_report_numbers_equal_independent_counts(mailed, tmp_path):
@@ -244,7 +262,7 @@ def test_interrupted_follow_up_resumes_with_its_own_plan(mailed, monkeypatch):
                 raise KeyboardInterrupt
             yield res
     monkeypatch.setattr(mailing, "_results", interrupted)
-    stopped = run("mail", "--batch", "f", "--follow-up", "r", "--date", "2026-11-20",
+    stopped = run("mail", "--batch", "f", "--follow-up", "r", "--date", "2026-11-20", "--allow-past-date",
                   "--out", out, "--workers", "1")
     assert stopped.exit_code == 1  # Click turns Ctrl-C into "Aborted!"
     monkeypatch.setattr(mailing, "_results", original)
@@ -266,7 +284,7 @@ def test_returned_mail_after_an_address_update_keeps_the_new_address(mailed):
         "--received", "2026-11-10", "--out", out)
     run("respond", ids[0], "--kind", "returned-undeliverable", "--reason", "Moved",
         "--received", "2026-11-12", "--out", out)
-    assert run("mail", "--batch", "g", "--follow-up", "r", "--date", "2026-11-20", "--out", out,
+    assert run("mail", "--batch", "g", "--follow-up", "r", "--date", "2026-11-20", "--allow-past-date", "--out", out,
                "--workers", "1").exit_code == 0
     with Ledger(f"sqlite:///{out / 'ledger.sqlite'}") as ledger:
         (row,) = ledger.letters(ledger.batch("g").id)

@@ -96,7 +96,7 @@ def test_round_trip_changed_english_to_signed_off_mailing(ws):
     row = next(r for r in packet.split("<tr") if "maybe yours" in r)
     assert "Previous English: " in row and "done in many cases.</div>" in row
 
-    refused = run("mail", records, "--batch", "b", "--date", "2026-12-01", "--out", ws / "out")
+    refused = run("mail", records, "--batch", "b", "--date", "2026-12-01", "--allow-past-date", "--out", ws / "out")
     assert refused.exit_code == 2
     assert refused.output.startswith("Error: the translation is not ready to mail (1 problem); "
                                      "no letter was written:\n  " + line + "\n")
@@ -116,7 +116,7 @@ def test_round_trip_changed_english_to_signed_off_mailing(ws):
                              f"{ws / 'locale/es/LC_MESSAGES/letters.signoff.json'}\n")
     assert run("i18n", "check", "--lang", "es").exit_code == 0
 
-    mailed = run("mail", records, "--batch", "b", "--date", "2026-12-01", "--out", ws / "out")
+    mailed = run("mail", records, "--batch", "b", "--date", "2026-12-01", "--allow-past-date", "--out", ws / "out")
     assert mailed.exit_code == 0, mailed.output
     with sqlite3.connect(ws / "out" / "ledger.sqlite") as db:
         payload = db.execute("select payload from events where kind = 'translations-approved'"
@@ -208,12 +208,12 @@ def test_sample_signoffs_count_only_for_the_sample_office(ws):
     # an office that copied the workspace and put in its own details (here: its phone)
     toml.write_text(toml.read_text(encoding="utf-8").replace(
         'phone = "(617) 555-0100"', 'phone = "(413) 555-0100"'), encoding="utf-8")
-    refused = run("mail", records, "--batch", "real", "--date", "2026-12-01")
+    refused = run("mail", records, "--batch", "real", "--date", "2026-12-01", "--allow-past-date")
     assert refused.exit_code == 2
     assert "signed off only for the bundled sample office" in refused.output
     assert "letters i18n signoff --lang es --reviewer NAME" in refused.output
     assert not (ws / "output" / "real").exists()
-    loud = run("mail", records, "--batch", "trial", "--date", "2026-12-01",
+    loud = run("mail", records, "--batch", "trial", "--date", "2026-12-01", "--allow-past-date",
                "--accept-sample-signoffs")
     assert loud.exit_code == 0, loud.output
     assert "WARNING: translations signed off only for the bundled sample office" in loud.output
@@ -237,7 +237,7 @@ def test_the_gate_reads_the_templates_the_letters_render_from(ws):
         "<h2>{% trans %}Your rights{% endtrans %}</h2>\n"
         "<p>{% trans %}An unreviewed English sentence.{% endtrans %}</p>"), encoding="utf-8")
     records = spanish_records(ws / "r.csv", people=1)
-    refused = run("mail", records, "--batch", "b", "--date", "2026-12-01")
+    refused = run("mail", records, "--batch", "b", "--date", "2026-12-01", "--allow-past-date")
     assert refused.exit_code == 2
     assert "missing from the catalog: 'An unreviewed English sentence.'" in refused.output
     assert not (ws / "output" / "b").exists()
