@@ -14,6 +14,7 @@ is byte-identical to its retained copy.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import tempfile
@@ -235,10 +236,16 @@ class Reconciliation:
     never_noticed: list[str]          # on the court's list, in no letter
     not_on_list: list[tuple[str, str]]  # (docket, notice ID) noticed but not on the list
     returned_without_follow_up: list[tuple[str, str]]  # (notice ID, kind)
+    #: on the list, no letter, the person suppressed: (docket, defendant, reason, batch)
+    suppressed: list[tuple[str, str, str, str]] = dataclasses.field(default_factory=list)
+    #: on the list, no letter, the person's rows rejected: (docket, defendant, reason, batch)
+    rejected: list[tuple[str, str, str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def clean(self) -> bool:
-        return not (self.never_noticed or self.not_on_list or self.returned_without_follow_up)
+        """Every docket has a letter or a person the office decided not to mail."""
+        return not (self.never_noticed or self.not_on_list or self.returned_without_follow_up
+                    or self.rejected)
 
 
 def read_court_list(path: Path) -> set[str]:
@@ -275,8 +282,20 @@ def reconcile(ledger_url: str, court_list: Path) -> Reconciliation:
                 follow_ups.add(letter.follow_up_of)
         returned = [(r.notice_id, r.kind) for r in ledger.responses()
                     if r.kind.startswith("returned-") or r.kind == "address-update"]
+        left_out: dict[str, tuple[str, str, str, str]] = {}
+        for o in ledger.outcomes():
+            if o.state in ("suppressed", "rejected"):
+                for d in json.loads(o.dockets):
+                    # the newest batch that left the person out says why
+                    left_out[d] = (o.state, o.defendant_id, o.reason, o.batch)
+    unnoticed = dockets - set(noticed)
+    accounted = {d: left_out[d] for d in unnoticed if d in left_out}
     return Reconciliation(
-        never_noticed=sorted(dockets - set(noticed)),
+        suppressed=sorted((d, who, why, b) for d, (state, who, why, b) in accounted.items()
+                          if state == "suppressed"),
+        rejected=sorted((d, who, why, b) for d, (state, who, why, b) in accounted.items()
+                        if state == "rejected"),
+        never_noticed=sorted(unnoticed - set(accounted)),
         not_on_list=sorted((d, n) for d, n in noticed.items() if d not in dockets),
         returned_without_follow_up=sorted({(n, k) for n, k in returned if n not in follow_ups}),
     )

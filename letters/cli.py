@@ -733,8 +733,11 @@ def audit_reconcile(app: AppContext, cases_csv: str, out_dir: str | None,
     """Compare the ledger with the court's list of docket numbers (CASES_CSV).
 
     Lists cases on the court's list that no letter noticed, noticed cases that are not on the
-    list, and letters that came back (or reported a new address) with no follow-up letter.
-    Exits 0 when all agree, 1 otherwise.
+    list, and letters that came back (or reported a new address) with no follow-up letter. A
+    case whose person was suppressed (deceased, represented, excluded by the court ...) is
+    listed as such, not as never noticed; one whose person's rows were rejected is listed as
+    rejected. Exits 0 when every case is noticed or suppressed and nothing came back without a
+    follow-up, 1 otherwise.
     """
     from letters.audit import reconcile
 
@@ -749,6 +752,12 @@ def audit_reconcile(app: AppContext, cases_csv: str, out_dir: str | None,
     click.echo(f"Returned letters with no follow-up: {len(r.returned_without_follow_up)}")
     for n, k in r.returned_without_follow_up:
         click.echo(f"  notice {n}  ({k})")
+    click.echo(f"Cases not noticed because the person was suppressed: {len(r.suppressed)}")
+    for d, who, why, b in r.suppressed:
+        click.echo(f"  {d}  (defendant {who}: {why}, batch {b})")
+    click.echo(f"Cases not noticed because the person's rows were rejected: {len(r.rejected)}")
+    for d, who, why, b in r.rejected:
+        click.echo(f"  {d}  (defendant {who}: {why}, batch {b})")
     sys.exit(0 if r.clean else 1)
 
 

@@ -45,6 +45,7 @@ def gather(out_dir: Path, ledger_url: str, *, batch: str | None = None) -> list[
         cases_of = {row.notice_id: ledger.cases_of(row.notice_id)
                     for rows in letters_of.values() for row in rows}
         follows_of = {b.name: b.follow_up_of for b in batches}
+        outcomes_of = {b.name: ledger.outcomes(b.id) for b in batches}
     notice_batch = {row.notice_id: name for name, rows in letters_of.items() for row in rows}
     for f in findings:
         subject = f.subject.split(" ", 1)[1] if " " in f.subject else f.subject
@@ -113,7 +114,23 @@ def gather(out_dir: Path, ledger_url: str, *, batch: str | None = None) -> list[
     follow_table = Table("follow_ups", "Follow-up batches", ("batch", "follows", "letters"),
                          [(b.name, follows_of[b.name], len(letters_of[b.name]))
                           for b in batches if follows_of[b.name]])
-    return [batch_table, county_table, language_table, month_table, follow_table]
+    people_table = Table(
+        "people", "What became of every person in each batch's input: a letter (to them or to "
+        "counsel of record), suppressed (and why), or rejected; the three add up to the people "
+        "in the input", ("batch", "people", "letters", "to_counsel", "suppressed",
+                         "suppressed_reasons", "rejected", "newer_address"))
+    for b in batches:
+        outs = outcomes_of[b.name]
+        if not outs:  # closed before people states were recorded, or still open
+            continue
+        states = Counter(o.state for o in outs)
+        reasons = Counter(o.reason for o in outs if o.state == "suppressed")
+        people_table.rows.append((
+            b.name, len(outs), states["letter"], sum(o.sent_to == "counsel" for o in outs),
+            states["suppressed"], "; ".join(f"{k} {v}" for k, v in sorted(reasons.items())),
+            states["rejected"], sum(bool(o.address_source) for o in outs)))
+    return [batch_table, people_table, county_table, language_table, month_table,
+            follow_table]
 
 
 def write_csvs(tables: list[Table], folder: Path) -> list[Path]:

@@ -210,4 +210,6 @@ def test_reconcile_against_a_crafted_court_list(batch, tmp_path):
     assert lines[2] == "Noticed cases not on the court's list: 1"
     assert lines[3].startswith(f"  {dockets[0]}  (notice ")
     assert lines[4:] == ["Returned letters with no follow-up: 1",
-                         f"  notice {rows[0].notice_id}  (returned-undeliverable)"]
+                         f"  notice {rows[0].notice_id}  (returned-undeliverable)",
+                         "Cases not noticed because the person was suppressed: 0",
+                         "Cases not noticed because the person's rows were rejected: 0"]
