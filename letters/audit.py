@@ -46,11 +46,37 @@ def leaves(rows) -> list[bytes]:
     return [f"{r.notice_id}\n{r.sha256}".encode() for r in sorted(rows, key=lambda r: r.notice_id)]
 
 
+def parse_head(text: str) -> tuple[int, str]:
+    """'COUNT:HASH' (as ``letters audit head`` prints it) -> (count, hash).
+
+    >>> parse_head(" 12:ABCD" + "0" * 60)
+    (12, 'abcd000000000000000000000000000000000000000000000000000000000000')
+    """
+    count, sep, digest = text.strip().partition(":")
+    digest = digest.strip().lower()
+    if not sep or not count.strip().isdigit() or len(digest) != 64 or \
+            any(c not in "0123456789abcdef" for c in digest):
+        from letters.errors import UsageError
+
+        raise UsageError(f"'{text}' is not a head: expected COUNT:HASH as `letters audit head` "
+                         "prints it, e.g. 1234:9f86d0...")
+    return int(count), digest
+
+
+def head(ledger_url: str) -> tuple[int, str]:
+    """(number of events, hash of the last one): file it outside the ledger."""
+    with Ledger(ledger_url, create=False, readonly=True) as ledger:
+        return ledger.head()
+
+
 def verify(out_dir: Path, ledger_url: str, *, batch: str | None = None,
-           rerender: bool = False, progress=None) -> tuple[list[Finding], dict]:
-    """All problems found, and counts of what was checked."""
+           rerender: bool = False, progress=None,
+           head: tuple[int, str] | None = None) -> tuple[list[Finding], dict]:
+    """All problems found, and counts of what was checked. ``head``: (count, hash) filed
+    earlier; the ledger must extend it."""
     findings: list[Finding] = []
-    checked = {"batches": 0, "letters": 0, "events": 0, "rerendered": 0}
+    checked = {"batches": 0, "letters": 0, "events": 0, "rows": 0, "files": 0,
+               "rerendered": 0}
     with Ledger(ledger_url, create=False, readonly=True) as ledger:
         batches = ledger.batches()
         if batch is not None:
@@ -60,8 +86,15 @@ def verify(out_dir: Path, ledger_url: str, *, batch: str | None = None,
         events = ledger.events()
         checked["events"] = len(events)
         findings += [Finding(*p.split(": ", 1)) for p in ledger.chain_problems()]
+        if head is not None:
+            findings += _check_head(events, *head)
+        found, n = _verify_records(ledger, events, Path(out_dir))
+        findings += found
+        checked["rows"] = n
         recorded = {e.notice_id: json.loads(e.payload) for e in events
                     if e.kind == "letter-recorded"}
+        completed = {e.batch: json.loads(e.payload) for e in events
+                     if e.kind == "batch-complete"}
         for b in batches:
             checked["batches"] += 1
             rows = ledger.letters(b.id)
@@ -69,6 +102,9 @@ def verify(out_dir: Path, ledger_url: str, *, batch: str | None = None,
             findings += _verify_batch(Path(out_dir) / b.name, b, rows, recorded,
                                       {e.notice_id for e in events if e.batch == b.name
                                        and e.kind == "letter-recorded"})
+            found, n = _verify_files(Path(out_dir) / b.name, b, completed.get(b.name))
+            findings += found
+            checked["files"] += n
             if rerender:
                 found, n = _rerender(ledger, b, rows, Path(out_dir) / b.name, progress)
                 findings += found
@@ -89,15 +125,7 @@ def _verify_batch(folder: Path, b: BatchRow, rows, recorded: dict, events_here: 
         elif sha256_file(path) != r.sha256:
             out.append(Finding(subject, f"retained copy does not match the ledger's SHA-256 "
                                         f"({r.file})"))
-        event = recorded.get(r.notice_id)
-        if event is None:
-            out.append(Finding(subject, "no event records this letter"))
-        elif (event.get("sha256"), event.get("pages"), event.get("file")) != \
-                (r.sha256, r.pages, r.file):
-            out.append(Finding(subject, "the ledger row differs from the event that recorded it"))
-    row_ids = {r.notice_id for r in rows}
-    for nid in sorted(events_here - row_ids):
-        out.append(Finding(f"notice {nid}", "recorded by an event but missing from the ledger"))
+        # the row against its event: _verify_records
     letters_dir = folder / "letters"
     if letters_dir.is_dir():
         for p in sorted(letters_dir.iterdir()):
@@ -112,9 +140,183 @@ def _verify_batch(folder: Path, b: BatchRow, rows, recorded: dict, events_here: 
     root_file = folder / "ROOT"
     if not root_file.is_file():
         out.append(Finding(f"batch {b.name}", "ROOT file missing"))
-    elif root_file.read_text(encoding="ascii").strip() != root:
+    elif root_file.read_text(encoding="ascii", errors="replace").strip().lower() != root:
         out.append(Finding(f"batch {b.name}", "ROOT file does not match the letters"))
     return out
+
+
+def _check_head(events, count: int, digest: str) -> list[Finding]:
+    """The ledger must extend the head filed outside it: its event ``count`` has ``digest``."""
+    if count > len(events):
+        return [Finding("ledger", f"has {len(events)} events but the head filed outside it has "
+                        f"{count}: events were cut off, or an older copy was put back")]
+    if count and events[count - 1].hash != digest:
+        return [Finding("ledger", f"event {count} is not the one in the head filed outside it: "
+                        "the log was rewritten, or another ledger was put in its place")]
+    if not count and digest != "0" * 64:
+        return [Finding("ledger", "the head filed outside it is not of an empty log")]
+    return []
+
+
+def _verify_records(ledger: Ledger, events, out_dir: Path) -> tuple[list[Finding], int]:
+    """Every ledger row against the event that recorded it, in both directions, with every
+    field (``letters.events``); recomputed digests; response attachments."""
+    from collections import defaultdict
+
+    from letters.events import (
+        KINDS, batch_inputs_digest, compare, letter_cases_digest, outcomes_digest, sha256_text,
+    )
+    from letters.mailing import input_hashes
+
+    out: list[Finding] = []
+    t = {name: ledger.rows(name) for name in ("batches", "batch_inputs", "letters",
+                                             "letter_cases", "batch_roots", "responses",
+                                             "outcomes")}
+    batch_of = {b["id"]: b for b in t["batches"]}
+    batch_id = {b["name"]: b["id"] for b in t["batches"]}
+    inputs_of, cases_of, outcomes_of = defaultdict(list), defaultdict(list), defaultdict(list)
+    for r in t["batch_inputs"]:
+        inputs_of[r["batch_id"]].append(r)
+    for r in t["letter_cases"]:
+        cases_of[r["notice_id"]].append(r)
+    for r in t["outcomes"]:
+        outcomes_of[r["batch_id"]].append(r)
+    by_kind: dict[str, list] = defaultdict(list)
+    for e in events:
+        if e.kind not in KINDS:
+            out.append(Finding(f"event {e.seq}", f"unknown kind '{e.kind}'"))
+        by_kind[e.kind].append(e)
+
+    def pair(kind: str, rows: list[dict], row_key, event_key, subject, derived=None):
+        """Rows and events of one kind, matched by key, compared field by field."""
+        spec = KINDS[kind]
+        rows_by = {}
+        for r in rows:
+            rows_by.setdefault(row_key(r), r)
+        events_by = {}
+        for e in by_kind[kind]:
+            key = event_key(e)
+            if key in events_by:
+                out.append(Finding(subject(key), f"recorded by two '{kind}' events"))
+            events_by.setdefault(key, e)
+        for key, r in rows_by.items():
+            e = events_by.get(key)
+            if e is None:
+                out.append(Finding(subject(key), f"{spec.table} row has no '{kind}' event: "
+                                                 "added or changed outside letters"))
+                continue
+            payload = json.loads(e.payload)
+            for problem in compare(spec, payload, r, derived(r) if derived else None):
+                out.append(Finding(subject(key), f"{spec.table} row differs from its event "
+                                                 f"(#{e.seq}) in {problem}"))
+        for key in events_by.keys() - rows_by.keys():
+            out.append(Finding(subject(key), f"'{kind}' event #{events_by[key].seq} has no "
+                                             f"{spec.table} row: the row was removed"))
+
+    def batch_derived(b):
+        items = inputs_of[b["id"]]
+        return {"batch_inputs_sha256": lambda: batch_inputs_digest(items)}
+
+    pair("batch-opened", t["batches"], lambda r: r["name"], lambda e: e.batch,
+         lambda k: f"batch {k}", batch_derived)
+    pair("letter-recorded", t["letters"], lambda r: r["notice_id"], lambda e: e.notice_id,
+         lambda k: f"notice {k}", lambda r: {
+             "recipient_sha256": lambda: sha256_text(r["recipient"]),
+             "cases_sha256": lambda: letter_cases_digest(cases_of[r["notice_id"]])})
+    pair("batch-complete", t["batch_roots"],
+         lambda r: batch_of[r["batch_id"]]["name"] if r["batch_id"] in batch_of else
+         f"#{r['batch_id']}", lambda e: e.batch, lambda k: f"batch {k}",
+         lambda r: {"outcomes_sha256": lambda: outcomes_digest(outcomes_of[r["batch_id"]])})
+    pair("response-recorded", t["responses"], lambda r: r["id"],
+         lambda e: json.loads(e.payload).get("response_id"), lambda k: f"response {k}")
+    # each response's event names the notice it was recorded for
+    by_id = {r["id"]: r for r in t["responses"]}
+    for e in by_kind["response-recorded"]:
+        rid = json.loads(e.payload).get("response_id")
+        if rid in by_id and by_id[rid]["notice_id"] != e.notice_id:
+            out.append(Finding(f"response {rid}", f"responses row differs from its event "
+                                                  f"(#{e.seq}) in notice_id: event "
+                                                  f"{e.notice_id}, row {by_id[rid]['notice_id']}"))
+    # each letter's event names the batch it belongs to
+    for e in by_kind["letter-recorded"]:
+        row = next((r for r in t["letters"] if r["notice_id"] == e.notice_id), None)
+        if row is not None and batch_id.get(e.batch) != row["batch_id"]:
+            out.append(Finding(f"notice {e.notice_id}", "the ledger puts it in another batch "
+                                                        "than its event"))
+    for nid in sorted(set(cases_of) - {r["notice_id"] for r in t["letters"]}):
+        out.append(Finding(f"notice {nid}", "case rows for a letter the ledger does not have"))
+    # the recorded inputs hash to what the batch says, and the batch hashes to its inputs
+    for b in t["batches"]:
+        for r in inputs_of[b["id"]]:
+            if r["content"] is not None and hashlib.sha256(r["content"]).hexdigest() != r["sha256"]:
+                out.append(Finding(f"batch {b['name']}", f"recorded input {r['path']} does "
+                                                         "not match its SHA-256"))
+        again = input_hashes(b["records_sha256"], b["issue_date"], b["policy"],
+                             [(r["kind"], r["path"], r["sha256"]) for r in inputs_of[b["id"]]])
+        for name, value in again.items():
+            if b[name] != value:
+                out.append(Finding(f"batch {b['name']}", f"{name} is not the hash of its "
+                                                         "recorded inputs"))
+        if b["response_deadline"] < b["issue_date"]:
+            out.append(Finding(f"batch {b['name']}", "response deadline before the issue date"))
+    # scanned replies are kept content-addressed: each exists and hashes to its name
+    for r in t["responses"]:
+        if not r["attachment_sha256"]:
+            continue
+        path = out_dir / (r["attachment_name"] or "")
+        subject = f"notice {r['notice_id']}"
+        if not r["attachment_name"] or not path.is_file():
+            out.append(Finding(subject, f"attachment missing ({r['attachment_name']})"))
+        elif sha256_file(path) != r["attachment_sha256"] or \
+                not path.name.startswith(r["attachment_sha256"]):
+            out.append(Finding(subject, f"attachment changed ({r['attachment_name']})"))
+    return out, sum(len(rows) for rows in t.values())
+
+
+def _verify_files(folder: Path, b: BatchRow, completed: dict | None
+                  ) -> tuple[list[Finding], int]:
+    """SHA256SUMS covers every file the batch wrote, each matches, and SHA256SUMS is the one
+    the batch's completion recorded; temporary files left behind are reported."""
+    out: list[Finding] = []
+    subject = f"batch {b.name}"
+    for d in (folder, folder / "print", folder / "letters"):
+        if d.is_dir():
+            for p in sorted(d.glob(".*.tmp")):
+                out.append(Finding(subject, f"temporary file left behind: "
+                                            f"{p.relative_to(folder).as_posix()} (resuming the "
+                                            "batch removes it)"))
+    if b.root is None:
+        return out, 0
+    sums = folder / "SHA256SUMS"
+    if not sums.is_file():
+        return out + [Finding(subject, "SHA256SUMS missing")], 0
+    data = sums.read_bytes()
+    expected = (completed or {}).get("sums_sha256")
+    if expected is None:
+        out.append(Finding(subject, "its completion event does not record SHA256SUMS"))
+    elif hashlib.sha256(data).hexdigest() != expected:
+        out.append(Finding(subject, "SHA256SUMS is not the one recorded when the batch was "
+                                    "completed"))
+    listed: dict[str, str] = {}
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        digest, _, rel = line.partition("  ")
+        listed[rel] = digest
+    for rel, digest in sorted(listed.items()):
+        if rel.startswith("letters/"):
+            continue  # checked against the ledger, with the notice ID named
+        path = folder / rel
+        if not path.is_file():
+            out.append(Finding(subject, f"{rel} missing"))
+        elif sha256_file(path) != digest:
+            out.append(Finding(subject, f"{rel} changed since the batch was completed"))
+    present = [p for p in [folder / "manifest.csv", folder / "rejects.csv",
+                           *sorted((folder / "print").glob("*"))] if p.is_file()
+               and not p.name.startswith(".")]
+    for p in present:
+        rel = p.relative_to(folder).as_posix()
+        if rel not in listed:
+            out.append(Finding(subject, f"{rel} is not covered by SHA256SUMS"))
+    return out, len(listed)
 
 
 def _workspace_from_snapshot(ledger: Ledger, b: BatchRow, target: Path) -> Path:

@@ -424,6 +424,8 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
         f"  folder:   {result.folder}",
         f"  ledger:   {result.ledger_url}",
         f"  root:     {result.root}",
+        f"  head:     {result.head[0]}:{result.head[1]}  (file it outside the ledger: "
+        "`letters audit verify --head` checks against it)",
         f"  elapsed:  {result.elapsed:.1f}s",
     ]
     click.echo("\n".join(lines))
@@ -696,27 +698,38 @@ def _ledger_location(app: AppContext, out_dir: str | None, ledger_url: str | Non
 @click.option("--rerender", is_flag=True,
               help="Also re-render every letter from the inputs recorded in the ledger and "
                    "compare it byte for byte with its retained copy.")
+@click.option("--head", "head_text", metavar="COUNT:HASH", default=None,
+              help="A head printed by `letters audit head` (or a mail or respond summary) and "
+                   "filed outside the ledger: the ledger must extend it. Shows events cut off "
+                   "the end of the log and an older copy of the ledger put back.")
 @ledger_options
 @click.pass_obj
 @handle_errors
-def audit_verify(app: AppContext, batch: str | None, rerender: bool, out_dir: str | None,
-                 ledger_url: str | None) -> None:
-    """Check retained copies against the ledger, and the ledger against itself.
+def audit_verify(app: AppContext, batch: str | None, rerender: bool, head_text: str | None,
+                 out_dir: str | None, ledger_url: str | None) -> None:
+    """Check retained copies and files against the ledger, and the ledger against itself.
 
     Every ledger letter has its file with the recorded SHA-256; no file the ledger does not
-    know; ledger rows match the events that recorded them; the event chain is intact; each
-    batch root recomputes to the ledger's and to ROOT. Prints each problem with its notice ID.
-    Exits 0 when clean, 1 otherwise.
+    know; every ledger row (batches, inputs, letters, cases, roots, people, responses) equals
+    the event that recorded it, field by field, and every event has its row; input hashes
+    recompute; the event chain is intact; SHA256SUMS covers every file of a batch (manifest,
+    rejects, print files) and is the one recorded when the batch was completed; each batch root
+    recomputes to the ledger's and to ROOT; attachments hash to their names. With --head, the
+    ledger extends the head filed outside it. Prints each problem with its notice ID, batch or
+    row. Exits 0 when clean, 1 otherwise.
     """
-    from letters.audit import verify
+    from letters.audit import parse_head, verify
 
     out, url = _ledger_location(app, out_dir, ledger_url)
-    findings, checked = verify(out, url, batch=batch, rerender=rerender,
+    filed = parse_head(head_text) if head_text else None
+    findings, checked = verify(out, url, batch=batch, rerender=rerender, head=filed,
                                progress=Progress("re-rendered") if rerender else None)
     for f in findings:
         click.echo(str(f))
     summary = (f"Checked {checked['batches']} batches, {checked['letters']} letters, "
+               f"{checked['files']} files, {checked['rows']} ledger rows, "
                f"{checked['events']} events"
+               + (f" (extending the head {filed[0]}:{filed[1][:12]}…)" if filed else "")
                + (f", re-rendered {checked['rerendered']} letters" if rerender else "")
                + f": {len(findings) or 'no'} problem{'' if len(findings) == 1 else 's'}.")
     click.echo(summary)
@@ -844,15 +857,40 @@ def audit_prove(app: AppContext, notice_id: str, output: str | None, out_dir: st
         click.echo(text, nl=False)
 
 
+@audit.command("head")
+@ledger_options
+@click.pass_obj
+@handle_errors
+def audit_head(app: AppContext, out_dir: str | None, ledger_url: str | None) -> None:
+    """Print the ledger's head: COUNT:HASH, the number of events and the last one's hash.
+
+    File it outside the ledger (with the court or a clerk, by e-mail, on paper) after each
+    mailing or batch of responses. Later, `letters audit verify --head COUNT:HASH` proves the
+    ledger still holds those events unchanged: cutting off its last events or putting back an
+    older copy cannot be hidden from a head kept elsewhere.
+    """
+    from letters.audit import head
+
+    _, url = _ledger_location(app, out_dir, ledger_url)
+    count, digest = head(url)
+    click.echo(f"{count}:{digest}")
+
+
 @audit.command("verify-proof")
 @click.argument("proof_file", type=click.Path(dir_okay=False, exists=True))
 @click.option("--pdf", type=click.Path(dir_okay=False, exists=True),
               help="The letter's PDF: it must be the letter the proof is about.")
-@click.option("--root", help="The root filed with the court (hex), or a ROOT file's path.")
-def audit_verify_proof(proof_file: str, pdf: str | None, root: str | None) -> None:
+@click.option("--root", help="The root filed with the court (hex), or a ROOT file's path. "
+                             "Default: the ROOT file of the batch folder holding --pdf.")
+@click.option("--self-only", is_flag=True,
+              help="Accept a proof checked only against itself (no root filed elsewhere).")
+def audit_verify_proof(proof_file: str, pdf: str | None, root: str | None,
+                       self_only: bool) -> None:
     """Check an inclusion proof; needs nothing but the proof, the letter and the filed root.
 
-    Exits 0 when the proof holds, 1 when it does not.
+    Without a root (--root, or a ROOT file beside the letter's folder) the proof can only be
+    checked against itself, which shows nothing about what was filed: that exits 1 unless
+    --self-only. Exits 0 when the proof holds, 1 when it does not.
     """
     import json
 
@@ -863,9 +901,20 @@ def audit_verify_proof(proof_file: str, pdf: str | None, root: str | None) -> No
     except ValueError as exc:
         click.echo(f"Error: {proof_file}: not JSON ({exc})", err=True)
         sys.exit(1)
+    if root is None and pdf:
+        beside = Path(pdf).resolve().parent.parent / "ROOT"  # <batch>/letters/<ID>.pdf
+        if beside.is_file():
+            root = str(beside)
     if root and Path(root).is_file():
-        root = Path(root).read_text(encoding="ascii").strip()
+        root = Path(root).read_text(encoding="ascii", errors="replace").strip()
     problems = verify_proof(proof, pdf=Path(pdf).read_bytes() if pdf else None, root=root)
+    if root is None and not problems:
+        click.echo(f"{proof_file}: checked only against itself: no root filed elsewhere was "
+                   "given (--root), so this shows nothing about what was filed")
+        if not self_only:
+            click.echo("  Give --root with the root filed with the court, or --self-only to "
+                       "accept this.", err=True)
+            sys.exit(1)
     for p in problems:
         click.echo(f"{proof_file}: {p}")
     if not problems:
@@ -911,7 +960,62 @@ def respond(app: AppContext, notice_id: str, kind: str, received, note: str,
                      received=received.date() if received else dt.date.today(), note=note,
                      by=by, new_address=new_address, reason=reason,
                      attach=Path(attach) if attach else None)
+        count, digest = ledger.head()
     click.echo(f"Recorded {kind} for notice {nid}")
+    click.echo(f"  ledger head: {count}:{digest}")
+
+
+@cli.group()
+def batch() -> None:
+    """Mark a batch void, or add a note to it; both are appended, nothing is erased."""
+
+
+@batch.command("void")
+@click.argument("name")
+@click.option("--reason", required=True, help="Why the batch must not count (printed in the "
+                                              "report), e.g. 'printed with the wrong date'.")
+@click.option("--by", "by", required=True, help="Who decided it.")
+@ledger_options
+@click.pass_obj
+@handle_errors
+def batch_void(app: AppContext, name: str, reason: str, by: str, out_dir: str | None,
+               ledger_url: str | None) -> None:
+    """Declare batch NAME void: a mistake that must not count.
+
+    The batch, its letters and files stay in the ledger and the report, marked void; its
+    letters are no longer overdue or followed up, and a follow-up letter in a void batch does
+    not stop a new one. The void is an event in the ledger, checked by `letters audit verify`
+    like any other.
+    """
+    from letters.ledger import Ledger
+
+    _, url = _ledger_location(app, out_dir, ledger_url)
+    with Ledger(url, create=False) as ledger:
+        count, digest = ledger.annotate_batch(name, "batch-voided",
+                                              {"reason": reason, "by": by})
+    click.echo(f"Batch {name} is void: {reason} (by {by})")
+    click.echo(f"  ledger head: {count}:{digest}")
+
+
+@batch.command("note")
+@click.argument("name")
+@click.argument("text")
+@click.option("--by", "by", default=None, help="Who wrote the note. Default: the login name.")
+@ledger_options
+@click.pass_obj
+@handle_errors
+def batch_note(app: AppContext, name: str, text: str, by: str | None, out_dir: str | None,
+               ledger_url: str | None) -> None:
+    """Add a note to batch NAME (shown by the report; appended to the ledger)."""
+    from letters.ledger import Ledger
+    from letters.responses import _user
+
+    _, url = _ledger_location(app, out_dir, ledger_url)
+    with Ledger(url, create=False) as ledger:
+        count, digest = ledger.annotate_batch(name, "batch-noted",
+                                              {"note": text, "by": by or _user()})
+    click.echo(f"Noted on batch {name}: {text}")
+    click.echo(f"  ledger head: {count}:{digest}")
 
 
 @cli.group()
@@ -938,10 +1042,12 @@ def responses_import(app: AppContext, csv_file: str, out_dir: str | None,
     _, url = _ledger_location(app, out_dir, ledger_url)
     with Ledger(url, create=False) as ledger:
         result = import_file(app.config, ledger, Path(csv_file))
+        count, digest = ledger.head()
     for row, nid, reason in result.rejected:
         click.echo(f"{csv_file}: row {row}: {reason}", err=True)
     click.echo(f"Recorded {result.recorded} responses; {result.already} already recorded; "
                f"{len(result.rejected)} rows rejected")
+    click.echo(f"  ledger head: {count}:{digest}  (file it outside the ledger)")
     sys.exit(1 if result.rejected else 0)
 
 

@@ -96,9 +96,11 @@ class FollowUpPlan:
 def followed_up(ledger: Ledger, *, exclude_batch: str | None = None) -> dict[str, str]:
     """Notice ID -> the batch of a follow-up letter already made for it."""
     names = {b.id: b.name for b in ledger.batches()}
+    void = ledger.voided()
     out: dict[str, str] = {}
     for row in ledger.letters():
-        if row.follow_up_of and names.get(row.batch_id) != exclude_batch:
+        name = names.get(row.batch_id)
+        if row.follow_up_of and name != exclude_batch and name not in void:
             out.setdefault(row.follow_up_of, names.get(row.batch_id, "?"))
     return out
 
@@ -115,6 +117,11 @@ def plan(ledger: Ledger, original: str, *, overdue: bool = False,
         raise UsageError(f"no batch named '{original}' to follow up",
                          hint="Batches in the ledger: " + (", ".join(
                              x.name for x in ledger.batches()) or "none"))
+    void = ledger.voided()
+    if original in void:
+        raise UsageError(f"batch '{original}' is void ({void[original].get('reason', '')}): "
+                         "its letters are not followed up",
+                         hint="Follow up the batch that replaced it.")
     letters = {row.notice_id: row for row in ledger.letters(b.id)}
     done = {} if again else followed_up(ledger, exclude_batch=exclude_batch)
     already: dict[str, str] = {}

@@ -168,6 +168,22 @@ def _sqlite_path(url: str) -> Path | None:
     return None
 
 
+def _readonly_uri(path: Path) -> str:
+    """A URL that opens the SQLite file truly read-only.
+
+    A cleanly closed ledger (no pending write-ahead log) is opened ``immutable``: nothing is
+    written or created beside it, so an auditor's read-only copy or mount works. A ledger with
+    a pending log (in use by a writer, or not closed cleanly) is opened ``mode=ro``, which reads
+    the log; SQLite then needs its shared-memory file beside the ledger.
+    """
+    from urllib.parse import quote
+
+    wal = path.with_name(path.name + "-wal")
+    pending = wal.exists() and wal.stat().st_size > 0
+    mode = "mode=ro" if pending else "mode=ro&immutable=1"
+    return f"file:{quote(str(path.resolve()))}?{mode}"
+
+
 @dataclass
 class BatchRow:
     id: int
@@ -204,9 +220,17 @@ class Ledger:
             if not readonly:
                 os.chmod(path, 0o600)
             if readonly:
-                url = f"sqlite:///file:{path}?mode=ro&uri=true"
+                uri = _readonly_uri(path)
         try:
-            self.engine: Engine = create_engine(url)
+            if path is not None and readonly:
+                # the URI goes to SQLite as it is: a URL parser would undo its escaping
+                import sqlite3
+
+                self.engine: Engine = create_engine(
+                    "sqlite://", creator=lambda: sqlite3.connect(uri, uri=True,
+                                                                 check_same_thread=False))
+            else:
+                self.engine = create_engine(url)
         except (SQLAlchemyError, ImportError) as exc:
             raise LedgerError(f"cannot open ledger {self.url}: {exc}") from None
         if self.engine.dialect.name == "sqlite":
@@ -270,7 +294,10 @@ class Ledger:
     # --- events ---------------------------------------------------------------------------------
 
     def add_event(self, conn: Connection, kind: str, *, batch: str | None = None,
-                  notice_id: str | None = None, payload: dict | None = None) -> str:
+                  notice_id: str | None = None, payload: dict | None = None,
+                  created_at: str | None = None) -> str:
+        """Append one event (kinds: ``letters.events``). ``created_at``: the time of the row it
+        records, so that row and event agree."""
         if conn.dialect.name == "postgresql":
             # Several people may record at once: one event appender at a time keeps the chain
             # a chain (SQLite serialises writers by itself).
@@ -278,12 +305,20 @@ class Ledger:
         prev = conn.execute(select(events.c.hash).order_by(events.c.seq.desc()).limit(1)
                             ).scalar_one_or_none() or GENESIS
         body = json.dumps(payload or {}, ensure_ascii=False, sort_keys=True)
-        created = now()
+        created = created_at or now()
         h = event_hash(prev, kind, batch, notice_id, body, created)
         conn.execute(insert(events).values(kind=kind, batch=batch, notice_id=notice_id,
                                            payload=body, created_at=created, prev_hash=prev,
                                            hash=h))
         return h
+
+    def head(self) -> tuple[int, str]:
+        """(number of events, hash of the last): the head to file outside the ledger."""
+        with self.engine.connect() as conn:
+            count = conn.execute(select(func.count()).select_from(events)).scalar_one()
+            last = conn.execute(select(events.c.hash).order_by(events.c.seq.desc()).limit(1)
+                                ).scalar_one_or_none()
+        return count, last or GENESIS
 
     def chain_problems(self) -> list[str]:
         """Every break in the event chain, as 'event N: what is wrong'."""
@@ -323,19 +358,26 @@ class Ledger:
                    follow_up_of: str | None = None,
                    translations: dict | None = None) -> BatchRow:
         """Create a batch with its input snapshot (kind, path, sha256, content)."""
+        from letters.events import batch_inputs_digest
+
+        created = now()
         with self.engine.begin() as conn:
             result = conn.execute(insert(batches).values(
                 name=name, issue_date=issue_date, response_deadline=response_deadline,
-                created_at=now(), tool_version=tool_version,
+                created_at=created, tool_version=tool_version,
                 policy=policy, follow_up_of=follow_up_of, **hashes))
             batch_id = result.inserted_primary_key[0]
             if inputs:
                 conn.execute(insert(batch_inputs), [
                     {"batch_id": batch_id, "kind": k, "path": p, "sha256": h, "content": c}
                     for k, p, h, c in inputs])
-            self.add_event(conn, "batch-opened", batch=name, payload={
-                "issue_date": issue_date.isoformat(), "inputs_sha256": hashes["inputs_sha256"],
-                "tool_version": tool_version, "follow_up_of": follow_up_of})
+            self.add_event(conn, "batch-opened", batch=name, created_at=created, payload={
+                "issue_date": issue_date.isoformat(),
+                "response_deadline": response_deadline.isoformat(),
+                "tool_version": tool_version, "policy": policy, "follow_up_of": follow_up_of,
+                "created_at": created, **hashes,
+                "batch_inputs_sha256": batch_inputs_digest(
+                    [{"kind": k, "path": p, "sha256": h} for k, p, h, _ in inputs])})
             if translations:
                 # the catalogs and sign-offs this batch's text relies on, and who approved it
                 self.add_event(conn, "translations-approved", batch=name, payload=translations)
@@ -349,19 +391,26 @@ class Ledger:
 
     def record_letters(self, batch: BatchRow, rows: list[dict]) -> None:
         """Record rendered letters (with their cases) in one transaction."""
+        from letters.events import letter_cases_digest, sha256_text
+
         if not rows:
             return
         with self.engine.begin() as conn:
             for row in rows:
                 cases = row.pop("cases")
-                conn.execute(insert(letters).values(batch_id=batch.id, created_at=now(), **row))
+                created = now()
+                conn.execute(insert(letters).values(batch_id=batch.id, created_at=created,
+                                                    **row))
                 if cases:
                     conn.execute(insert(letter_cases), [
                         {"notice_id": row["notice_id"], **c} for c in cases])
+                payload = {k: v for k, v in row.items() if k not in ("notice_id", "recipient")}
+                payload.update(created_at=created, recipient_sha256=sha256_text(row["recipient"]),
+                               cases_sha256=letter_cases_digest(cases))
+                payload.setdefault("follow_up_of", None)
+                payload.setdefault("language_requested", None)
                 self.add_event(conn, "letter-recorded", batch=batch.name,
-                               notice_id=row["notice_id"],
-                               payload={"sha256": row["sha256"], "pages": row["pages"],
-                                        "file": row["file"]})
+                               notice_id=row["notice_id"], created_at=created, payload=payload)
 
     def batches(self) -> list[BatchRow]:
         with self.engine.connect() as conn:
@@ -409,23 +458,29 @@ class Ledger:
                 letters.c.batch_id == batch_id)).scalar_one()
 
     def close_batch(self, batch: BatchRow, root: str, count: int,
-                    people: list | None = None) -> None:
-        """Record the batch's root and what became of every person in it (one transaction)."""
+                    people: list | None = None, *, sums_sha256: str | None = None) -> None:
+        """Record the batch's root, what became of every person in it, and the SHA-256 of its
+        SHA256SUMS file (one transaction)."""
+        from letters.events import outcomes_digest
+
         states: dict[str, int] = {}
+        rows = [{"batch_id": batch.id, "defendant_id": o.defendant_id, "state": o.state,
+                 "reason": o.reason, "note": o.note, "notice_id": o.notice_id or None,
+                 "dockets": json.dumps(list(o.dockets), ensure_ascii=False),
+                 "sent_to": o.sent_to, "address_source": o.address_source}
+                for o in people or []]
+        for o in people or []:
+            states[o.state] = states.get(o.state, 0) + 1
+        created = now()
         with self.engine.begin() as conn:
-            if people:
-                conn.execute(insert(outcomes), [
-                    {"batch_id": batch.id, "defendant_id": o.defendant_id, "state": o.state,
-                     "reason": o.reason, "note": o.note, "notice_id": o.notice_id or None,
-                     "dockets": json.dumps(list(o.dockets), ensure_ascii=False),
-                     "sent_to": o.sent_to, "address_source": o.address_source}
-                    for o in people])
-                for o in people:
-                    states[o.state] = states.get(o.state, 0) + 1
+            if rows:
+                conn.execute(insert(outcomes), rows)
             conn.execute(insert(batch_roots).values(batch_id=batch.id, root=root,
-                                                    letter_count=count, created_at=now()))
-            self.add_event(conn, "batch-complete", batch=batch.name,
-                           payload={"root": root, "letters": count, "people": states})
+                                                    letter_count=count, created_at=created))
+            self.add_event(conn, "batch-complete", batch=batch.name, created_at=created,
+                           payload={"root": root, "letters": count, "people": states,
+                                    "created_at": created, "outcomes_sha256": outcomes_digest(rows),
+                                    "sums_sha256": sums_sha256})
 
     def outcomes(self, batch_id: int | None = None) -> list:
         """What became of each person, per batch (empty for batches closed before outcomes
@@ -458,10 +513,15 @@ class Ledger:
                 if key and conn.execute(select(responses.c.id).where(
                         responses.c.import_key == key)).first():
                     continue
-                conn.execute(insert(responses).values(created_at=now(), **row))
-                self.add_event(conn, "response-recorded", notice_id=row["notice_id"], payload={
-                    k: (v.isoformat() if isinstance(v, dt.date) else v)
-                    for k, v in row.items() if k not in ("notice_id",)})
+                created = now()
+                result = conn.execute(insert(responses).values(created_at=created, **row))
+                payload = {k: (v.isoformat() if isinstance(v, dt.date) else v)
+                           for k, v in row.items() if k not in ("notice_id",)}
+                for name in ("attachment_sha256", "attachment_name", "import_key"):
+                    payload.setdefault(name, None)
+                payload.update(response_id=result.inserted_primary_key[0], created_at=created)
+                self.add_event(conn, "response-recorded", notice_id=row["notice_id"],
+                               created_at=created, payload=payload)
                 recorded += 1
         return recorded
 
@@ -469,6 +529,29 @@ class Ledger:
         with self.engine.connect() as conn:
             return list(conn.execute(select(responses).order_by(responses.c.received,
                                                                  responses.c.id)))
+
+    def annotate_batch(self, name: str, kind: str, payload: dict) -> tuple[int, str]:
+        """Append a ``batch-voided`` or ``batch-noted`` event; return the new head."""
+        if self.batch(name) is None:
+            raise LedgerError(f"no batch named '{name}' in the ledger",
+                              hint="Batches: " + (", ".join(b.name for b in self.batches())
+                                                  or "none"))
+        if kind == "batch-voided" and name in self.voided():
+            raise LedgerError(f"batch '{name}' is void already")
+        self.log(kind, batch=name, payload=payload)
+        return self.head()
+
+    def voided(self) -> dict[str, dict]:
+        """Void batches: name -> the void event's payload (reason, by, at)."""
+        return {e.batch: {**json.loads(e.payload), "at": e.created_at}
+                for e in self.events(kind="batch-voided")}
+
+    def rows(self, table_name: str) -> list[dict]:
+        """Every row of one ledger table, as dicts (for the audit)."""
+        table = metadata.tables[table_name]
+        key = list(table.primary_key.columns)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(table).order_by(*key))]
 
     def log(self, kind: str, *, batch: str | None = None, notice_id: str | None = None,
             payload: dict | None = None) -> None:

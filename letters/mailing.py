@@ -87,6 +87,8 @@ class MailResult:
     newer_addresses: dict[str, str] = field(default_factory=dict)
     #: things the run noticed that need no action to finish (suppressed IDs not in the input...)
     notes: list[str] = field(default_factory=list)
+    #: the ledger's head after the run (events, last hash): to file outside the ledger
+    head: tuple[int, str] = (0, "")
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -145,14 +147,25 @@ def input_snapshot(cfg: Config, records_path: Path | None, issue_date: dt.date, 
     inputs.append(("tool", "versions", hashlib.sha256(tools).hexdigest(), tools))
     inputs.extend(extra)
 
+    records_sha = records_sha or sha256_file(records_path)
+    hashes = input_hashes(records_sha, issue_date, cfg.letter.policy,
+                          [(k, p, h) for k, p, h, _ in inputs])
+    return hashes, inputs
+
+
+def input_hashes(records_sha: str, issue_date: dt.date, policy: str,
+                 items: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """The batch's input hashes from its inputs (kind, path, sha256) in any order: what the
+    ledger's batch row holds, and what the audit recomputes from the recorded inputs."""
+    items = sorted(items)
+
     def combined(kinds) -> str:
         h = hashlib.sha256()
-        for kind, path, digest, _ in inputs:
+        for kind, path, digest in items:
             if kind in kinds:
                 h.update(f"{kind}\0{path}\0{digest}\n".encode())
         return h.hexdigest()
 
-    records_sha = records_sha or sha256_file(records_path)
     hashes = {
         "records_sha256": records_sha,
         "templates_sha256": combined({"template"}),
@@ -161,11 +174,11 @@ def input_snapshot(cfg: Config, records_path: Path | None, issue_date: dt.date, 
     }
     everything = hashlib.sha256()
     everything.update(f"records\0{records_sha}\nissue_date\0{issue_date.isoformat()}\n"
-                      f"policy\0{cfg.letter.policy}\n".encode())
+                      f"policy\0{policy}\n".encode())
     everything.update(combined({"template", "catalog", "signoff", "config", "setting", "font",
                                 "tool", "plan", "suppression"}).encode())
     hashes["inputs_sha256"] = everything.hexdigest()
-    return hashes, inputs
+    return hashes
 
 
 # --- workers ------------------------------------------------------------------------------------
@@ -497,8 +510,10 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
             result.already_complete = True
             _summarise(result, intake, recorded.values(), bat.root, started,
                        ledger.outcomes(bat.id))
+            result.head = ledger.head()
             return result
-        remove_stale_temporaries(letters_dir)
+        for d in (letters_dir, folder, folder / "print"):  # left by a kill or a full disk
+            remove_stale_temporaries(d)
         _check_recorded_copies(folder, recorded.values())
 
         taken = ledger.notice_ids() - {row.notice_id for row in recorded.values()}
@@ -536,14 +551,15 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         people = outcomes_of(rows, failures, plan.left_out)
         leaves = [f"{row.notice_id}\n{row.sha256}".encode() for row in rows]
         root = merkle.root(leaves).hex()
-        _write_outputs(folder, intake, rows, failures, root, cfg, workers, people)
+        sums = _write_outputs(folder, intake, rows, failures, root, cfg, workers, people)
         # Failures are data or template problems that would fail again; they are in rejects.csv
         # and the event log, and the batch is complete without them.
         for d in (folder / "print", folder):  # the outputs are durable before the root is
             fsync_dir(d)
-        ledger.close_batch(bat, root, len(rows), people)
+        ledger.close_batch(bat, root, len(rows), people, sums_sha256=sums)
         result.failed = len(failures)
         _summarise(result, intake, rows, root, started, people)
+        result.head = ledger.head()
         return result
 
 
@@ -726,7 +742,8 @@ def _summarise(result: MailResult, intake: Intake, rows, root: str, started: flo
 
 
 def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], root: str,
-                   cfg: Config, workers: int, people: list) -> None:
+                   cfg: Config, workers: int, people: list) -> str:
+    """Write the batch's files; return the SHA-256 of SHA256SUMS, which covers all of them."""
     from letters.records import REJECTS_HEADER
 
     by_notice = {r.notice_id: r for r in rows}
@@ -747,8 +764,9 @@ def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], roo
     write_csv(folder / "rejects.csv", REJECTS_HEADER, rejects)
     print_files = write_print_files(folder, rows, cfg.mailing.letters_per_print_file, workers)
     sums = [(r.sha256, r.file) for r in rows]
-    for rel in ["manifest.csv", *print_files]:
+    for rel in ["manifest.csv", "rejects.csv", *print_files]:
         sums.append((sha256_file(folder / rel), rel))
     text = "".join(f"{digest}  {rel}\n" for digest, rel in sorted(sums, key=lambda x: x[1]))
     replace_file(folder / "SHA256SUMS", text.encode("utf-8"))
     replace_file(folder / "ROOT", (root + "\n").encode("ascii"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -153,7 +153,8 @@ def import_file(cfg: Config, ledger: Ledger, path: Path) -> ImportResult:
 
 def overdue(ledger: Ledger, *, as_of: dt.date, batch: str | None = None) -> list:
     """Letters whose deadline has passed with no answer from the person by that deadline
-    (returned mail is not an answer)."""
+    (returned mail is not an answer). Letters of void batches are not overdue."""
+    void = ledger.voided()
     answered: dict[str, dt.date] = {}
     for r in ledger.responses():
         if not r.kind.startswith(RETURNED):
@@ -162,7 +163,7 @@ def overdue(ledger: Ledger, *, as_of: dt.date, batch: str | None = None) -> list
     for b in ledger.batches():
         if batch and b.name != batch:
             continue
-        if b.response_deadline >= as_of:
+        if b.name in void or b.response_deadline >= as_of:
             continue
         for letter in ledger.letters(b.id):
             first = answered.get(letter.notice_id)

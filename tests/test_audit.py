@@ -75,8 +75,9 @@ def test_edited_ledger_row(batch):
     conn = db(out)
     conn.execute("DROP TRIGGER letters_no_update")
     conn.execute("UPDATE letters SET pages = pages + 1 WHERE notice_id = ?", (rows[1].notice_id,))
-    assert findings_of(out, url) == [
-        f"notice {rows[1].notice_id}: the ledger row differs from the event that recorded it"]
+    (finding,) = findings_of(out, url)
+    assert finding.startswith(f"notice {rows[1].notice_id}: letters row differs from its event ")
+    assert finding.endswith(f"in pages: event {rows[1].pages}, row {rows[1].pages + 1}")
 
 
 def test_deleted_ledger_row(batch):
@@ -87,11 +88,13 @@ def test_deleted_ledger_row(batch):
     conn.execute("DROP TRIGGER letter_cases_no_delete")
     conn.execute("DELETE FROM letter_cases WHERE notice_id = ?", (nid,))
     conn.execute("DELETE FROM letters WHERE notice_id = ?", (nid,))
-    assert findings_of(out, url) == sorted([
+    found = findings_of(out, url)
+    event = next(f for f in found if f.startswith(f"notice {nid}: 'letter-recorded' event #"))
+    assert event.endswith("has no letters row: the row was removed")
+    assert found == sorted([
         "batch t: ROOT file does not match the letters",
         "batch t: root in the ledger does not match its letters",
-        f"notice {nid}: file the ledger does not know: letters/{nid}.pdf",
-        f"notice {nid}: recorded by an event but missing from the ledger",
+        f"notice {nid}: file the ledger does not know: letters/{nid}.pdf", event,
     ])
 
 
@@ -138,9 +141,12 @@ def test_rerender_detects_a_copy_made_from_other_inputs(batch):
     conn.execute("UPDATE batch_inputs SET content = CAST(replace(CAST(content AS TEXT), "
                  "'555-0142', '555-0199') AS BLOB) WHERE kind = 'config'")
     found = verify(out, url, rerender=True)[0]
-    assert sorted(str(f) for f in found) == sorted(
-        f"notice {r.notice_id}: re-rendered from the recorded inputs, it is not byte-identical "
-        "to the retained copy" for r in rows)
+    assert sorted(str(f) for f in found) == sorted([
+        # the edited snapshot no longer hashes to what was recorded ...
+        "batch t: recorded input letters.toml does not match its SHA-256",
+        # ... and the letters it would make are not the letters that were sent
+        *(f"notice {r.notice_id}: re-rendered from the recorded inputs, it is not "
+          "byte-identical to the retained copy" for r in rows)])
 
 
 def test_every_emitted_proof_verifies(sample_batch, tmp_path):  # noqa: F811
@@ -180,7 +186,8 @@ def test_show_and_verify_commands(batch):
     assert "letter-recorded" in shown.output
     clean = runner.invoke(cli, ["audit", "verify", "--out", str(out)], catch_exceptions=False)
     assert clean.exit_code == 0
-    assert clean.output == "Checked 1 batches, 6 letters, 9 events: no problems.\n"
+    assert clean.output == ("Checked 1 batches, 6 letters, 10 files, 62 ledger rows, 9 events: "
+                            "no problems.\n")
     (out / "t" / rows[0].file).unlink()
     dirty = runner.invoke(cli, ["audit", "verify", "--out", str(out)], catch_exceptions=False)
     assert dirty.exit_code == 1
