@@ -6,6 +6,9 @@ on every table. Each event carries the SHA-256 of the one before it, so a remove
 reordered event breaks the chain. Each batch keeps a snapshot of its inputs (templates,
 catalogs, configuration, font and tool versions) and each letter the recipient data it was
 rendered from, so a letter can be re-rendered byte for byte years later.
+
+Database errors leave this module as a :class:`LedgerError` naming the ledger with its password
+hidden, never with the statement or its values (they hold personal data).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +25,10 @@ from sqlalchemy import (
     Column, Date, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
     UniqueConstraint, create_engine, event, func, insert, select, text,
 )
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import (
+    ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError,
+)
 
 from letters.errors import LettersError
 
@@ -147,6 +153,55 @@ def default_url(out_dir: Path) -> str:
     return f"sqlite:///{Path(out_dir).resolve() / 'ledger.sqlite'}"
 
 
+def redact(url: str) -> str:
+    """A ledger URL fit to print: its password hidden.
+
+    >>> redact("postgresql+psycopg://clerk:s3cret@db:5432/letters")
+    'postgresql+psycopg://clerk:***@db:5432/letters'
+    >>> redact("postgresql://clerk:s3cret@db:bad-port/letters")
+    'postgresql://clerk:***@db:bad-port/letters'
+    """
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError, TypeError):  # not a URL SQLAlchemy parses: hide by hand
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", str(url))
+
+
+def _password(url: str) -> str | None:
+    try:
+        return make_url(url).password or None
+    except (ArgumentError, ValueError, TypeError):
+        found = re.search(r"://[^:/@]*:([^@]*)@", str(url))
+        return found.group(1) if found else None
+
+
+def database_error(url: str | None, exc: Exception) -> "LedgerError":
+    """A database error as one line naming the ledger: the driver's first line, with no SQL,
+    no values and no password."""
+    ledger = f"ledger {redact(url)}" if url else "ledger"
+    reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    first = (str(reason).strip().splitlines() or [type(reason).__name__])[0].strip()
+    first = re.sub(r"\s*\(Background on this error at: \S+\)", "", first)
+    secret = _password(url) if url else None
+    if secret:
+        first = first.replace(secret, "***")
+    first = re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", first)  # any other URL in it
+    if isinstance(exc, ImportError):
+        return LedgerError(f"{ledger}: its database driver is not installed ({first})",
+                           hint="For PostgreSQL install letters[postgres] and use a "
+                                "postgresql+psycopg:// URL.")
+    if isinstance(exc, (NoSuchModuleError, ArgumentError)):
+        return LedgerError(f"{ledger} is not a URL letters can open ({first})",
+                           hint="Give --ledger (or LETTERS_LEDGER) a URL such as "
+                                "postgresql+psycopg://user@host/letters.")
+    if isinstance(exc, IntegrityError):
+        return LedgerError(f"the {ledger} refused a change: {first}",
+                           hint="The ledger is append-only; `letters audit verify` checks it.")
+    return LedgerError(f"the {ledger} cannot be used: {first}",
+                       hint="Check that its database is running and reachable, or that its "
+                            "disk has room, and that --ledger (or LETTERS_LEDGER) names it.")
+
+
 def _sqlite_path(url: str) -> Path | None:
     if url.startswith("sqlite:///"):
         return Path(url[len("sqlite:///"):])
@@ -193,7 +248,7 @@ class Ledger:
         try:
             self.engine: Engine = create_engine(url)
         except (SQLAlchemyError, ImportError) as exc:
-            raise LedgerError(f"cannot open ledger {self.url}: {exc}") from None
+            raise database_error(self.url, exc) from None
         if self.engine.dialect.name == "sqlite":
             @event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn, _record):
@@ -216,7 +271,8 @@ class Ledger:
                     metadata.create_all(conn)
                     self._append_only(conn)
             except SQLAlchemyError as exc:
-                raise LedgerError(f"cannot prepare ledger {self.url}: {exc}") from None
+                self.engine.dispose()
+                raise database_error(self.url, exc) from None
 
     def _append_only(self, conn: Connection) -> None:
         """Make the database itself refuse UPDATE and DELETE on every ledger table."""
@@ -249,8 +305,10 @@ class Ledger:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         self.close()
+        if isinstance(exc, SQLAlchemyError):
+            raise database_error(self.url, exc) from exc
 
     # --- events ---------------------------------------------------------------------------------
 

@@ -41,3 +41,27 @@ def test_postgresql_ledger_is_append_only(pg_url):
             with pytest.raises(sqlalchemy.exc.DBAPIError, match="the ledger is append-only"):
                 with ledger.engine.begin() as conn:
                     conn.execute(sqlalchemy.text(sql))
+
+
+def test_the_ledger_password_is_never_printed(pg_url, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from letters.cli import cli
+
+    url = pg_url.replace("://postgres@", "://postgres:secret@")  # the test server trusts anyone
+    assert "secret" in url
+    shown = url.replace(":secret@", ":***@")
+    small_records(tmp_path / "r.csv", people=2)
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args):
+        return CliRunner().invoke(cli, ["--config", str(ROOT / "letters.toml"), *args,
+                                        "--ledger", url], catch_exceptions=False)
+    mailed = run("mail", "r.csv", "--batch", "pw", "--out", "out", "--workers", "1")
+    assert mailed.exit_code == 0, mailed.output
+    assert f"  ledger:   {shown}\n" in mailed.stdout
+    verified = run("audit", "verify", "--out", "out", "--batch", "pw")
+    missing = run("audit", "verify", "--out", "out", "--batch", "nosuch")
+    assert (verified.exit_code, missing.exit_code) == (0, 2)
+    for result in (mailed, verified, missing):
+        assert "secret" not in result.stdout + result.stderr
