@@ -373,6 +373,13 @@ def preview(app: AppContext, records: str, first: int | None, defendant_ids: tup
     sys.exit(1 if result.problems else 0)
 
 
+def _ledger_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--ledger as a URL: a value without '://' is the path of an SQLite file."""
+    from letters.ledger import to_url
+
+    return to_url(value) if value else None
+
+
 def _shown_url(url: str) -> str:
     from letters.ledger import redact
 
@@ -381,9 +388,11 @@ def _shown_url(url: str) -> str:
 
 def ledger_options(fn):
     """--out and --ledger, shared by every command that reads or writes the ledger."""
-    fn = click.option("--ledger", "ledger_url", metavar="URL", envvar="LETTERS_LEDGER",
-                      help="SQLAlchemy URL of the ledger, e.g. postgresql://host/letters. "
-                           "Default: sqlite:///<out>/ledger.sqlite.")(fn)
+    fn = click.option("--ledger", "ledger_url", metavar="URL|PATH", envvar="LETTERS_LEDGER",
+                      callback=_ledger_url,
+                      help="The ledger: an SQLAlchemy URL, e.g. "
+                           "postgresql+psycopg://user@host/letters, or the path of an SQLite "
+                           "file. Default: <out>/ledger.sqlite.")(fn)
     fn = click.option("--out", "out_dir", type=click.Path(file_okay=False), envvar="LETTERS_OUT",
                       help="Output root holding the batch folders. Default: [paths] output of "
                            "letters.toml (output/).")(fn)

@@ -7,8 +7,10 @@ reordered event breaks the chain. Each batch keeps a snapshot of its inputs (tem
 catalogs, configuration, font and tool versions) and each letter the recipient data it was
 rendered from, so a letter can be re-rendered byte for byte years later.
 
-Database errors leave this module as a :class:`LedgerError` naming the ledger with its password
-hidden, never with the statement or its values (they hold personal data).
+A ledger is named by a URL (``postgresql+psycopg://user@host/letters``) or by the path of an
+SQLite file (anything without ``://``). Database errors leave this module as a
+:class:`LedgerError` naming the ledger with its password hidden, never with the statement or
+its values (they hold personal data).
 """
 
 from __future__ import annotations
@@ -153,6 +155,24 @@ def default_url(out_dir: Path) -> str:
     return f"sqlite:///{Path(out_dir).resolve() / 'ledger.sqlite'}"
 
 
+def to_url(location: str) -> str:
+    """The SQLAlchemy URL of a ledger given as a URL or as the path of an SQLite file.
+
+    >>> to_url("postgresql+psycopg://clerk@db/letters")
+    'postgresql+psycopg://clerk@db/letters'
+    >>> to_url("/srv/mail/ledger.sqlite")
+    'sqlite:////srv/mail/ledger.sqlite'
+    """
+    location = str(location)
+    if "://" in location:
+        return location
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]+:", location):  # "postgresql:/db": a slip, not a path
+        raise LedgerError(f"ledger {redact(location)} is neither a URL nor a file path",
+                          hint="A URL has '://' (postgresql+psycopg://user@host/letters); "
+                               "anything else is the path of an SQLite file.")
+    return f"sqlite:///{Path(location).expanduser().resolve()}"
+
+
 def redact(url: str) -> str:
     """A ledger URL fit to print: its password hidden.
 
@@ -192,8 +212,8 @@ def database_error(url: str | None, exc: Exception) -> "LedgerError":
                                 "postgresql+psycopg:// URL.")
     if isinstance(exc, (NoSuchModuleError, ArgumentError)):
         return LedgerError(f"{ledger} is not a URL letters can open ({first})",
-                           hint="Give --ledger (or LETTERS_LEDGER) a URL such as "
-                                "postgresql+psycopg://user@host/letters.")
+                           hint="Give --ledger (or LETTERS_LEDGER) a file path for SQLite, or a "
+                                "URL such as postgresql+psycopg://user@host/letters.")
     if isinstance(exc, IntegrityError):
         return LedgerError(f"the {ledger} refused a change: {first}",
                            hint="The ledger is append-only; `letters audit verify` checks it.")
@@ -229,6 +249,7 @@ class Ledger:
     """One open ledger. Use as a context manager or call :meth:`close`."""
 
     def __init__(self, url: str, *, create: bool = True, readonly: bool = False):
+        url = to_url(url)
         self.url = url
         path = _sqlite_path(url)
         if path is not None:

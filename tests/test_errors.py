@@ -134,14 +134,29 @@ def test_ledger_url_letters_cannot_open(ws):
     error, hint = one_error(run("audit", "verify", "--ledger", "nosuchdb://u:secret@h/x"))
     assert error == ("Error: ledger nosuchdb://u:***@h/x is not a URL letters can open "
                      "(Can't load plugin: sqlalchemy.dialects:nosuchdb)")
-    assert hint == ("Give --ledger (or LETTERS_LEDGER) a URL such as "
-                    "postgresql+psycopg://user@host/letters.")
+    assert hint.startswith("Give --ledger (or LETTERS_LEDGER) a file path for SQLite, or a URL")
+    slip = one_error(run("mail", "r.csv", "--batch", "b", "--ledger", "postgresql:/h/x"))
+    assert slip[0] == "Error: ledger postgresql:/h/x is neither a URL nor a file path"
 
 
 def test_missing_ledger(ws):
     error, hint = one_error(run("audit", "show", "ABC-DEF-GHJ", "--out", "nowhere"))
     assert error == f"Error: no ledger at {ws / 'nowhere' / 'ledger.sqlite'}"
     assert hint == "Run `letters mail` first, or give --ledger / --out."
+
+
+def test_ledger_given_as_a_file_path(ws):
+    done = mail("--out", "out", "--ledger", "records/ledger.sqlite")
+    assert done.exit_code == 0, done.output
+    path = ws / "records" / "ledger.sqlite"
+    assert f"  ledger:   sqlite:///{path}\n" in done.stdout
+    assert path.is_file() and not (ws / "out" / "ledger.sqlite").exists()
+    verified = run("audit", "verify", "--out", "out", "--ledger", "records/ledger.sqlite")
+    assert verified.output == "Checked 1 batches, 5 letters, 8 events: no problems.\n"
+    listed = run("responses", "list", env={"LETTERS_LEDGER": str(path)})
+    assert listed.exit_code == 0 and listed.stderr == "(0 responses)\n"
+    elsewhere = run("responses", "list", env={"LETTERS_LEDGER": str(ws / "other.sqlite")})
+    assert one_error(elsewhere)[0] == f"Error: no ledger at {ws / 'other.sqlite'}"
 
 
 # --- bugs ---------------------------------------------------------------------------------------
