@@ -53,3 +53,14 @@ class InputFileError(UsageError):
         where = f"{path}, line {line}" if line is not None else str(path)
         super().__init__(f"{where}: {message}", hint=hint)
 
+
+class BatchBusy(UsageError):
+    """Another process is mailing the same batch right now."""
+
+    def __init__(self, batch: str, pid: int | None = None):
+        self.batch = batch
+        self.pid = pid
+        by = f"another process (pid {pid})" if pid else "another process"
+        super().__init__(f"batch {batch} is being mailed by {by}",
+                         hint="Let it finish: running the same command again afterwards resumes "
+                              "the batch, or says that it is complete.")

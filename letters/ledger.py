@@ -32,7 +32,7 @@ from sqlalchemy.exc import (
     ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError,
 )
 
-from letters.errors import LettersError
+from letters.errors import BatchBusy, LettersError
 
 metadata = MetaData()
 
@@ -386,12 +386,18 @@ class Ledger:
                    hashes: dict[str, str], inputs: list[tuple[str, str, str, bytes | None]],
                    follow_up_of: str | None = None,
                    translations: dict | None = None) -> BatchRow:
-        """Create a batch with its input snapshot (kind, path, sha256, content)."""
+        """Create a batch with its input snapshot (kind, path, sha256, content).
+
+        Another process that created the same batch first (two runs started at once, on
+        machines sharing a PostgreSQL ledger) makes this raise :class:`BatchBusy`."""
         with self.engine.begin() as conn:
-            result = conn.execute(insert(batches).values(
-                name=name, issue_date=issue_date, response_deadline=response_deadline,
-                created_at=now(), tool_version=tool_version,
-                policy=policy, follow_up_of=follow_up_of, **hashes))
+            try:
+                result = conn.execute(insert(batches).values(
+                    name=name, issue_date=issue_date, response_deadline=response_deadline,
+                    created_at=now(), tool_version=tool_version,
+                    policy=policy, follow_up_of=follow_up_of, **hashes))
+            except IntegrityError:
+                raise BatchBusy(name) from None
             batch_id = result.inserted_primary_key[0]
             if inputs:
                 conn.execute(insert(batch_inputs), [
@@ -412,13 +418,19 @@ class Ledger:
                                                               batch_inputs.c.path)))
 
     def record_letters(self, batch: BatchRow, rows: list[dict]) -> None:
-        """Record rendered letters (with their cases) in one transaction."""
+        """Record rendered letters (with their cases) in one transaction. A letter another
+        process recorded meanwhile (the batch resumed on two machines at once) makes this raise
+        :class:`BatchBusy`: the ledger never holds two letters for a person in a batch."""
         if not rows:
             return
         with self.engine.begin() as conn:
             for row in rows:
                 cases = row.pop("cases")
-                conn.execute(insert(letters).values(batch_id=batch.id, created_at=now(), **row))
+                try:
+                    conn.execute(insert(letters).values(batch_id=batch.id, created_at=now(),
+                                                        **row))
+                except IntegrityError:
+                    raise BatchBusy(batch.name) from None
                 if cases:
                     conn.execute(insert(letter_cases), [
                         {"notice_id": row["notice_id"], **c} for c in cases])

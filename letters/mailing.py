@@ -40,6 +40,7 @@ from letters.ledger import BatchRow, Ledger, default_url
 from letters.model import Recipient
 from letters.records import Intake, read_for
 from letters.printshop import write_print_files
+from letters.processes import batch_lock
 from letters.store import (
     CopyConflict, fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
 )
@@ -304,7 +305,7 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
     relied = translation_gate(cfg, recipients, allow_sample=allow_sample_signoffs)
 
     private_dir(letters_dir)
-    with Ledger(ledger_url) as ledger:
+    with batch_lock(folder, batch), Ledger(ledger_url) as ledger:
         existing_batch = ledger.batch(batch)
         if issue_date is None:
             issue_date = existing_batch.issue_date if existing_batch else dt.date.today()

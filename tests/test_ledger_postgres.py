@@ -43,6 +43,23 @@ def test_postgresql_ledger_is_append_only(pg_url):
                     conn.execute(sqlalchemy.text(sql))
 
 
+def test_the_same_batch_opened_by_two_processes_at_once(pg_url):
+    """Two machines sharing the ledger share no file lock: the unique batch name decides, and the
+    one that comes second is told the batch is busy, never shown an IntegrityError."""
+    from letters.errors import BatchBusy
+
+    hashes = dict.fromkeys(("inputs_sha256", "records_sha256", "templates_sha256",
+                            "catalogs_sha256", "config_sha256"), "0" * 64)
+    opening = dict(issue_date=dt.date(2026, 12, 1), response_deadline=dt.date(2027, 1, 1),
+                   tool_version="t", policy="preferred+english", hashes=hashes, inputs=[])
+    with Ledger(pg_url) as first, Ledger(pg_url) as second:
+        first.open_batch("race", **opening)
+        with pytest.raises(BatchBusy) as busy:
+            second.open_batch("race", **opening)
+        assert busy.value.message == "batch race is being mailed by another process"
+        assert second.chain_problems() == []
+
+
 def test_the_ledger_password_is_never_printed(pg_url, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
