@@ -40,7 +40,7 @@ from letters.ledger import BatchRow, Ledger, default_url
 from letters.model import Recipient
 from letters.records import Intake, read_for
 from letters.printshop import write_print_files
-from letters.processes import batch_lock
+from letters.processes import batch_lock, exit_with_parent
 from letters.store import (
     CopyConflict, fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
 )
@@ -156,10 +156,12 @@ def input_snapshot(cfg: Config, records_path: Path | None, issue_date: dt.date, 
 _worker: dict = {}
 
 
-def _init_worker(cfg: Config, letters_dir: str) -> None:
+def _init_worker(cfg: Config, letters_dir: str, main_pid: int | None = None) -> None:
     from letters.compose import Composer
     from letters.pdf import register_fonts
 
+    if main_pid is not None:  # a pool worker: never go on writing letters after a kill -9
+        exit_with_parent(main_pid)
     _worker["composer"] = Composer(cfg)
     _worker["letters_dir"] = Path(letters_dir)
     register_fonts()
@@ -213,7 +215,7 @@ def _results(tasks: list, cfg: Config, letters_dir: Path, workers: int) -> Itera
         return
     ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(cfg, str(letters_dir))) as pool:
+                             initargs=(cfg, str(letters_dir), os.getpid())) as pool:
         chunk = max(1, min(16, len(tasks) // (workers * 8) or 1))
         yield from pool.map(render_letter, tasks, chunksize=chunk)
 

@@ -1,10 +1,12 @@
 """Processes around one batch: the same batch started twice at once is refused with the pid of
-the run that has it (never a raw IntegrityError)."""
+the run that has it (never a raw IntegrityError), and rendering workers end with the mailing
+that started them, even after kill -9 of the main process alone."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -135,3 +137,83 @@ def test_recording_a_letter_another_process_recorded_is_refused(tmp_path):
         assert busy.value.message == "batch b is being mailed by another process"
         assert len(ledger.letters(batch.id)) == 2
 
+
+# --- workers ------------------------------------------------------------------------------------
+
+def tagged(tag: str) -> dict[int, str]:
+    """Live processes (not zombies) whose environment carries LETTERS_TEST_TAG=tag: pid -> name."""
+    found = {}
+    marker = f"LETTERS_TEST_TAG={tag}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                stat = fh.read()
+        except OSError:  # ended meanwhile, or not ours
+            continue
+        name, state = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2]
+        if marker in env and state != "Z":
+            found[int(entry)] = name
+    return found
+
+
+def test_workers_end_when_the_mailing_is_killed(tmp_path):
+    """kill -9 of the main process alone: its workers (children of the forkserver, which lives
+    on while they do) stop writing letters and end within seconds."""
+    ws = workspace(tmp_path, 300)
+    tag = f"{os.getpid()}-{tmp_path.name}"
+    proc = subprocess.Popen(letters_command("--workers", "2"), cwd=ws,
+                            env=environment(LETTERS_TEST_TAG=tag),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_letters(ws, proc, 4)
+        helpers = set(tagged(tag)) - {proc.pid}
+        assert len(helpers) >= 3, helpers  # the forkserver and two workers, at least
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 5
+    while tagged(tag) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = tagged(tag)
+    for pid in left:  # leave nothing running whatever the outcome
+        os.kill(pid, signal.SIGKILL)
+    assert left == {}, f"still running 5 s after the mailing was killed: {left}"
+    written = pdfs(ws)
+    time.sleep(0.5)
+    assert pdfs(ws) == written < 300
+
+
+def test_a_process_started_otherwise_watches_the_pid_it_was_given(tmp_path):
+    """Without multiprocessing's pipe to its creator (a process not started by multiprocessing),
+    the watch checks the given pid every half second."""
+    main = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    watcher = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom letters.processes import exit_with_parent\n"
+         f"exit_with_parent({main.pid})\nprint('watching', flush=True)\ntime.sleep(60)"],
+        env=environment(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stdout.readline() == "watching\n"
+        time.sleep(0.6)
+        assert watcher.poll() is None  # the main process lives: so does the worker
+        main.kill()
+        main.wait()
+        assert watcher.wait(timeout=5) == 1
+    finally:
+        main.kill()
+        watcher.kill()
+        watcher.stdout.close()
+
+
+def test_a_worker_is_killed_when_its_own_parent_ends():
+    """Linux (like the /proc scan above): a worker asks for SIGKILL when its parent ends."""
+    code = ("import ctypes, signal\nfrom letters.processes import _set_parent_death_signal\n"
+            "_set_parent_death_signal()\nvalue = ctypes.c_int()\n"
+            "ctypes.CDLL(None).prctl(2, ctypes.byref(value))  # PR_GET_PDEATHSIG\n"
+            "print(value.value == signal.SIGKILL)")
+    done = subprocess.run([sys.executable, "-c", code], env=environment(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout == "True\n", done.stderr
