@@ -1,15 +1,26 @@
 """The ``letters`` command line: parse options, call one stage function, map errors to exit codes.
 
-Exit codes: 0 all went well; 1 the run found problems (rejected rows, failed checks);
-2 the command could not run as asked (bad options, unreadable input or configuration).
-Results go to stdout; progress and errors go to stderr. Heavy imports (pandas, ReportLab)
-happen inside the commands so that ``--help`` stays instant.
+Exit codes, the same for every command: 0 done; 1 done, but the run found problems (rejected
+rows, failed checks), decided by the command from its result; 2 the command could not run as
+asked (bad options, a missing or unreadable file, bad configuration, a translation the gate
+refuses, a ledger that is missing or unreachable, a full disk, a folder it may not write in).
+
+:func:`errors_reported` is the one place where errors become messages: the root group applies
+it to every command. A ``LettersError`` prints its message and hint; an ``OSError`` or a database
+error prints one line naming the file or the ledger (password hidden) and what to do; anything
+else is a bug in letters and prints one line naming it — ``LETTERS_DEBUG=1`` shows its traceback
+instead. All exit 2; Ctrl-C exits 130. Results go to stdout; progress and errors go to stderr.
+Heavy imports (pandas, ReportLab) happen inside the commands so that ``--help`` stays instant.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
+import os
 import sys
+import traceback
 from collections import Counter
 from pathlib import Path
 
@@ -37,18 +48,123 @@ class AppContext:
         return self._config
 
 
+DEBUG_VARIABLE = "LETTERS_DEBUG"
+
+
+def fail(message: str, hint: str | None = None, code: int = 2):
+    """Print ``Error: message`` (and the hint beneath it) on stderr and exit."""
+    click.echo(f"Error: {message}" + (f"\n  {hint}" if hint else ""), err=True)
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def errors_reported():
+    """Turn what a user can cause into one message on stderr and exit 2 (see the module
+    docstring); let Click's own exceptions and exits through."""
+    try:
+        yield
+    except LettersError as exc:
+        fail(str(exc), code=exc.exit_code)
+    except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+        raise
+    except KeyboardInterrupt:  # not "done with problems" (1): interrupted, 128 + SIGINT
+        click.echo("\nInterrupted: nothing more was done. Run the same command again to finish "
+                   "(a mailing resumes where it stopped).", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        if exc.errno == errno.EPIPE:  # `letters ... | head`: the reader has gone, say nothing
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(2)
+        fail(*os_error_message(exc))
+    except Exception as exc:
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        fail(*_other_error_message(exc))
+
+
 def handle_errors(fn):
-    """Turn a LettersError from a stage into a message on stderr and its exit code."""
+    """:func:`errors_reported` around one command. The root group already applies it to every
+    command; the decorator keeps a command that is invoked on its own just as safe."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
+        with errors_reported():
             return fn(*args, **kwargs)
-        except LettersError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(exc.exit_code)
 
     return wrapper
+
+
+def _shown_path(path) -> str:
+    """A path fit for a one-line message: a name longer than 60 characters is shortened."""
+    parts = []
+    for part in os.fsdecode(path).split(os.sep):
+        parts.append(part if len(part) <= 60 else f"{part[:24]}… ({len(part)} characters)")
+    return os.sep.join(parts)
+
+
+def os_error_message(exc: OSError) -> tuple[str, str | None]:
+    """One line and a hint for an operating-system error, by its errno."""
+    name = exc.filename
+    shown = _shown_path(name) if name is not None else None
+    at = f": {shown}" if shown else ""
+    code = exc.errno
+    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        what = "disk full" if code == errno.ENOSPC else "disk quota exceeded"
+        return (f"{what}{f' writing {shown}' if shown else ''}",
+                "Free space on that disk (or give another --out folder), then run the same "
+                "command again: a mailing resumes where it stopped.")
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what = "read-only file system" if code == errno.EROFS else "permission denied"
+        return (f"{what}{at}",
+                "Choose a file or folder you may use (output: --out), or ask for access to it.")
+    if code == errno.ENAMETOOLONG:
+        return (f"file name too long{at}",
+                "Use a shorter --batch name or shorter folder names (a name in a path can be "
+                "at most 255 bytes).")
+    if code == errno.ENOTDIR and name is not None:
+        blocking = next((p for p in Path(os.fsdecode(name)).parents if p.is_file()), None)
+        return (f"not a folder: {_shown_path(blocking)} is a file (in {shown})" if blocking
+                else f"not a folder{at}", "Give a path whose folders are folders.")
+    if code == errno.ENOENT and name is not None:
+        path = Path(os.fsdecode(name))
+        missing = [p for p in path.parents if not p.exists()]
+        if missing:
+            return (f"folder {_shown_path(missing[-1])} does not exist (for {shown})",
+                    "Create it first, or give another path.")
+        return f"no such file or folder{at}", None
+    if code == errno.EISDIR:
+        return f"{shown or 'the path'} is a folder, not a file", None
+    if code in (errno.EMFILE, errno.ENFILE):
+        return "too many open files", "Run with fewer --workers, or raise the limit (ulimit -n)."
+    if code == errno.EIO:
+        return (f"input/output error{at}",
+                "The disk or network share failed: check it, then run the same command again.")
+    return f"{exc.strerror or type(exc).__name__}{at}", None
+
+
+def _other_error_message(exc: Exception) -> tuple[str, str | None]:
+    """A database error that escaped the ledger, a worker process that died, or a bug."""
+    sa = sys.modules.get("sqlalchemy.exc")
+    if sa is not None and isinstance(exc, sa.SQLAlchemyError):
+        from letters.ledger import database_error
+
+        error = database_error(None, exc)  # raised outside a ledger: its URL is not known here
+        return error.message, error.hint
+    broken = sys.modules.get("concurrent.futures.process")
+    if broken is not None and isinstance(exc, broken.BrokenProcessPool):
+        return ("a rendering process ended abruptly (out of memory?)",
+                "Run the same command again, with fewer --workers: a mailing resumes where it "
+                "stopped.")
+    frames = traceback.extract_tb(exc.__traceback__)
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    ours = [f for f in frames if os.path.abspath(f.filename).startswith(package)] or frames
+    where = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
+    return (f"unexpected {type(exc).__name__}{where}: this is a bug in letters",
+            f"Run again with {DEBUG_VARIABLE}=1 to see the details (they may show data from "
+            "the records), and report it.")
 
 
 def _override_intake(ctx: click.Context, param: click.Parameter, value):
@@ -75,7 +191,16 @@ def intake_options(fn):
     return fn
 
 
-@click.group(name="letters", context_settings={"help_option_names": ["-h", "--help"]})
+class LettersGroup(click.Group):
+    """The root group: every command, at any depth, runs inside :func:`errors_reported`."""
+
+    def invoke(self, ctx: click.Context):
+        with errors_reported():
+            return super().invoke(ctx)
+
+
+@click.group(name="letters", cls=LettersGroup,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="LETTERS_CONFIG",
               help="Workspace configuration. Default: ./letters.toml if present, else built-in "
                    "defaults.")
@@ -248,11 +373,26 @@ def preview(app: AppContext, records: str, first: int | None, defendant_ids: tup
     sys.exit(1 if result.problems else 0)
 
 
+def _ledger_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--ledger as a URL: a value without '://' is the path of an SQLite file."""
+    from letters.ledger import to_url
+
+    return to_url(value) if value else None
+
+
+def _shown_url(url: str) -> str:
+    from letters.ledger import redact
+
+    return redact(url)
+
+
 def ledger_options(fn):
     """--out and --ledger, shared by every command that reads or writes the ledger."""
-    fn = click.option("--ledger", "ledger_url", metavar="URL", envvar="LETTERS_LEDGER",
-                      help="SQLAlchemy URL of the ledger, e.g. postgresql://host/letters. "
-                           "Default: sqlite:///<out>/ledger.sqlite.")(fn)
+    fn = click.option("--ledger", "ledger_url", metavar="URL|PATH", envvar="LETTERS_LEDGER",
+                      callback=_ledger_url,
+                      help="The ledger: an SQLAlchemy URL, e.g. "
+                           "postgresql+psycopg://user@host/letters, or the path of an SQLite "
+                           "file. Default: <out>/ledger.sqlite.")(fn)
     fn = click.option("--out", "out_dir", type=click.Path(file_okay=False), envvar="LETTERS_OUT",
                       help="Output root holding the batch folders. Default: [paths] output of "
                            "letters.toml (output/).")(fn)
@@ -422,7 +562,7 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
            + ", ".join(f"{k} {v}" for k, v in result.requested.items())]
           if result.requested else []),
         f"  folder:   {result.folder}",
-        f"  ledger:   {result.ledger_url}",
+        f"  ledger:   {_shown_url(result.ledger_url)}",
         f"  root:     {result.root}",
         f"  head:     {result.head[0]}:{result.head[1]}  (file it outside the ledger: "
         "`letters audit verify --head` checks against it)",
@@ -890,7 +1030,8 @@ def audit_verify_proof(proof_file: str, pdf: str | None, root: str | None,
 
     Without a root (--root, or a ROOT file beside the letter's folder) the proof can only be
     checked against itself, which shows nothing about what was filed: that exits 1 unless
-    --self-only. Exits 0 when the proof holds, 1 when it does not.
+    --self-only. Exits 0 when the proof holds, 1 when it does not, 2 when PROOF_FILE is not a
+    proof.
     """
     import json
 
@@ -899,14 +1040,20 @@ def audit_verify_proof(proof_file: str, pdf: str | None, root: str | None,
     try:
         proof = json.loads(Path(proof_file).read_text(encoding="utf-8"))
     except ValueError as exc:
-        click.echo(f"Error: {proof_file}: not JSON ({exc})", err=True)
-        sys.exit(1)
+        fail(f"{proof_file}: not JSON ({exc})",
+             "Give the file `letters audit prove` wrote.")
+    if not isinstance(proof, dict):
+        fail(f"{proof_file}: not an inclusion proof (a JSON object)",
+             "Give the file `letters audit prove` wrote.")
     if root is None and pdf:
         beside = Path(pdf).resolve().parent.parent / "ROOT"  # <batch>/letters/<ID>.pdf
         if beside.is_file():
             root = str(beside)
     if root and Path(root).is_file():
-        root = Path(root).read_text(encoding="ascii", errors="replace").strip()
+        try:
+            root = Path(root).read_text(encoding="ascii").strip()
+        except UnicodeDecodeError:
+            fail(f"{root}: not a ROOT file (it holds one hexadecimal root)")
     problems = verify_proof(proof, pdf=Path(pdf).read_bytes() if pdf else None, root=root)
     if root is None and not problems:
         click.echo(f"{proof_file}: checked only against itself: no root filed elsewhere was "
@@ -1072,6 +1219,10 @@ def responses_list(app: AppContext, batch: str | None, kind: str | None, overdue
     from letters.ledger import Ledger
     from letters.responses import overdue as find_overdue
 
+    kinds = app.config.responses.kinds
+    if kind is not None and kind not in kinds:
+        raise click.BadParameter(f"'{kind}' is not a kind of [responses] kinds "
+                                 f"({', '.join(kinds)})", param_hint="'--kind'")
     _, url = _ledger_location(app, out_dir, ledger_url)
     with Ledger(url, create=False, readonly=True) as ledger:
         if overdue:

@@ -6,6 +6,11 @@ on every table. Each event carries the SHA-256 of the one before it, so a remove
 reordered event breaks the chain. Each batch keeps a snapshot of its inputs (templates,
 catalogs, configuration, font and tool versions) and each letter the recipient data it was
 rendered from, so a letter can be re-rendered byte for byte years later.
+
+A ledger is named by a URL (``postgresql+psycopg://user@host/letters``) or by the path of an
+SQLite file (anything without ``://``). Database errors leave this module as a
+:class:`LedgerError` naming the ledger with its password hidden, never with the statement or
+its values (they hold personal data).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +27,12 @@ from sqlalchemy import (
     Column, Date, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
     UniqueConstraint, create_engine, event, func, insert, select, text,
 )
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import (
+    ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError,
+)
 
-from letters.errors import LettersError
+from letters.errors import BatchBusy, LettersError
 
 metadata = MetaData()
 
@@ -162,6 +170,73 @@ def default_url(out_dir: Path) -> str:
     return f"sqlite:///{Path(out_dir).resolve() / 'ledger.sqlite'}"
 
 
+def to_url(location: str) -> str:
+    """The SQLAlchemy URL of a ledger given as a URL or as the path of an SQLite file.
+
+    >>> to_url("postgresql+psycopg://clerk@db/letters")
+    'postgresql+psycopg://clerk@db/letters'
+    >>> to_url("/srv/mail/ledger.sqlite")
+    'sqlite:////srv/mail/ledger.sqlite'
+    """
+    location = str(location)
+    if "://" in location:
+        return location
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]+:", location):  # "postgresql:/db": a slip, not a path
+        raise LedgerError(f"ledger {redact(location)} is neither a URL nor a file path",
+                          hint="A URL has '://' (postgresql+psycopg://user@host/letters); "
+                               "anything else is the path of an SQLite file.")
+    return f"sqlite:///{Path(location).expanduser().resolve()}"
+
+
+def redact(url: str) -> str:
+    """A ledger URL fit to print: its password hidden.
+
+    >>> redact("postgresql+psycopg://clerk:s3cret@db:5432/letters")
+    'postgresql+psycopg://clerk:***@db:5432/letters'
+    >>> redact("postgresql://clerk:s3cret@db:bad-port/letters")
+    'postgresql://clerk:***@db:bad-port/letters'
+    """
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError, TypeError):  # not a URL SQLAlchemy parses: hide by hand
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", str(url))
+
+
+def _password(url: str) -> str | None:
+    try:
+        return make_url(url).password or None
+    except (ArgumentError, ValueError, TypeError):
+        found = re.search(r"://[^:/@]*:([^@]*)@", str(url))
+        return found.group(1) if found else None
+
+
+def database_error(url: str | None, exc: Exception) -> "LedgerError":
+    """A database error as one line naming the ledger: the driver's first line, with no SQL,
+    no values and no password."""
+    ledger = f"ledger {redact(url)}" if url else "ledger"
+    reason = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    first = (str(reason).strip().splitlines() or [type(reason).__name__])[0].strip()
+    first = re.sub(r"\s*\(Background on this error at: \S+\)", "", first)
+    secret = _password(url) if url else None
+    if secret:
+        first = first.replace(secret, "***")
+    first = re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", first)  # any other URL in it
+    if isinstance(exc, ImportError):
+        return LedgerError(f"{ledger}: its database driver is not installed ({first})",
+                           hint="For PostgreSQL install letters[postgres] and use a "
+                                "postgresql+psycopg:// URL.")
+    if isinstance(exc, (NoSuchModuleError, ArgumentError)):
+        return LedgerError(f"{ledger} is not a URL letters can open ({first})",
+                           hint="Give --ledger (or LETTERS_LEDGER) a file path for SQLite, or a "
+                                "URL such as postgresql+psycopg://user@host/letters.")
+    if isinstance(exc, IntegrityError):
+        return LedgerError(f"the {ledger} refused a change: {first}",
+                           hint="The ledger is append-only; `letters audit verify` checks it.")
+    return LedgerError(f"the {ledger} cannot be used: {first}",
+                       hint="Check that its database is running and reachable, or that its "
+                            "disk has room, and that --ledger (or LETTERS_LEDGER) names it.")
+
+
 def _sqlite_path(url: str) -> Path | None:
     if url.startswith("sqlite:///"):
         return Path(url[len("sqlite:///"):])
@@ -205,6 +280,7 @@ class Ledger:
     """One open ledger. Use as a context manager or call :meth:`close`."""
 
     def __init__(self, url: str, *, create: bool = True, readonly: bool = False):
+        url = to_url(url)
         self.url = url
         path = _sqlite_path(url)
         if path is not None:
@@ -232,7 +308,7 @@ class Ledger:
             else:
                 self.engine = create_engine(url)
         except (SQLAlchemyError, ImportError) as exc:
-            raise LedgerError(f"cannot open ledger {self.url}: {exc}") from None
+            raise database_error(self.url, exc) from None
         if self.engine.dialect.name == "sqlite":
             @event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn, _record):
@@ -255,7 +331,8 @@ class Ledger:
                     metadata.create_all(conn)
                     self._append_only(conn)
             except SQLAlchemyError as exc:
-                raise LedgerError(f"cannot prepare ledger {self.url}: {exc}") from None
+                self.engine.dispose()
+                raise database_error(self.url, exc) from None
 
     def _append_only(self, conn: Connection) -> None:
         """Make the database itself refuse UPDATE and DELETE on every ledger table."""
@@ -288,8 +365,10 @@ class Ledger:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         self.close()
+        if isinstance(exc, SQLAlchemyError):
+            raise database_error(self.url, exc) from exc
 
     # --- events ---------------------------------------------------------------------------------
 
@@ -357,15 +436,21 @@ class Ledger:
                    hashes: dict[str, str], inputs: list[tuple[str, str, str, bytes | None]],
                    follow_up_of: str | None = None,
                    translations: dict | None = None) -> BatchRow:
-        """Create a batch with its input snapshot (kind, path, sha256, content)."""
+        """Create a batch with its input snapshot (kind, path, sha256, content).
+
+        Another process that created the same batch first (two runs started at once, on
+        machines sharing a PostgreSQL ledger) makes this raise :class:`BatchBusy`."""
         from letters.events import batch_inputs_digest
 
         created = now()
         with self.engine.begin() as conn:
-            result = conn.execute(insert(batches).values(
-                name=name, issue_date=issue_date, response_deadline=response_deadline,
-                created_at=created, tool_version=tool_version,
-                policy=policy, follow_up_of=follow_up_of, **hashes))
+            try:
+                result = conn.execute(insert(batches).values(
+                    name=name, issue_date=issue_date, response_deadline=response_deadline,
+                    created_at=created, tool_version=tool_version,
+                    policy=policy, follow_up_of=follow_up_of, **hashes))
+            except IntegrityError:
+                raise BatchBusy(name) from None
             batch_id = result.inserted_primary_key[0]
             if inputs:
                 conn.execute(insert(batch_inputs), [
@@ -390,7 +475,9 @@ class Ledger:
                                                               batch_inputs.c.path)))
 
     def record_letters(self, batch: BatchRow, rows: list[dict]) -> None:
-        """Record rendered letters (with their cases) in one transaction."""
+        """Record rendered letters (with their cases) in one transaction. A letter another
+        process recorded meanwhile (the batch resumed on two machines at once) makes this raise
+        :class:`BatchBusy`: the ledger never holds two letters for a person in a batch."""
         from letters.events import letter_cases_digest, sha256_text
 
         if not rows:
@@ -399,8 +486,11 @@ class Ledger:
             for row in rows:
                 cases = row.pop("cases")
                 created = now()
-                conn.execute(insert(letters).values(batch_id=batch.id, created_at=created,
-                                                    **row))
+                try:
+                    conn.execute(insert(letters).values(batch_id=batch.id, created_at=created,
+                                                        **row))
+                except IntegrityError:
+                    raise BatchBusy(batch.name) from None
                 if cases:
                     conn.execute(insert(letter_cases), [
                         {"notice_id": row["notice_id"], **c} for c in cases])

@@ -43,6 +43,7 @@ from letters.model import Recipient
 from letters.people import Outcome
 from letters.records import Intake, read_for
 from letters.printshop import write_print_files
+from letters.processes import batch_lock, exit_with_parent
 from letters.store import (
     CopyConflict, fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
 )
@@ -186,10 +187,12 @@ def input_hashes(records_sha: str, issue_date: dt.date, policy: str,
 _worker: dict = {}
 
 
-def _init_worker(cfg: Config, letters_dir: str) -> None:
+def _init_worker(cfg: Config, letters_dir: str, main_pid: int | None = None) -> None:
     from letters.compose import Composer
     from letters.pdf import register_fonts
 
+    if main_pid is not None:  # a pool worker: never go on writing letters after a kill -9
+        exit_with_parent(main_pid)
     _worker["composer"] = Composer(cfg)
     _worker["letters_dir"] = Path(letters_dir) if letters_dir else None
     register_fonts()
@@ -248,7 +251,8 @@ def _results(tasks: list, cfg: Config, letters_dir: Path, workers: int) -> Itera
         return
     ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(cfg, str(letters_dir) if letters_dir else None)) as pool:
+                             initargs=(cfg, str(letters_dir) if letters_dir else None,
+                                       os.getpid())) as pool:
         chunk = max(1, min(16, len(tasks) // (workers * 8) or 1))
         yield from pool.map(render_letter, tasks, chunksize=chunk)
 
@@ -484,7 +488,7 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
     relied = translation_gate(cfg, recipients, allow_sample=allow_sample_signoffs)
 
     private_dir(letters_dir)
-    with Ledger(ledger_url) as ledger:
+    with batch_lock(folder, batch), Ledger(ledger_url) as ledger:
         existing_batch = ledger.batch(batch)
         if issue_date is None:
             issue_date = existing_batch.issue_date if existing_batch else dt.date.today()

@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from letters.exports import private_dir, write_csv
+from letters.processes import exit_with_parent
 from letters.store import replace_file
 
 PRINT_MANIFEST_HEADER = ("print_file", "sequence", "notice_id", "zip", "pages", "first_page")
@@ -60,7 +61,9 @@ def write_print_files(folder: Path, rows, per_file: int, workers: int) -> list[s
         names.append(f"print/{name}")
     if workers > 1 and len(jobs) > 1:
         ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                 initializer=exit_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             list(pool.map(_merge_print_file, jobs))
     else:
         for job in jobs:

@@ -8,6 +8,7 @@ writing the same bytes again is accepted (a resumed run), different bytes are an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -62,8 +63,10 @@ def write_once(path: str | os.PathLike, data: bytes, *, mode: int = 0o400,
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):  # the original error is the one to report
+            tmp.unlink(missing_ok=True)
+        name_the_file(exc, path)
         raise
     if sync_dir:
         fsync_dir(path.parent)
@@ -81,13 +84,26 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
     return len(stale)
 
 
+def name_the_file(exc: BaseException, path: str | os.PathLike) -> None:
+    """Give an OSError that names no file (a full disk reports itself at write or fsync) the
+    file that was being written, so that its message can say which."""
+    if isinstance(exc, OSError) and exc.filename is None:
+        exc.filename = str(path)
+
+
 def replace_file(path: str | os.PathLike, data: bytes) -> None:
     """Atomically replace a derived file (manifest, sums, print file); owner-only."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):  # the original error is the one to report
+            tmp.unlink(missing_ok=True)
+        name_the_file(exc, path)
+        raise

@@ -41,3 +41,44 @@ def test_postgresql_ledger_is_append_only(pg_url):
             with pytest.raises(sqlalchemy.exc.DBAPIError, match="the ledger is append-only"):
                 with ledger.engine.begin() as conn:
                     conn.execute(sqlalchemy.text(sql))
+
+
+def test_the_same_batch_opened_by_two_processes_at_once(pg_url):
+    """Two machines sharing the ledger share no file lock: the unique batch name decides, and the
+    one that comes second is told the batch is busy, never shown an IntegrityError."""
+    from letters.errors import BatchBusy
+
+    hashes = dict.fromkeys(("inputs_sha256", "records_sha256", "templates_sha256",
+                            "catalogs_sha256", "config_sha256"), "0" * 64)
+    opening = dict(issue_date=dt.date(2026, 12, 1), response_deadline=dt.date(2027, 1, 1),
+                   tool_version="t", policy="preferred+english", hashes=hashes, inputs=[])
+    with Ledger(pg_url) as first, Ledger(pg_url) as second:
+        first.open_batch("race", **opening)
+        with pytest.raises(BatchBusy) as busy:
+            second.open_batch("race", **opening)
+        assert busy.value.message == "batch race is being mailed by another process"
+        assert second.chain_problems() == []
+
+
+def test_the_ledger_password_is_never_printed(pg_url, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from letters.cli import cli
+
+    url = pg_url.replace("://postgres@", "://postgres:secret@")  # the test server trusts anyone
+    assert "secret" in url
+    shown = url.replace(":secret@", ":***@")
+    small_records(tmp_path / "r.csv", people=2)
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args):
+        return CliRunner().invoke(cli, ["--config", str(ROOT / "letters.toml"), *args,
+                                        "--ledger", url], catch_exceptions=False)
+    mailed = run("mail", "r.csv", "--batch", "pw", "--out", "out", "--workers", "1")
+    assert mailed.exit_code == 0, mailed.output
+    assert f"  ledger:   {shown}\n" in mailed.stdout
+    verified = run("audit", "verify", "--out", "out", "--batch", "pw")
+    missing = run("audit", "verify", "--out", "out", "--batch", "nosuch")
+    assert (verified.exit_code, missing.exit_code) == (0, 2)
+    for result in (mailed, verified, missing):
+        assert "secret" not in result.stdout + result.stderr

@@ -43,7 +43,7 @@ def typo(nid: str) -> str:
 def test_respond_and_mistyped_id_suggestion(mailed):
     out, ids = mailed
     bad = run("respond", typo(ids[0]), "--kind", "counsel-requested", "--out", out)
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2  # nothing was recorded: the command could not run as asked
     assert bad.output == (f"Error: notice ID '{typo(ids[0])}' is not valid (its check symbol "
                           f"does not match)\n  Did you mean {ids[0]}?\n")
     ok = run("respond", ids[0].lower(), "--kind", "counsel-requested", "--received",
@@ -51,9 +51,10 @@ def test_respond_and_mistyped_id_suggestion(mailed):
     assert ok.output.startswith(f"Recorded counsel-requested for notice {ids[0]}\n"
                                 "  ledger head: ")
     missing_address = run("respond", ids[1], "--kind", "address-update", "--out", out)
-    assert missing_address.exit_code == 1
+    assert missing_address.exit_code == 2
     assert "an address-update needs the new address (--address)" in missing_address.output
     unknown = run("respond", ids[1], "--kind", "maybe", "--out", out)
+    assert unknown.exit_code == 2
     assert unknown.output.startswith("Error: unknown kind 'maybe'\n  Kinds: counsel-requested")
     early = run("respond", ids[1], "--kind", "other", "--received", "2026-10-01", "--out", out)
     assert "is before notice" in early.output
@@ -265,7 +266,9 @@ def test_interrupted_follow_up_resumes_with_its_own_plan(mailed, monkeypatch):
     monkeypatch.setattr(mailing, "_results", interrupted)
     stopped = run("mail", "--batch", "f", "--follow-up", "r", "--date", "2026-11-20", "--allow-past-date",
                   "--out", out, "--workers", "1")
-    assert stopped.exit_code == 1  # Click turns Ctrl-C into "Aborted!"
+    assert stopped.exit_code == 130  # Ctrl-C: interrupted, not "done with problems"
+    assert stopped.stderr.endswith("Interrupted: nothing more was done. Run the same command "
+                                   "again to finish (a mailing resumes where it stopped).\n")
     monkeypatch.setattr(mailing, "_results", original)
     with Ledger(f"sqlite:///{out / 'ledger.sqlite'}") as ledger:
         assert ledger.batch("f").root is None

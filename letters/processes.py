@@ -1,0 +1,136 @@
+"""Processes that work on one batch: one mailing per batch at a time, and rendering workers
+that end with the process that started them.
+
+**The batch lock.** ``letters mail`` holds an advisory lock (``flock``) on
+``<out>/<batch>/.lock`` from before the ledger opens the batch until the run ends; the file
+holds the pid of the process that holds it. A second run of the same batch stops at once with
+:class:`~letters.errors.BatchBusy` naming that pid. The operating system releases the lock when
+the process ends, however it ends (``kill -9`` included), so a lock never needs removing by hand
+and the file stays. Processes on other machines (a shared PostgreSQL ledger) are kept apart by
+the ledger itself (:meth:`letters.ledger.Ledger.open_batch`).
+
+**Workers.** A rendering worker must not outlive the mailing: after ``kill -9`` of the main
+process, workers left running would go on writing letters beside a resumed run.
+:func:`exit_with_parent` (a pool initializer) ends the worker as soon as the main process is
+gone. Workers are forked by multiprocessing's forkserver, which is their parent and itself
+lives on while they do (they hold the pipe that tells it the main process has ended), so
+``PR_SET_PDEATHSIG`` alone never fires in that case; what works is the pipe multiprocessing
+gives each child to its creator (``multiprocessing.parent_process().sentinel``), which reads
+end-of-file the moment the main process ends. A thread waits on it and calls ``os._exit``.
+Where that pipe is missing, the thread checks every half second that the main process is alive.
+``PR_SET_PDEATHSIG`` (Linux) is set as well, for when the forkserver itself is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+from letters.errors import BatchBusy
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+LOCK_NAME = ".lock"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+POLL_SECONDS = 0.5
+
+
+@contextlib.contextmanager
+def batch_lock(folder: str | os.PathLike, batch: str) -> Iterator[Path]:
+    """Hold the lock of the batch whose folder is ``folder`` (it must exist), or raise
+    :class:`BatchBusy` at once if another process holds it."""
+    path = Path(folder) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # not truncated: it names the holder
+    try:
+        if not _try_lock(fd):
+            raise BatchBusy(batch, _holder(fd))
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+    import msvcrt
+
+    try:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _holder(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode("ascii").strip())
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """Make this process (a pool worker) exit as soon as process ``parent_pid`` has ended."""
+    _set_parent_death_signal()
+    parent = multiprocessing.parent_process()
+    try:
+        sentinel = parent.sentinel if parent is not None and parent.pid == parent_pid else None
+    except ValueError:  # no sentinel: multiprocessing did not start this process
+        sentinel = None
+    if sentinel is not None:
+        watch = _wait_for_sentinel
+        args: tuple = (sentinel,)
+    else:
+        watch = _poll_pid
+        args = (parent_pid, os.getppid())
+    threading.Thread(target=watch, args=args, name="exit-with-parent", daemon=True).start()
+
+
+def _wait_for_sentinel(sentinel) -> None:
+    from multiprocessing.connection import wait
+
+    wait([sentinel])  # ready (end of file) once the creating process has ended
+    os._exit(1)
+
+
+def _poll_pid(pid: int, ppid: int) -> None:
+    while _alive(pid) and os.getppid() == ppid:
+        time.sleep(POLL_SECONDS)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # the pid now belongs to another user's process
+        return False
+    return True
+
+
+def _set_parent_death_signal() -> None:
+    """Linux: SIGKILL this process when its parent (the forkserver) ends."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)  # the running program, libc included
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
