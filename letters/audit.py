@@ -88,7 +88,7 @@ def verify(out_dir: Path, ledger_url: str, *, batch: str | None = None,
         findings += [Finding(*p.split(": ", 1)) for p in ledger.chain_problems()]
         if head is not None:
             findings += _check_head(events, *head)
-        found, n = _verify_records(ledger, events, Path(out_dir))
+        found, n = _verify_records(ledger, events, Path(out_dir), only=batch)
         findings += found
         checked["rows"] = n
         recorded = {e.notice_id: json.loads(e.payload) for e in events
@@ -158,9 +158,11 @@ def _check_head(events, count: int, digest: str) -> list[Finding]:
     return []
 
 
-def _verify_records(ledger: Ledger, events, out_dir: Path) -> tuple[list[Finding], int]:
+def _verify_records(ledger: Ledger, events, out_dir: Path, only: str | None = None
+                    ) -> tuple[list[Finding], int]:
     """Every ledger row against the event that recorded it, in both directions, with every
-    field (``letters.events``); recomputed digests; response attachments."""
+    field (``letters.events``); recomputed digests; response attachments. ``only``: the rows
+    and events of this batch (its letters, their cases and responses)."""
     from collections import defaultdict
 
     from letters.events import (
@@ -172,6 +174,16 @@ def _verify_records(ledger: Ledger, events, out_dir: Path) -> tuple[list[Finding
     t = {name: ledger.rows(name) for name in ("batches", "batch_inputs", "letters",
                                              "letter_cases", "batch_roots", "responses",
                                              "outcomes")}
+    if only is not None:
+        keep = {b["id"] for b in t["batches"] if b["name"] == only}
+        for name in ("batches",):
+            t[name] = [r for r in t[name] if r["id"] in keep]
+        for name in ("batch_inputs", "letters", "batch_roots", "outcomes"):
+            t[name] = [r for r in t[name] if r["batch_id"] in keep]
+        notices = {r["notice_id"] for r in t["letters"]}
+        for name in ("letter_cases", "responses"):
+            t[name] = [r for r in t[name] if r["notice_id"] in notices]
+        events = [e for e in events if e.batch == only or e.notice_id in notices]
     batch_of = {b["id"]: b for b in t["batches"]}
     batch_id = {b["name"]: b["id"] for b in t["batches"]}
     inputs_of, cases_of, outcomes_of = defaultdict(list), defaultdict(list), defaultdict(list)
@@ -243,7 +255,8 @@ def _verify_records(ledger: Ledger, events, out_dir: Path) -> tuple[list[Finding
         if row is not None and batch_id.get(e.batch) != row["batch_id"]:
             out.append(Finding(f"notice {e.notice_id}", "the ledger puts it in another batch "
                                                         "than its event"))
-    for nid in sorted(set(cases_of) - {r["notice_id"] for r in t["letters"]}):
+    for nid in sorted(set(cases_of) - {r["notice_id"] for r in t["letters"]}
+                      if only is None else ()):
         out.append(Finding(f"notice {nid}", "case rows for a letter the ledger does not have"))
     # the recorded inputs hash to what the batch says, and the batch hashes to its inputs
     for b in t["batches"]:

@@ -35,7 +35,7 @@ def test_mailing_with_a_postgresql_ledger(pg_url, tmp_path):
 
 def test_postgresql_ledger_is_append_only(pg_url):
     with Ledger(pg_url) as ledger:
-        ledger.log("note", payload={"text": "hello"})
+        ledger.log("batch-noted", batch="pg", payload={"note": "hello", "by": "test"})
         assert ledger.chain_problems() == []
         for sql in ("UPDATE events SET kind = 'x'", "DELETE FROM events"):
             with pytest.raises(sqlalchemy.exc.DBAPIError, match="the ledger is append-only"):
@@ -79,6 +79,6 @@ def test_the_ledger_password_is_never_printed(pg_url, tmp_path, monkeypatch):
     assert f"  ledger:   {shown}\n" in mailed.stdout
     verified = run("audit", "verify", "--out", "out", "--batch", "pw")
     missing = run("audit", "verify", "--out", "out", "--batch", "nosuch")
-    assert (verified.exit_code, missing.exit_code) == (0, 2)
+    assert (verified.exit_code, missing.exit_code) == (0, 2), verified.output
     for result in (mailed, verified, missing):
         assert "secret" not in result.stdout + result.stderr
