@@ -36,6 +36,7 @@ class AuditError(LettersError):
 class Finding:
     subject: str     # "notice K7M-2QX-9PT", "batch 2026-12", "event 12"
     message: str
+    batch: str = ""  # the batch it concerns; "" for the event chain, which is the ledger's
 
     def __str__(self) -> str:
         return f"{self.subject}: {self.message}"
@@ -66,13 +67,14 @@ def verify(out_dir: Path, ledger_url: str, *, batch: str | None = None,
             checked["batches"] += 1
             rows = ledger.letters(b.id)
             checked["letters"] += len(rows)
-            findings += _verify_batch(Path(out_dir) / b.name, b, rows, recorded,
-                                      {e.notice_id for e in events if e.batch == b.name
-                                       and e.kind == "letter-recorded"})
+            found = _verify_batch(Path(out_dir) / b.name, b, rows, recorded,
+                                  {e.notice_id for e in events if e.batch == b.name
+                                   and e.kind == "letter-recorded"})
             if rerender:
-                found, n = _rerender(ledger, b, rows, Path(out_dir) / b.name, progress)
-                findings += found
+                more, n = _rerender(ledger, b, rows, Path(out_dir) / b.name, progress)
+                found += more
                 checked["rerendered"] += n
+            findings += [dataclasses.replace(f, batch=b.name) for f in found]
     return findings, checked
 
 

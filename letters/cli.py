@@ -774,9 +774,11 @@ def audit_report(app: AppContext, batch: str | None, pdf_path: str | None,
                  csv_dir: str | None, out_dir: str | None, ledger_url: str | None) -> None:
     """The report for the court, as a PDF with charts and the same tables as CSV.
 
-    Letters by county and language; per batch the undeliverable and response rates,
-    follow-up letters, the batch root and the verification result; responses by month and
-    kind; follow-up batches.
+    Per batch: its letters, deadline, verification result, whether it was voided and its root;
+    what became of every person in its input (letters, to counsel, suppressed, rejected); the
+    undeliverable and response rates and follow-ups; the translation reviewers it relied on.
+    Then letters by county and by language, responses by month and kind, and every problem
+    verification found.
     """
     from letters.report import gather, write_csvs, write_pdf
 
@@ -784,7 +786,7 @@ def audit_report(app: AppContext, batch: str | None, pdf_path: str | None,
     tables = gather(out, url, batch=batch)
     folder = Path(csv_dir) if csv_dir else out / "report"
     pdf = write_pdf(tables, Path(pdf_path) if pdf_path else out / "report" / "report.pdf",
-                    title=f"Notice mailing report — {app.config.office.name}")
+                    office=app.config.office.name, batch=batch)
     for path in [pdf, *write_csvs(tables, folder)]:
         click.echo(str(path))
 
