@@ -832,7 +832,7 @@ def audit_show(app: AppContext, notice_id: str, out_dir: str | None,
     if h.follows:
         f = h.follows
         click.echo(f"  follows:    notice {f.notice_id} (batch {f.batch}, issued {f.issued}"
-                   + (f"; {h.follows.kind}" if f.kind else "") + ")")
+                   + (f"; {f.kind}" if f.kind else "") + ")")
     for f in h.followed_by:
         click.echo(f"  followed by: notice {f.notice_id} (batch {f.batch}, issued {f.issued}"
                    + (f"; {f.kind}" if f.kind else "") + ")")
