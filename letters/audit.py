@@ -199,7 +199,7 @@ class Linked:
 
     notice_id: str
     batch: str
-    issued: dt.date
+    issued: dt.date | None
     kind: str = ""    # why the follow-up was written: overdue, returned, address-update
 
 
@@ -257,7 +257,9 @@ def show(ledger_url: str, notice_id: str) -> History:
         follows = None
         if row.follow_up_of:
             earlier = ledger.letter(row.follow_up_of)
-            follows = linked(earlier, (recipient.get("follow_up") or {}).get("kind", ""))
+            kind = (recipient.get("follow_up") or {}).get("kind", "")
+            follows = (linked(earlier, kind) if earlier is not None else
+                       Linked(row.follow_up_of, "(not in this ledger)", None, kind))
         return History(
             letter=row, batch=b, recipient=recipient, cases=ledger.cases_of(nid),
             responses=ledger.responses(notice_id=nid), follows=follows,
