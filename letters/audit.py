@@ -15,27 +15,33 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from letters import merkle
 from letters.errors import LettersError
 from letters.ledger import BatchRow, Ledger
 from letters.model import recipient_from_dict
+from letters.responses import ResponseError, resolve_notice
 from letters.store import sha256_file
 
 
 class AuditError(LettersError):
-    """The audit cannot run as asked (no such batch or notice)."""
+    """The audit cannot run as asked (no such batch or notice): exit 2."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
 class Finding:
     subject: str     # "notice K7M-2QX-9PT", "batch 2026-12", "event 12"
     message: str
+    batch: str = ""  # the batch it concerns; "" for the event chain, which is the ledger's
 
     def __str__(self) -> str:
         return f"{self.subject}: {self.message}"
@@ -89,7 +95,12 @@ def verify(out_dir: Path, ledger_url: str, *, batch: str | None = None,
         if head is not None:
             findings += _check_head(events, *head)
         found, n = _verify_records(ledger, events, Path(out_dir), only=batch)
-        findings += found
+        # name the batch each finding concerns, for the report's per-batch counts
+        batch_of = {r.notice_id: b.name for b in ledger.batches() for r in ledger.letters(b.id)}
+        for f in found:
+            kind, _, what = f.subject.partition(" ")
+            name = what if kind == "batch" else batch_of.get(what, "") if kind == "notice" else ""
+            findings.append(dataclasses.replace(f, batch=name))
         checked["rows"] = n
         recorded = {e.notice_id: json.loads(e.payload) for e in events
                     if e.kind == "letter-recorded"}
@@ -99,16 +110,17 @@ def verify(out_dir: Path, ledger_url: str, *, batch: str | None = None,
             checked["batches"] += 1
             rows = ledger.letters(b.id)
             checked["letters"] += len(rows)
-            findings += _verify_batch(Path(out_dir) / b.name, b, rows, recorded,
-                                      {e.notice_id for e in events if e.batch == b.name
-                                       and e.kind == "letter-recorded"})
-            found, n = _verify_files(Path(out_dir) / b.name, b, completed.get(b.name))
-            findings += found
+            found = _verify_batch(Path(out_dir) / b.name, b, rows, recorded,
+                                  {e.notice_id for e in events if e.batch == b.name
+                                   and e.kind == "letter-recorded"})
+            files, n = _verify_files(Path(out_dir) / b.name, b, completed.get(b.name))
+            found += files
             checked["files"] += n
             if rerender:
-                found, n = _rerender(ledger, b, rows, Path(out_dir) / b.name, progress)
-                findings += found
+                more, n = _rerender(ledger, b, rows, Path(out_dir) / b.name, progress)
+                found += more
                 checked["rerendered"] += n
+            findings += [dataclasses.replace(f, batch=b.name) for f in found]
     return findings, checked
 
 
@@ -390,28 +402,97 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress) -> tupl
     return out, len(rows)
 
 
-def _letter(ledger: Ledger, notice_id: str):
+def _letter(ledger: Ledger, typed: str):
+    """The ledger's letter for a notice ID as typed, and its batch; a mistyped ID is refused
+    with the IDs one slip away that the ledger knows."""
+    try:
+        notice_id = resolve_notice(ledger, typed)
+    except ResponseError as exc:
+        raise AuditError(exc.message, hint=exc.hint) from None
     row = ledger.letter(notice_id)
-    if row is None:
-        from letters.notice import is_valid
-
-        hint = None if is_valid(notice_id) else "That is not a valid notice ID: check for a typo."
-        raise AuditError(f"notice {notice_id} is not in the ledger", hint=hint)
     return row, ledger.batch_by_id(row.batch_id)
 
 
-def show(ledger_url: str, notice_id: str) -> dict:
-    """The whole recorded history of one notice."""
+@dataclass
+class Linked:
+    """Another letter of the same story: one this letter follows, or one that follows it."""
+
+    notice_id: str
+    batch: str
+    issued: dt.date | None
+    kind: str = ""    # why the follow-up was written: overdue, returned, address-update
+
+
+@dataclass
+class History:
+    """The whole recorded story of one notice (``letters audit show``)."""
+
+    letter: Any                 # the ledger's row
+    batch: BatchRow
+    recipient: dict             # the data the letter was made from, as the ledger keeps it
+    cases: list                 # the ledger's case rows, in the letter's order
+    responses: list             # every response recorded for it, oldest first
+    follows: Linked | None      # the letter it follows up
+    followed_by: list[Linked]   # the letters that follow it up
+    events: list                # the events that name it
+
+    @property
+    def name(self) -> str:
+        return recipient_from_dict(self.recipient).full_name
+
+    @property
+    def counsel(self) -> dict | None:
+        """Who the letter went to instead of the person (counsel of record), if anyone."""
+        return self.recipient.get("deliver_to") or None
+
+    @property
+    def addressed_to(self) -> list[str]:
+        """The name and address the letter was sent to."""
+        r = recipient_from_dict(self.recipient)
+        return [self.counsel["name"] if self.counsel else r.full_name, *r.address.lines()]
+
+    @property
+    def address_source(self) -> str:
+        """Where the address came from when not from the records ("ledger response ID")."""
+        return self.recipient.get("address_source", "")
+
+    @property
+    def original_address(self) -> list[str]:
+        """The address lines as the records gave them, when they were standardised."""
+        return list(self.recipient["address"].get("original") or [])
+
+
+def show(ledger_url: str, notice_id: str) -> History:
+    """The whole recorded history of one notice: to whom and where it went, its cases, every
+    response, the letters it follows and that follow it, and its events."""
     with Ledger(ledger_url, create=False, readonly=True) as ledger:
         row, b = _letter(ledger, notice_id)
-        return {"letter": row, "batch": b, "cases": ledger.cases_of(notice_id),
-                "events": ledger.events(notice_id=notice_id)}
+        nid = row.notice_id
+        recipient = json.loads(row.recipient)
+
+        def linked(other, kind: str = "") -> Linked:
+            ob = ledger.batch_by_id(other.batch_id)
+            return Linked(other.notice_id, ob.name, ob.issue_date, kind)
+
+        follows = None
+        if row.follow_up_of:
+            earlier = ledger.letter(row.follow_up_of)
+            kind = (recipient.get("follow_up") or {}).get("kind", "")
+            follows = (linked(earlier, kind) if earlier is not None else
+                       Linked(row.follow_up_of, "(not in this ledger)", None, kind))
+        return History(
+            letter=row, batch=b, recipient=recipient, cases=ledger.cases_of(nid),
+            responses=ledger.responses(notice_id=nid), follows=follows,
+            followed_by=[linked(x, (json.loads(x.recipient).get("follow_up") or {})
+                                .get("kind", "")) for x in ledger.letters(follow_up_of=nid)],
+            events=ledger.events(notice_id=nid))
 
 
 def prove(ledger_url: str, notice_id: str) -> dict:
     """An RFC 6962 inclusion proof that the letter is in its batch's filed root."""
     with Ledger(ledger_url, create=False, readonly=True) as ledger:
         row, b = _letter(ledger, notice_id)
+        notice_id = row.notice_id
         if b.root is None:
             raise AuditError(f"batch {b.name} is not complete: it has no root yet")
         rows = sorted(ledger.letters(b.id), key=lambda r: r.notice_id)

@@ -927,9 +927,11 @@ def audit_report(app: AppContext, batch: str | None, pdf_path: str | None,
                  csv_dir: str | None, out_dir: str | None, ledger_url: str | None) -> None:
     """The report for the court, as a PDF with charts and the same tables as CSV.
 
-    Letters by county and language; per batch the undeliverable and response rates,
-    follow-up letters, the batch root and the verification result; responses by month and
-    kind; follow-up batches.
+    Per batch: its letters, deadline, verification result, whether it was voided and its root;
+    what became of every person in its input (letters, to counsel, suppressed, rejected); the
+    undeliverable and response rates and follow-ups; the translation reviewers it relied on.
+    Then letters by county and by language, responses by month and kind, and every problem
+    verification found.
     """
     from letters.report import gather, write_csvs, write_pdf
 
@@ -937,7 +939,7 @@ def audit_report(app: AppContext, batch: str | None, pdf_path: str | None,
     tables = gather(out, url, batch=batch)
     folder = Path(csv_dir) if csv_dir else out / "report"
     pdf = write_pdf(tables, Path(pdf_path) if pdf_path else out / "report" / "report.pdf",
-                    title=f"Notice mailing report — {app.config.office.name}")
+                    office=app.config.office.name, batch=batch)
     for path in [pdf, *write_csvs(tables, folder)]:
         click.echo(str(path))
 
@@ -949,23 +951,58 @@ def audit_report(app: AppContext, batch: str | None, pdf_path: str | None,
 @handle_errors
 def audit_show(app: AppContext, notice_id: str, out_dir: str | None,
                ledger_url: str | None) -> None:
-    """The whole recorded history of one notice: letter, cases, events."""
+    """The whole recorded story of one notice: to whom and where it was sent, its cases, every
+    response recorded for it, the letter it follows and the letters that follow it, and its
+    events. A mistyped ID is refused with the IDs it may have meant (exit 2)."""
     from letters.audit import show
-    from letters.notice import compact, format_id
 
     _, url = _ledger_location(app, out_dir, ledger_url)
-    h = show(url, format_id(compact(notice_id)))
-    letter, b = h["letter"], h["batch"]
+    h = show(url, notice_id)
+    letter, b = h.letter, h.batch
     click.echo(f"Notice {letter.notice_id} — batch {b.name}, issued {b.issue_date}")
+    click.echo(f"  deadline:   {b.response_deadline}")
     click.echo(f"  defendant:  {letter.defendant_id}")
-    click.echo(f"  languages:  {letter.languages}   pages: {letter.pages}   bytes: {letter.bytes}")
+    click.echo(f"  name:       {h.name}")
+    to, *address = h.addressed_to
+    if h.counsel:
+        to += f"  (counsel of record: {h.counsel.get('reason', '')})"
+    click.echo(f"  sent to:    {to}")
+    for line in address:
+        click.echo(f"              {line}")
+    if h.counsel and h.counsel.get("person_address"):
+        click.echo(f"  person's address: {h.counsel['person_address']}")
+    if h.address_source:
+        click.echo(f"  address from: {h.address_source}")
+    if h.original_address:
+        click.echo(f"  address in the records: {' / '.join(h.original_address)}")
+    extra = "".join([f"   asked for: {h.recipient['language_requested']}"
+                     if h.recipient.get("language_requested") else "",
+                     "   large print" if h.recipient.get("large_print") else ""])
+    click.echo(f"  languages:  {letter.languages}   pages: {letter.pages}   "
+               f"bytes: {letter.bytes}{extra}")
     click.echo(f"  sha256:     {letter.sha256}")
     click.echo(f"  file:       {b.name}/{letter.file}")
-    click.echo(f"  cases ({len(h['cases'])}):")
-    for c in h["cases"]:
-        click.echo(f"    {c.docket_number}  {c.court}  {c.disposition_date or '—'}")
-    click.echo("  events:")
-    for e in h["events"]:
+    if h.follows:
+        f = h.follows
+        click.echo(f"  follows:    notice {f.notice_id} (batch {f.batch}, issued {f.issued}"
+                   + (f"; {f.kind}" if f.kind else "") + ")")
+    for f in h.followed_by:
+        click.echo(f"  followed by: notice {f.notice_id} (batch {f.batch}, issued {f.issued}"
+                   + (f"; {f.kind}" if f.kind else "") + ")")
+    click.echo(f"  cases ({len(h.cases)}):")
+    for c in h.cases:
+        click.echo(f"    {c.docket_number}  {c.court}  {c.county or '—'}  {c.offense or '—'}  "
+                   f"{c.disposition_date or '—'}")
+    click.echo(f"  responses ({len(h.responses)}):")
+    for r in h.responses:
+        parts = [f"{label}: {value}" for label, value in (
+            ("reason", r.reason), ("new address", r.new_address), ("note", r.note)) if value]
+        if r.attachment_sha256:
+            parts.append(f"attachment: {r.attachment_name} (sha256 {r.attachment_sha256})")
+        parts.append(f"recorded by {r.recorded_by} ({r.source})")
+        click.echo(f"    {r.received}  {r.kind}  " + "; ".join(parts))
+    click.echo(f"  events ({len(h.events)}):")
+    for e in h.events:
         click.echo(f"    #{e.seq} {e.created_at} {e.kind} {e.payload}")
 
 

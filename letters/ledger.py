@@ -531,10 +531,13 @@ class Ledger:
                                 ).scalar_one_or_none()
         return self.batch(name) if name else None
 
-    def letters(self, batch_id: int | None = None) -> list:
+    def letters(self, batch_id: int | None = None, *, follow_up_of: str | None = None) -> list:
+        """Letters in notice-ID order: every one, a batch's, or those that follow up a notice."""
         q = select(letters).order_by(letters.c.notice_id)
         if batch_id is not None:
             q = q.where(letters.c.batch_id == batch_id)
+        if follow_up_of is not None:
+            q = q.where(letters.c.follow_up_of == follow_up_of)
         with self.engine.connect() as conn:
             return list(conn.execute(q))
 
@@ -615,10 +618,13 @@ class Ledger:
                 recorded += 1
         return recorded
 
-    def responses(self) -> list:
+    def responses(self, *, notice_id: str | None = None) -> list:
+        """Responses, oldest first: every one, or those recorded for one notice."""
+        q = select(responses).order_by(responses.c.received, responses.c.id)
+        if notice_id is not None:
+            q = q.where(responses.c.notice_id == notice_id)
         with self.engine.connect() as conn:
-            return list(conn.execute(select(responses).order_by(responses.c.received,
-                                                                 responses.c.id)))
+            return list(conn.execute(q))
 
     def annotate_batch(self, name: str, kind: str, payload: dict) -> tuple[int, str]:
         """Append a ``batch-voided`` or ``batch-noted`` event; return the new head."""
