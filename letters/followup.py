@@ -29,8 +29,9 @@ _LAST = re.compile(r"^(?P<state>[A-Za-z .]+?)\s+(?P<zip>\d{5}(?:[- ]?\d{4})?)$")
 def parse_address(text: str) -> Address | None:
     """'12 Elm St, Apt 2, Lynn, MA 01902' -> Address; None if it is not in that form.
 
-    >>> parse_address("12 Elm St, Apt 2, Lynn, Massachusetts 019021234")
-    Address(line1='12 Elm St', line2='Apt 2', city='Lynn', state='MA', zip='01902-1234')
+    >>> a = parse_address("12 Elm St, Apt 2, Lynn, Massachusetts 019021234")
+    >>> a.line1, a.line2, a.city, a.state, a.zip
+    ('12 Elm St', 'Apt 2', 'Lynn', 'MA', '01902-1234')
     >>> parse_address("somewhere in Lynn") is None
     True
     """
@@ -66,6 +67,11 @@ class FollowUpPlan:
     @property
     def rejected_rows(self) -> set[int]:
         return {r.row for r in self.rejects}
+
+    @property
+    def address_warnings(self) -> list:
+        """None: a follow-up's addresses are the recorded ones, or a new one as given."""
+        return []
 
     def to_json(self) -> bytes:
         """The plan as kept in the ledger, so that a resumed run replays exactly this plan."""

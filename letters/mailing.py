@@ -45,7 +45,7 @@ from letters.store import (
 )
 
 MANIFEST_HEADER = ("notice_id", "defendant_id", "languages", "language_requested", "pages",
-                   "sha256", "file", "zip")
+                   "sha256", "file", "zip", "address_changes")
 
 
 class MailingError(LettersError):
@@ -70,6 +70,9 @@ class MailResult:
     failed: int = 0                # recipients whose letter could not be rendered
     #: people who asked for a language letters are not written in, by what they asked for
     requested: dict[str, int] = field(default_factory=dict)
+    #: people whose street lines could not be standardised (printed as given; listed in
+    #: address-warnings.csv)
+    address_warnings: int = 0
     root: str = ""
     elapsed: float = 0.0
     already_complete: bool = False
@@ -78,7 +81,8 @@ class MailResult:
 # --- inputs -------------------------------------------------------------------------------------
 
 def _versions() -> str:
-    names = ("letters", "reportlab", "rl_accel", "Jinja2", "Babel", "pandas", "pyarrow", "pikepdf")
+    names = ("letters", "reportlab", "rl_accel", "Jinja2", "Babel", "pandas", "pyarrow", "pikepdf",
+             "usaddress", "usaddress-scourgify")
     out = {}
     for name in names:
         try:
@@ -431,17 +435,30 @@ def _summarise(result: MailResult, intake: Intake, rows, root: str, started: flo
         if r.language_requested:
             requested[r.language_requested] = requested.get(r.language_requested, 0) + 1
     result.requested = dict(sorted(requested.items()))
+    result.address_warnings = len(_address_warnings(intake, rows))
     result.root = root
     result.elapsed = time.perf_counter() - started
 
 
+def _address_warnings(intake: Intake, rows) -> list:
+    """The intake's address warnings of the people who have a letter in the batch."""
+    sent = {r.defendant_id for r in rows}
+    return [w for w in intake.address_warnings if w.defendant_id in sent]
+
+
+def _address_changes(row) -> str:
+    """What standardising changed in the letter's address (``letters.addresses``)."""
+    return json.loads(row.recipient)["address"].get("changes", "")
+
+
 def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], root: str,
                    cfg: Config, workers: int) -> None:
-    from letters.records import REJECTS_HEADER
+    from letters.records import REJECTS_HEADER, write_address_warnings
 
     write_csv(folder / "manifest.csv", MANIFEST_HEADER,
               ((r.notice_id, r.defendant_id, r.languages, r.language_requested or "", r.pages,
-                r.sha256, r.file, r.zip) for r in rows))
+                r.sha256, r.file, r.zip, _address_changes(r)) for r in rows))
+    write_address_warnings(folder / "address-warnings.csv", _address_warnings(intake, rows))
     rejects = [(x.row, x.defendant_id, x.field, x.value, x.reason) for x in intake.rejects]
     for f in failures:
         for row in f["rows"]:

@@ -33,7 +33,7 @@ def test_bundled_sample_shape():
     assert share_accented >= 0.2
     assert 0.25 <= share_spanish <= 0.42
     assert any(p.last_name == "NA" for p in people)
-    assert any("&" in p.address.line2 for p in people)
+    assert any("&" in line for p in people for line in p.address.care_of)
     # a third language, people asking for tagline-only or undeclared languages, no one
     # rejected for language
     assert sum(p.language == "pt" for p in people) >= 5
