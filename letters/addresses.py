@@ -94,6 +94,9 @@ def fit_font_size(lines: list[str], font: str, box: Rect, *, largest: float = LA
     return None
 
 
+_USABLE_WIDTH = ADDRESS_WINDOW.width - 2 * WINDOW_CLEARANCE
+
+
 def fits_window(text: str) -> bool:
     """Whether one line of the address block fits the window's width at full size. Measured
     in capitals, so the answer holds whichever case the block is printed in.
@@ -104,8 +107,7 @@ def fits_window(text: str) -> bool:
     False
     """
     fonts.register(FONT)
-    usable = ADDRESS_WINDOW.width - 2 * WINDOW_CLEARANCE
-    return pdfmetrics.stringWidth(text.upper(), FONT, LARGEST_SIZE) <= usable
+    return pdfmetrics.stringWidth(text.upper(), FONT, LARGEST_SIZE) <= _USABLE_WIDTH
 
 
 # --- the block ----------------------------------------------------------------------------------
@@ -169,6 +171,10 @@ _STREET = ("AddressNumberPrefix", "AddressNumber", "AddressNumberSuffix",
 _BOX = ("USPSBoxGroupType", "USPSBoxGroupID", "USPSBoxType", "USPSBoxID")
 _UNIT_TYPE = ("OccupancyType", "SubaddressType")
 _UNIT_ID = ("OccupancyIdentifier", "SubaddressIdentifier")
+_KNOWN = frozenset(_STREET + _BOX + _UNIT_TYPE + _UNIT_ID)
+_STREET_SET, _BOX_SET = frozenset(_STREET), frozenset(_BOX)
+_NUMBERED = frozenset({"AddressNumber", "StreetName"})
+_BOXED = frozenset({"USPSBoxType", "USPSBoxID"})
 _DIRECTIONAL = ("StreetNamePreDirectional", "StreetNamePostDirectional")
 _STREET_TYPE = ("StreetNamePreType", "StreetNamePostType")
 _DIRECTIONS = {**DIRECTIONAL_REPLACEMENTS, **{v: v for v in DIRECTIONAL_REPLACEMENTS.values()}}
@@ -185,10 +191,17 @@ _CARE_OF = re.compile(r"(?:in\s+)?(?:c\s*/\s*o|c\.\s*o\.?|care\s+of)(?![^\W_])[\
 _ATTENTION = re.compile(r"(?:attn|attention)(?![^\W_])[\s:.,-]*", re.I)
 
 
+_PERIOD = re.compile(r"(?<!\d)\.|\.(?!\d)")
+_SPACES_AND_COMMAS = str.maketrans("", "", " \t\n\r\f\v,")
+
+
 def _without_punctuation(text: str) -> str:
     """Periods and commas removed (a decimal point stays), spaces tidied: 'P.O. Box' -> 'PO Box'.
     """
-    text = re.sub(r"(?<!\d)\.|\.(?!\d)", "", text).replace(",", " ")
+    if "." in text:
+        text = _PERIOD.sub("", text)
+    if "," in text:
+        text = text.replace(",", " ")
     return " ".join(text.split())
 
 
@@ -223,7 +236,7 @@ def _cased(standard: str, given: str, label: str) -> str:
 def _standard(label: str, text: str, boxed_group: bool) -> str | None:
     """Pub 28's form of one labelled part, in capitals; None when it has none."""
     key = _key(text)
-    squeezed = re.sub(r"[\s-]", "", key)
+    squeezed = key.replace(" ", "").replace("-", "")
     if label in _DIRECTIONAL:
         return _DIRECTIONS.get(squeezed)
     if label in _STREET_TYPE:
@@ -241,14 +254,61 @@ class _NotRead(Exception):
     """The street lines do not read as one street address or PO box."""
 
 
+_NOT_ONE = str.maketrans("23456789", "11111111")
+_EDGES = re.compile(r"(^[\W]*)|([^.\w]*$)")
+
+
+def _shape(token: str) -> str:
+    """A token as usaddress's tagger sees it: a number only by its length, trailing zeros and
+    punctuation ('65' and '12' alike, '20' and '10' alike); any other token as it is."""
+    if token.translate(_NOT_ONE) == token:
+        return token
+    core = _EDGES.sub("", token).lower().replace(".", "")
+    return token.translate(_NOT_ONE) if core.isdigit() else token
+
+
+def _shapes_tag_alike() -> bool:
+    """Whether this usaddress's features see a number only by its shape (checked once: a
+    version that looked at the digits themselves would not share labels between numbers)."""
+    try:
+        same = usaddress.tokens2features(["65", "Hancock", "St", "20"]) == \
+            usaddress.tokens2features(["11", "Hancock", "St", "10"])
+    except Exception:
+        return False
+    return bool(same)
+
+
+_SHARE_LABELS = _shapes_tag_alike()
+_LABELS: dict[str, tuple[str, ...]] = {}
+_LABELS_KEPT = 200_000
+
+
+def _tagged(joined: str) -> list[tuple[str, str]]:
+    """usaddress's (token, label) pairs for ``joined``. Addresses that differ only in their
+    numbers get the same labels from the tagger, so its answer is kept per shape: a large
+    export has many more addresses than shapes. The answer is the same either way."""
+    if not _SHARE_LABELS:
+        return usaddress.parse(joined)
+    tokens = usaddress.tokenize(joined)
+    key = "\x1f".join(_shape(t) for t in tokens)
+    labels = _LABELS.get(key)
+    if labels is None:
+        parsed = usaddress.parse(joined)
+        labels = tuple(label for _, label in parsed)
+        if len(_LABELS) < _LABELS_KEPT:
+            _LABELS[key] = labels
+    return list(zip(tokens, labels))
+
+
 def _parse(texts: list[str]) -> list[tuple[str, str, int]]:
     """(label, text, line index) per labelled part of the street lines, in their order."""
     joined = ", ".join(texts)
     try:
-        tokens = usaddress.parse(joined)
+        tokens = _tagged(joined)
     except Exception as exc:  # the parser's own errors; the lines are printed as given
         raise _NotRead("the parser could not read it") from exc
-    if re.sub(r"[\s,]", "", "".join(t for t, _ in tokens)) != re.sub(r"[\s,]", "", joined):
+    if "".join(t for t, _ in tokens).translate(_SPACES_AND_COMMAS) != \
+            joined.translate(_SPACES_AND_COMMAS):
         raise _NotRead("it holds characters outside any word")
     starts, at = [], 0
     for text in texts:
@@ -272,16 +332,14 @@ def _street(texts: list[str]) -> tuple[str, str, list[str], bool]:
     the end of the delivery line. Raises :class:`_NotRead`."""
     parts = _parse(texts)
     labels = [label for label, _, _ in parts]
-    odd = [text for label, text, _ in parts if label not in (*_STREET, *_BOX, *_UNIT_TYPE,
-                                                              *_UNIT_ID)]
-    if odd:
-        kinds = sorted({_LABEL_WORDS.get(label, label) for label, _, _ in parts
-                        if label not in (*_STREET, *_BOX, *_UNIT_TYPE, *_UNIT_ID)})
+    found = set(labels)
+    if not found <= _KNOWN:
+        odd = [text for label, text, _ in parts if label not in _KNOWN]
+        kinds = sorted({_LABEL_WORDS.get(label, label) for label in found - _KNOWN})
         raise _NotRead(f"'{_without_punctuation(' '.join(odd))}' read as {' or '.join(kinds)}")
-    street = {"AddressNumber", "StreetName"} <= set(labels)
-    box = {"USPSBoxType", "USPSBoxID"} <= set(labels)
-    if street == box or (street and set(labels) & set(_BOX)) or \
-            (box and set(labels) & set(_STREET)):
+    street = _NUMBERED <= found
+    box = _BOXED <= found
+    if street == box or (street and found & _BOX_SET) or (box and found & _STREET_SET):
         raise _NotRead("no house number and street, or PO box, found")
     order = _STREET if street else _BOX
     main = [(i, p) for i, p in enumerate(parts) if p[0] in order]
@@ -392,6 +450,17 @@ def standardise(line1: str, line2: str, city: str, care_of: str = "") -> Standar
             changes.append(f"{unit.upper()} moved to the delivery line")
     return Standardised(delivery, "", unit, tuple(cares), city_out,
                         "; ".join(changes + moved_care))
+
+
+def standardise_keys(keys: list[str]) -> list[Standardised]:
+    """:func:`standardise` for each distinct key "line1\\x1fline2\\x1fcity\\x1fcare_of" of an
+    export. A key without a first line (a row rejected for its missing street) or with the
+    separator inside a value (a control character, which rejects its row) is not read."""
+    out = []
+    for key in keys:
+        parts = key.split("\x1f")
+        out.append(standardise(*parts) if len(parts) == 4 and parts[0] else Standardised(parts[0]))
+    return out
 
 
 def _removed(before: str, after: str) -> list[str]:

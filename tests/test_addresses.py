@@ -250,3 +250,20 @@ def test_mail_keeps_the_original_in_the_ledger_and_lists_changes_in_the_manifest
         "65 Hancock Street", "Apt 20", "Boston MA 02118")
     notice = manifest["D1"]["notice_id"]
     assert "65 HANCOCK ST APT 20" in window_lines((folder / "letters" / f"{notice}.pdf").read_bytes())
+
+
+def test_labels_shared_between_numbers_give_what_parsing_each_address_gives(monkeypatch):
+    """Intake asks usaddress's tagger once per shape of address ('65 Hancock St' and '12
+    Hancock St' alike); the standardised addresses are exactly those of parsing each one."""
+    given = [("65 Hancock Street", "Apt 20"), ("12 Hancock Street", "Apt 10"),
+             ("100 North Main St", "#4"), ("300 North Main St", "#7"), ("9 Elm", ""),
+             ("PO Box 8000", ""), ("PO Box 466", ""), ("12.5 Elm St", ""), ("1205 Elm St", "2B"),
+             ("2 Centre Ter", "2nd Floor"), ("7 Centre Ter", "3rd Floor"), ("12 Main St, Rear", "")]
+    with open(ROOT / "examples" / "records.csv", encoding="utf-8") as fh:
+        given += sorted({(r["Street"], r["Apt"]) for r in csv.DictReader(fh)})
+    assert addresses._SHARE_LABELS  # this usaddress tags a number by its shape
+    monkeypatch.setattr(addresses, "_LABELS", {})
+    shared = [addresses.standardise(a, b, "Lynn") for a, b in given]
+    assert len(addresses._LABELS) < len(given)
+    monkeypatch.setattr(addresses, "_SHARE_LABELS", False)
+    assert shared == [addresses.standardise(a, b, "Lynn") for a, b in given]
