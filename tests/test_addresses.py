@@ -142,6 +142,18 @@ def test_address_recorded_before_standardising_prints_as_recorded(cfg):
         "Ana Ruiz", "65 Hancock Street", "Apt 20", "Boston MA 02118"]
 
 
+def test_recipient_round_trips_through_the_ledgers_json(tmp_path, cfg):
+    from letters.mailing import recipient_json
+
+    rows = [row(address_line1="65 Hancock Street", address_line2="c/o M. Lopez"),
+            row(defendant_id="D2", **CUSTODY)]
+    for r in intake_of(tmp_path, cfg, rows).recipients:
+        again = recipient_from_dict(json.loads(recipient_json(r)))
+        assert again == r and again.address == r.address
+        assert isinstance(again.address.original, tuple) and isinstance(again.address.care_of,
+                                                                         tuple)
+
+
 def test_same_records_same_bytes(tmp_path, cfg):
     rows = [row(address_line1="65 Hancock Street", address_line2="Apt 20", care_of="M. Lopez"),
             row(defendant_id="D2", **CUSTODY)]
