@@ -335,6 +335,7 @@ def _verify_files(folder: Path, b: BatchRow, completed: dict | None
         elif sha256_file(path) != digest:
             out.append(Finding(subject, f"{rel} changed since the batch was completed"))
     present = [p for p in [folder / "manifest.csv", folder / "rejects.csv",
+                           folder / "address-warnings.csv",
                            *sorted((folder / "print").glob("*"))] if p.is_file()
                and not p.name.startswith(".")]
     for p in present:

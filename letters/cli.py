@@ -278,7 +278,16 @@ def _intake_summary(intake, rejects_path: Path | None) -> list[str]:
     if rejects_path is not None:
         lines.append(f"Rejected rows written to {rejects_path} ({len(intake.rejects)} problems)"
                      if intake.rejects else f"No rejected rows ({rejects_path} is empty)")
+    if intake.address_warnings:
+        where = f" (listed in {_warnings_path(rejects_path)})" if rejects_path else ""
+        lines.append(f"Address warnings: {len(intake.address_warnings)} people whose street "
+                     f"lines could not be standardised; their letters print them as given{where}")
     return lines
+
+
+def _warnings_path(rejects_path: Path) -> Path:
+    """``address-warnings.csv`` beside the rejects file."""
+    return rejects_path.with_name("address-warnings.csv")
 
 
 @cli.command()
@@ -296,11 +305,12 @@ def validate(app: AppContext, records: str, rejects_path: str | None, encoding: 
     every rejected row, with its row number, field and reason, to a rejects file. Prints a
     summary. Exits 0 when no row was rejected, 1 when some were, 2 when the file cannot be read.
     """
-    from letters.records import write_rejects
+    from letters.records import write_address_warnings, write_rejects
 
     cfg, intake = _intake(app, records, encoding, sheet)
     path = Path(rejects_path) if rejects_path else cfg.output_dir / "validate" / "rejects.csv"
     write_rejects(path, intake.rejects)
+    write_address_warnings(_warnings_path(path), intake.address_warnings)
     click.echo("\n".join(_intake_summary(intake, path)))
     sys.exit(1 if intake.rejects else 0)
 
@@ -561,6 +571,8 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
            "manifest.csv language_requested): "
            + ", ".join(f"{k} {v}" for k, v in result.requested.items())]
           if result.requested else []),
+        *([f"  address warnings: {result.address_warnings} (street lines printed as given, "
+           "see address-warnings.csv)"] if result.address_warnings else []),
         f"  folder:   {result.folder}",
         f"  ledger:   {_shown_url(result.ledger_url)}",
         f"  root:     {result.root}",

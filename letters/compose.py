@@ -153,6 +153,8 @@ class Document:
     #: (language, context, value) of data values printed in English for want of a translation
     #: (drafts only: a letter to mail is refused instead).
     untranslated: list[tuple[str, str, str]] = field(default_factory=list)
+    #: The address block in capitals (``[address] upper_case``).
+    address_upper_case: bool = True
 
     @property
     def title(self) -> str:
@@ -592,7 +594,8 @@ class Composer:
                         large_print=recipient.large_print,
                         font_size=(self.cfg.letter.large_print_size if recipient.large_print
                                    else self.cfg.letter.font_size),
-                        untranslated=missing)
+                        untranslated=missing,
+                        address_upper_case=self.cfg.address.upper_case)
 
     def html(self, recipient: Recipient, lang: str, *, notice_id: str,
              issue_date: dt.date, missing: list | None = None) -> str:
@@ -693,6 +696,8 @@ def _nfc(value):
         return unicodedata.normalize("NFC", value)
     if isinstance(value, dict):
         return {_nfc(k): _nfc(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_nfc(v) for v in value)
     return value
 
 
@@ -702,7 +707,11 @@ def nfc_recipient(r: Recipient) -> Recipient:
         return dataclasses.replace(obj, **{f.name: _nfc(getattr(obj, f.name))
                                            for f in dataclasses.fields(obj)
                                            if isinstance(getattr(obj, f.name), (str, dict))})
-    return dataclasses.replace(fix(r), address=fix(r.address),
+
+    def fix_address(a):
+        return dataclasses.replace(fix(a), care_of=_nfc(a.care_of), original=_nfc(a.original))
+
+    return dataclasses.replace(fix(r), address=fix_address(r.address),
                                cases=tuple(fix(c) for c in r.cases))
 
 

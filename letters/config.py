@@ -116,6 +116,15 @@ class LetterConfig:
 
 
 @dataclass
+class AddressConfig:
+    """How the recipient's address block is printed (see ``letters/addresses.py``)."""
+
+    #: The address block in capitals, as USPS Publication 28 prefers and mail houses expect;
+    #: false prints it in the records' mixed case (the standard abbreviations either way).
+    upper_case: bool = True
+
+
+@dataclass
 class MailingConfig:
     """How a batch is rendered and handed to the mail house."""
 
@@ -202,6 +211,7 @@ class Config:
     office: OfficeConfig = field(default_factory=OfficeConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     letter: LetterConfig = field(default_factory=LetterConfig)
+    address: AddressConfig = field(default_factory=AddressConfig)
     mailing: MailingConfig = field(default_factory=MailingConfig)
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
@@ -244,8 +254,8 @@ class Config:
 
 
 _SECTIONS = {"office": OfficeConfig, "intake": IntakeConfig, "letter": LetterConfig,
-             "mailing": MailingConfig, "responses": ResponsesConfig, "paths": PathsConfig,
-             "counsel": CounselConfig, "suppression": SuppressionConfig}
+             "address": AddressConfig, "mailing": MailingConfig, "responses": ResponsesConfig,
+             "paths": PathsConfig, "counsel": CounselConfig, "suppression": SuppressionConfig}
 _TABLES = {"languages": Language, "case_status": CaseStatus,
            "suppression_reason": SuppressionReason}
 

@@ -27,14 +27,19 @@ _LAST = re.compile(r"^(?P<state>[A-Za-z .]+?)\s+(?P<zip>\d{5}(?:[- ]?\d{4})?)$")
 
 
 def parse_address(text: str) -> Address | None:
-    """'12 Elm St, Apt 2, Lynn, MA 01902' -> Address; None if it is not in that form.
+    """'12 Elm St, Apt 2, Lynn, MA 01902' -> Address, standardised like the records' addresses
+    (``letters.addresses``); None if it is not in that form or names nothing to deliver to.
 
-    >>> parse_address("12 Elm St, Apt 2, Lynn, Massachusetts 019021234")
-    Address(line1='12 Elm St', line2='Apt 2', city='Lynn', state='MA', zip='01902-1234')
+    >>> a = parse_address("12 Elm Street, Apt 2, Lynn, Massachusetts 019021234")
+    >>> a.line1, a.unit, a.city, a.state, a.zip, a.changes
+    ('12 Elm St', 'Apt 2', 'Lynn', 'MA', '01902-1234', 'ST for Street; APT 2 moved to the delivery line')
+    >>> a.original
+    ('12 Elm Street', 'Apt 2', 'Lynn MA 01902-1234')
     >>> parse_address("somewhere in Lynn") is None
     True
     """
-    from letters.records import _STATE_LOOKUP, _fold
+    from letters.addresses import standardise
+    from letters.records import _STATE_LOOKUP, _address, _fold
 
     parts = [" ".join(p.split()) for p in text.split(",") if p.strip()]
     if len(parts) < 3:
@@ -47,7 +52,13 @@ def parse_address(text: str) -> Address | None:
     if state is None:
         return None
     zipcode = digits if len(digits) == 5 else f"{digits[:5]}-{digits[5:]}"
-    return Address(parts[0], ", ".join(parts[1:-2]), parts[-2], state, zipcode)
+    line1, line2, city = parts[0], ", ".join(parts[1:-2]), parts[-2]
+    standard = standardise(line1, line2, city)
+    if standard.reject:
+        return None
+    return _address(standard, {"care_of": "", "address_line1": line1, "address_line2": line2,
+                               "city": city, "state": state, "zip": zipcode, "facility": "",
+                               "inmate_number": ""})
 
 
 @dataclass
@@ -74,6 +85,11 @@ class FollowUpPlan:
         from letters.records import rejected_people
 
         return rejected_people(self.rejects)
+
+    @property
+    def address_warnings(self) -> list:
+        """None: a follow-up's addresses are the recorded ones, or a new one as given."""
+        return []
 
     def to_json(self) -> bytes:
         """The plan as kept in the ledger, so that a resumed run replays exactly this plan."""

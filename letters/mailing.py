@@ -51,7 +51,8 @@ from letters.store import (
 #: One row per person in the batch's input: ``state`` letter | suppressed | rejected (see
 #: ``letters.people``); the letter columns are blank for people without a letter.
 MANIFEST_HEADER = ("notice_id", "defendant_id", "state", "reason", "sent_to", "address_source",
-                   "languages", "language_requested", "pages", "sha256", "file", "zip")
+                   "languages", "language_requested", "pages", "sha256", "file", "zip",
+                   "address_changes")
 
 
 class MailingError(LettersError):
@@ -76,6 +77,9 @@ class MailResult:
     failed: int = 0                # recipients whose letter could not be rendered
     #: people who asked for a language letters are not written in, by what they asked for
     requested: dict[str, int] = field(default_factory=dict)
+    #: people whose street lines could not be standardised (printed as given; listed in
+    #: address-warnings.csv)
+    address_warnings: int = 0
     root: str = ""
     elapsed: float = 0.0
     already_complete: bool = False
@@ -95,7 +99,8 @@ class MailResult:
 # --- inputs -------------------------------------------------------------------------------------
 
 def _versions() -> str:
-    names = ("letters", "reportlab", "rl_accel", "Jinja2", "Babel", "pandas", "pyarrow", "pikepdf")
+    names = ("letters", "reportlab", "rl_accel", "Jinja2", "Babel", "pandas", "pyarrow", "pikepdf",
+             "usaddress", "usaddress-scourgify")
     out = {}
     for name in names:
         try:
@@ -741,25 +746,39 @@ def _summarise(result: MailResult, intake: Intake, rows, root: str, started: flo
         if r.language_requested:
             requested[r.language_requested] = requested.get(r.language_requested, 0) + 1
     result.requested = dict(sorted(requested.items()))
+    result.address_warnings = len(_address_warnings(intake, rows))
     result.root = root
     result.elapsed = time.perf_counter() - started
+
+
+def _address_warnings(intake: Intake, rows) -> list:
+    """The intake's address warnings of the people who have a letter in the batch."""
+    sent = {r.defendant_id for r in rows}
+    return [w for w in intake.address_warnings if w.defendant_id in sent]
+
+
+def _address_changes(row) -> str:
+    """What standardising changed in the letter's address (``letters.addresses``)."""
+    return json.loads(row.recipient)["address"].get("changes", "")
 
 
 def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], root: str,
                    cfg: Config, workers: int, people: list) -> str:
     """Write the batch's files; return the SHA-256 of SHA256SUMS, which covers all of them."""
-    from letters.records import REJECTS_HEADER
+    from letters.records import REJECTS_HEADER, write_address_warnings
 
     by_notice = {r.notice_id: r for r in rows}
 
     def line(o):
         r = by_notice.get(o.notice_id)
         if r is None:
-            return ("", o.defendant_id, o.state, o.reason, "", "", "", "", "", "", "", "")
+            return ("", o.defendant_id, o.state, o.reason, "", "", "", "", "", "", "", "", "")
         return (r.notice_id, r.defendant_id, o.state, o.reason, o.sent_to, o.address_source,
-                r.languages, r.language_requested or "", r.pages, r.sha256, r.file, r.zip)
+                r.languages, r.language_requested or "", r.pages, r.sha256, r.file, r.zip,
+                _address_changes(r))
 
     write_csv(folder / "manifest.csv", MANIFEST_HEADER, (line(o) for o in people))
+    write_address_warnings(folder / "address-warnings.csv", _address_warnings(intake, rows))
     rejects = [(x.row, x.defendant_id, x.field, x.value, x.reason) for x in intake.rejects]
     for f in failures:
         for row in f["rows"]:
@@ -768,7 +787,7 @@ def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], roo
     write_csv(folder / "rejects.csv", REJECTS_HEADER, rejects)
     print_files = write_print_files(folder, rows, cfg.mailing.letters_per_print_file, workers)
     sums = [(r.sha256, r.file) for r in rows]
-    for rel in ["manifest.csv", "rejects.csv", *print_files]:
+    for rel in ["manifest.csv", "rejects.csv", "address-warnings.csv", *print_files]:
         sums.append((sha256_file(folder / rel), rel))
     text = "".join(f"{digest}  {rel}\n" for digest, rel in sorted(sums, key=lambda x: x[1]))
     replace_file(folder / "SHA256SUMS", text.encode("utf-8"))

@@ -11,12 +11,17 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "address_line1", "address_line2", "city", "state", "zip",
     "language", "docket_number", "court", "county", "offense", "disposition_date",
     "disposition", "case_status", "lab", "chemist", "large_print",
+    "care_of", "facility", "inmate_number",
 )
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "defendant_id", "last_name", "address_line1", "city", "state", "zip", "docket_number",
 )
 NAME_COLUMNS: tuple[str, ...] = ("first_name", "middle_name", "last_name", "suffix")
-ADDRESS_COLUMNS: tuple[str, ...] = ("address_line1", "address_line2", "city", "state", "zip")
+#: The address a letter goes to. ``care_of`` ("Maria Lopez", printed "c/o Maria Lopez"),
+#: ``facility`` and ``inmate_number`` (a person in custody: the facility's name and their
+#: commitment number; address_line1 onwards are then the facility's) are optional.
+ADDRESS_COLUMNS: tuple[str, ...] = ("address_line1", "address_line2", "city", "state", "zip",
+                                    "care_of", "facility", "inmate_number")
 CASE_COLUMNS: tuple[str, ...] = ("docket_number", "court", "county", "offense", "disposition_date",
                                   "disposition", "case_status", "lab", "chemist")
 #: Case values a letter prints that are words in a language: translated per letter language
@@ -42,21 +47,54 @@ class Case:
 
 @dataclass(frozen=True)
 class Address:
-    """A US postal address, already normalised (USPS state code, ZIP or ZIP+4)."""
+    """A US postal address: state as its USPS code, ZIP or ZIP+4.
+
+    From intake, standardised as USPS Publication 28 asks (``letters.addresses``): ``line1`` is
+    the delivery line (street or PO box) without the unit, ``unit`` the secondary unit
+    ("Apt 20"), printed at the end of the delivery line or, when that does not fit the window,
+    immediately above it; ``original`` keeps the lines as the records gave them and
+    ``changes`` says what standardising changed. ``line2`` is a second street line printed
+    below the first: in an address intake could not standardise, or one recorded before
+    addresses were standardised (those have no ``original`` and print as recorded).
+    """
 
     line1: str
     line2: str
     city: str
     state: str
     zip: str
+    unit: str = ""
+    care_of: tuple[str, ...] = ()   # "c/o Maria Lopez", "Attn Records": above the street line
+    facility: str = ""              # a person in custody: the facility's name
+    inmate_number: str = ""         # ... and their commitment number, printed after the name
+    #: The address lines as the records gave them (empty: not standardised at intake).
+    original: tuple[str, ...] = ()
+    #: What standardising changed, e.g. "ST for Street; APT 20 moved to the delivery line".
+    changes: str = ""
+
+    def last_line(self) -> str:
+        return f"{self.city} {self.state} {self.zip}"
 
     def lines(self) -> list[str]:
-        """The address as printed, without the recipient's name."""
-        out = [self.line1]
+        """The address as printed, without the recipient's name, the unit at the end of the
+        delivery line (``letters.addresses.block_lines`` lays out the window)."""
+        out = [self.facility] if self.facility else []
+        out.extend(self.care_of)
+        out.append(f"{self.line1} {self.unit}" if self.unit else self.line1)
         if self.line2:
             out.append(self.line2)
-        out.append(f"{self.city} {self.state} {self.zip}")
+        out.append(self.last_line())
         return out
+
+
+def address_from_dict(data: dict) -> Address:
+    """The inverse of ``dataclasses.asdict`` for an address (lists back to tuples); an address
+    recorded before addresses were standardised has only the first five fields."""
+    data = dict(data)
+    for key in ("care_of", "original"):
+        if key in data:
+            data[key] = tuple(data[key])
+    return Address(**data)
 
 
 @dataclass(frozen=True)
@@ -105,12 +143,23 @@ class Reject:
     reason: str
 
 
+@dataclass(frozen=True)
+class AddressWarning:
+    """A person whose street lines could not be standardised: the letter prints them as the
+    records give them, and the office may want to check them."""
+
+    row: int            # the person's first row in the source file, header = row 1
+    defendant_id: str
+    address: str        # the street lines as given
+    warning: str
+
+
 def recipient_from_dict(data: dict) -> Recipient:
     """The inverse of ``dataclasses.asdict`` for a recipient (as the ledger keeps it)."""
     return Recipient(
         defendant_id=data["defendant_id"], first_name=data["first_name"],
         middle_name=data["middle_name"], last_name=data["last_name"], suffix=data["suffix"],
-        address=Address(**data["address"]), language=data["language"],
+        address=address_from_dict(data["address"]), language=data["language"],
         cases=tuple(Case(**c) for c in data["cases"]),
         source_rows=tuple(data["source_rows"]), extra=dict(data.get("extra", {})),
         language_requested=data.get("language_requested", ""),

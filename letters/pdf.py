@@ -43,6 +43,9 @@ from reportlab.platypus.flowables import HRFlowable
 from babel.dates import format_date
 
 from letters import __version__, fonts
+from letters.addresses import (  # the envelope's windows and the address block
+    ADDRESS_WINDOW, RETURN_WINDOW, WINDOW_CLEARANCE, Rect, block_lines, fit_font_size,
+)
 from letters.compose import PAGE_SENTINEL, Block, Document, Run
 from letters.errors import LettersError
 from letters.i18n import locale_for
@@ -51,31 +54,6 @@ PAGE_WIDTH, PAGE_HEIGHT = letter
 FOLD = PAGE_HEIGHT / 3
 
 
-@dataclass(frozen=True)
-class Rect:
-    """A rectangle in PDF points, origin at the sheet's bottom-left corner."""
-
-    x: float
-    y: float
-    width: float
-    height: float
-
-    @classmethod
-    def from_top(cls, left: float, top: float, width: float, height: float) -> "Rect":
-        """A rectangle given in inches from the sheet's top-left corner."""
-        return cls(left * inch, PAGE_HEIGHT - (top + height) * inch, width * inch, height * inch)
-
-    def contains(self, x0: float, y0: float, x1: float, y1: float) -> bool:
-        return self.x <= x0 and x1 <= self.x + self.width and self.y <= y0 and \
-            y1 <= self.y + self.height
-
-
-# Windows of a standard #10 double-window envelope (9½ × 4⅛ in), as they fall on a US Letter
-# sheet tri-folded with the address panel outward. Text keeps ⅛ in clear of every edge so that
-# it stays visible when the sheet shifts inside the envelope.
-RETURN_WINDOW = Rect.from_top(0.5, 0.5, 3.5, 0.875)
-ADDRESS_WINDOW = Rect.from_top(0.75, 2.0, 4.0, 1.125)
-WINDOW_CLEARANCE = 0.125 * inch
 MARGIN = 1.0 * inch
 BODY_TOP_FIRST = 3.95 * inch      # below the top fold: only the addresses show in the windows
 BODY_TOP = 0.85 * inch
@@ -350,24 +328,11 @@ def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> li
 # --- page furniture -----------------------------------------------------------------------------
 
 def address_lines(doc: Document) -> list[str]:
+    """The lines printed in the address window (``letters.addresses.block_lines``); a letter
+    for a represented person goes to their counsel of record, at counsel's address."""
     r = doc.recipient
-    # a letter for a represented person goes to their counsel of record, at counsel's address
     name = r.deliver_to["name"] if r.deliver_to else r.full_name
-    return [name, *r.address.lines()]
-
-
-def fit_font_size(lines: list[str], font: str, box: Rect, *, largest: float = 10.5,
-                  smallest: float = 7.5, leading: float = 1.2) -> float | None:
-    """The largest size at which ``lines`` fit ``box`` less the window clearance, or None."""
-    usable_w = box.width - 2 * WINDOW_CLEARANCE
-    usable_h = box.height - 2 * WINDOW_CLEARANCE
-    size = largest
-    while size >= smallest:
-        widest = max(pdfmetrics.stringWidth(line, font, size) for line in lines)
-        if widest <= usable_w and len(lines) * size * leading <= usable_h:
-            return size
-        size -= 0.25
-    return None
+    return block_lines(name, r.address, upper_case=doc.address_upper_case)
 
 
 def _draw_lines(canv: Canvas, lines: list[tuple[str, str]], box: Rect, size: float,
@@ -506,10 +471,8 @@ def _first_page(canv: Canvas, _doc, letter_doc: Document, width: float) -> None:
 # --- checks and rendering -----------------------------------------------------------------------
 
 def _all_text(doc: Document):
-    r = doc.recipient
-    yield "name", r.full_name
-    for i, line in enumerate(r.address.lines(), start=1):
-        yield f"address line {i}", line
+    for i, line in enumerate(address_lines(doc)):
+        yield ("name" if i == 0 else f"address line {i}"), line
     for version in doc.versions:
         for block in version.blocks:
             yield f"{version.lang} letter text", block.text()

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from openpyxl.utils import get_column_letter
 
-from letters import fonts
+from letters import addresses, fonts
 from letters.config import Config
 from letters.languages import SOURCE_LANGUAGE, Language, Registry
 
@@ -40,12 +40,13 @@ from letters.errors import InputFileError
 from letters.exports import write_csv
 from letters.model import (
     ADDRESS_COLUMNS, CANONICAL_COLUMNS, CASE_COLUMNS, NAME_COLUMNS, REQUIRED_COLUMNS,
-    Address, Case, Recipient, Reject,
+    Address, AddressWarning, Case, Recipient, Reject,
 )
 
 ROW = "__row__"  # source row number column, header = row 1
 
 REJECTS_HEADER = ("row", "defendant_id", "field", "value", "reason")
+ADDRESS_WARNINGS_HEADER = ("row", "defendant_id", "address", "warning")
 
 # --- reference tables ---------------------------------------------------------------------------
 
@@ -114,6 +115,7 @@ REASON_DATE = "unreadable date: expected YYYY-MM-DD or MM/DD/YYYY"
 REASON_PERSON = "another row of this person was rejected"
 REASON_ADDRESS = "conflicting addresses"
 REASON_NAME = "conflicting names"
+REASON_NO_DELIVERY = addresses.REASON_NO_DELIVERY
 REASON_LANGUAGES = "conflicting languages"
 REASON_FORMULA = ("formula with no saved value: open the file in Excel and save it, or paste "
                   "values")
@@ -921,6 +923,12 @@ def normalise(df: pd.DataFrame, extras: list[str], *, default_language: str = SO
         digits = z[loose9].str.replace(" ", "", regex=False)
         out.loc[loose9, "zip"] = digits.str.slice(0, 5) + "-" + digits.str.slice(5)
 
+    # USPS Publication 28, once per distinct address (letters.addresses); what is printed and
+    # what the records said both stay with the recipient.
+    out["__address__"], no_street = _standardise(out)
+    problems.add(no_street & (out["address_line1"] != ""), "address_line1", REASON_NO_DELIVERY,
+                 out["address_line1"])
+
     lang = out["language"]
     given = lang != ""
     letter_codes = set(languages.letter_codes)
@@ -949,6 +957,21 @@ def normalise(df: pd.DataFrame, extras: list[str], *, default_language: str = SO
     problems.add(iso.isna(), "disposition_date", REASON_DATE, date)
     out["disposition_date"] = iso.where(iso.notna(), date).astype("str")
     return out, problems.frame()
+
+
+_STANDARDISED_FROM = ("address_line1", "address_line2", "city", "care_of")
+
+
+def _standardise(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Each row's :class:`letters.addresses.Standardised`, computed once per distinct address
+    (about 0.04 ms each), and whether the row has nothing to deliver to."""
+    codes, keys = _key_codes(df, list(_STANDARDISED_FROM))
+    results = addresses.standardise_keys(keys.to_pylist())
+    table = np.empty(len(results), dtype=object)
+    table[:] = results
+    rejected = np.array([bool(r.reject) for r in results], dtype=bool)
+    return (pd.Series(table[codes], index=df.index, dtype=object),
+            pd.Series(rejected[codes] if len(results) else False, index=df.index))
 
 
 # --- grouping -----------------------------------------------------------------------------------
@@ -1097,6 +1120,7 @@ class Recipients(Sequence):
         pos = pa.array(self._pos[idx])
         names = [*CANONICAL_COLUMNS, "language_requested", *self._extras]
         col = {c: pa.array(self._frame[c]).take(pos).to_pylist() for c in names}
+        standard = self._frame["__address__"].to_numpy()[self._pos[idx]]
         rows = self._frame[ROW].to_numpy()[self._pos[idx]].tolist()
         dup = self._dup[idx].tolist()
         given = self._given[idx].tolist()
@@ -1119,13 +1143,23 @@ class Recipients(Sequence):
                 defendant_id=col["defendant_id"][i], first_name=col["first_name"][i],
                 middle_name=col["middle_name"][i], last_name=col["last_name"][i],
                 suffix=col["suffix"][i],
-                address=Address(col["address_line1"][i], col["address_line2"][i],
-                                col["city"][i], col["state"][i], col["zip"][i]),
+                address=_address(standard[i], {c: col[c][i] for c in ADDRESS_COLUMNS}),
                 language=lang, cases=cases, source_rows=tuple(sorted(rows[k] for k in block)),
                 extra=person_extra, language_requested=requested,
                 large_print=any(col["large_print"][k] for k in block)))
             i += length
         return out
+
+
+def _address(standard: addresses.Standardised, given: dict[str, str]) -> Address:
+    """A recipient's address as printed, with the lines the records gave (``original``)."""
+    original = tuple(line for line in (given["care_of"], given["address_line1"],
+                                       given["address_line2"]) if line)
+    return Address(standard.line1, standard.line2, standard.city, given["state"], given["zip"],
+                   unit=standard.unit, care_of=standard.care_of, facility=given["facility"],
+                   inmate_number=given["inmate_number"],
+                   original=(*original, f"{given['city']} {given['state']} {given['zip']}"),
+                   changes=standard.changes)
 
 
 @dataclass
@@ -1144,6 +1178,8 @@ class Intake:
     #: Docket number of each rejected row (for the people states: a docket whose person was
     #: rejected is reported as such, not as never noticed).
     row_dockets: dict[int, str] = field(default_factory=dict)
+    #: People who get a letter whose street lines could not be standardised (printed as given).
+    address_warnings: list[AddressWarning] = field(default_factory=list)
 
     @property
     def rejected_rows(self) -> set[int]:
@@ -1258,7 +1294,8 @@ def group(df: pd.DataFrame, problems: pd.DataFrame, extras: list[str], *, source
     row_dockets = dict(zip(rows[hit].astype(int).tolist(), df["docket_number"][hit].tolist()))
     return Intake(source=source, rows_read=len(df), blank_rows=blank_rows,
                   recipients=Recipients(df, positions, extras, codes), rejects=rejects,
-                  row_dockets=row_dockets)
+                  row_dockets=row_dockets,
+                  address_warnings=_address_warnings(df, positions))
 
 
 def rejected_people(rejects: list[Reject], row_dockets: dict[int, str] | None = None
@@ -1274,6 +1311,21 @@ def rejected_people(rejects: list[Reject], row_dockets: dict[int, str] | None = 
         if docket and docket not in dockets:
             dockets.append(docket)
     return {k: (reason, tuple(d)) for k, (reason, d) in out.items()}
+
+
+def _address_warnings(df: pd.DataFrame, positions: np.ndarray) -> list[AddressWarning]:
+    """One warning per person (at their first row) whose address was printed as given."""
+    standard = df["__address__"].to_numpy()[positions]
+    warned = positions[np.array([bool(s.warning) for s in standard], dtype=bool)]
+    first: dict[str, AddressWarning] = {}
+    rows = df[ROW].to_numpy()
+    for p in warned.tolist():
+        did, row = df["defendant_id"].iat[p], int(rows[p])
+        if did not in first or row < first[did].row:
+            lines = [df[c].iat[p] for c in ("care_of", "address_line1", "address_line2")]
+            first[did] = AddressWarning(row, did, " / ".join(x for x in lines if x),
+                                        df["__address__"].iat[p].warning)
+    return sorted(first.values(), key=lambda w: w.row)
 
 
 def count_format_characters(df: pd.DataFrame, columns: list[str]) -> dict[str, int]:
@@ -1363,6 +1415,12 @@ def read_for(cfg: Config, path: str | os.PathLike, **overrides) -> Intake:
                     case_statuses=status_spellings(cfg))
     settings.update(overrides)
     return read_records(path, **settings)
+
+
+def write_address_warnings(path: str | os.PathLike, warnings: list[AddressWarning]) -> Path:
+    """Write ``address-warnings.csv``: addresses printed as given (owner-only, spreadsheet-safe)."""
+    return write_csv(path, ADDRESS_WARNINGS_HEADER,
+                     ((w.row, w.defendant_id, w.address, w.warning) for w in warnings))
 
 
 def write_rejects(path: str | os.PathLike, rejects: list[Reject]) -> Path:

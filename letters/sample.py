@@ -2,8 +2,9 @@
 
 The export looks like one from a case-management system: office-style headers (mapped in the
 sample ``letters.toml``), several rows per person, Massachusetts courts and counties, names with
-diacritics, about a third of people preferring Spanish under assorted spellings, and, unless
-``bad_rows=False``, a fixed set of deliberately damaged rows documented in ``examples/README.md``.
+diacritics, about a third of people preferring Spanish under assorted spellings, a few people in
+custody (a Department of Correction facility and a commitment number) and a few reached in care
+of someone else, and, unless ``bad_rows=False``, a fixed set of deliberately damaged rows documented in ``examples/README.md``.
 
     python -m letters.sample 320 --seed 7 > examples/records.csv
 """
@@ -20,7 +21,7 @@ from typing import Iterator, TextIO
 HEADERS = ("Def ID", "First Name", "Middle Name", "Last Name", "Suffix", "Street", "Apt",
            "City", "State", "ZIP", "Pref Lang", "Docket No.", "Court", "County", "Offense",
            "Disp Date", "Arresting Agency", "Disposition", "Lab", "Chemist", "Case Status",
-           "Large Print")
+           "Large Print", "Care Of", "Facility", "Inmate Number")
 
 COURTS = (  # (court, county, two-digit court code used in docket numbers)
     ("Boston Municipal Court, Central Division", "Suffolk", "01"),
@@ -107,6 +108,18 @@ DISPOSITIONS = ("Pleaded guilty", "Pleaded guilty", "Convicted after trial",
 #: The two state labs of the Massachusetts drug-lab cases, and their chemists (public record).
 LABS = (("Hinton lab, Boston", "Annie Dookhan"), ("Amherst lab", "Sonja Farak"))
 STATUSES = ("dismissed", "dismissed", "may_retry", "under_review", "")
+#: Massachusetts Department of Correction facilities and their mailing addresses (public; check
+#: the Department's current list before a real mailing). A person in custody gets the letter
+#: there, with their commitment number.
+FACILITIES = (
+    ("Souza-Baranowski Correctional Center", "PO Box 8000", "Shirley", "01464"),
+    ("MCI Norfolk", "PO Box 43", "Norfolk", "02056"),
+    ("MCI Shirley", "PO Box 1218", "Shirley", "01464"),
+    ("MCI Concord", "PO Box 9106", "Concord", "01742"),
+    ("MCI Framingham", "PO Box 9007", "Framingham", "01701"),
+    ("North Central Correctional Institution", "PO Box 466", "Gardner", "01440"),
+    ("Old Colony Correctional Center", "1 Administration Rd", "Bridgewater", "02324"),
+)
 PT_SPELLINGS = ("pt", "Portuguese", "Português", "por", "PT-BR")
 TAGLINE_SPELLINGS = {"vi": ("Vietnamese", "vie"), "ht": ("Haitian Creole", "Kreyol")}
 ES_SPELLINGS = ("es", "Spanish", "SPANISH", "español", "spa", "ES", "Español")
@@ -154,6 +167,16 @@ def person_rows(rng: random.Random, number: int) -> list[list[str]]:
     large_print = "Y" if more.random() < 0.02 else ""
     person = [f"D{number:07d}", first, rng.choice(MIDDLE), last, rng.choice(SUFFIXES),
               street, apt, city, state, zipcode, language]
+    # a few people in custody, and a few reached in care of someone else
+    where = random.Random(f"letters-sample-address-{number}")
+    care_of, custody = "", ["", ""]
+    draw = where.random()
+    if draw < 0.03:
+        name, box, city, zipcode = where.choice(FACILITIES)
+        person[5:10] = [box, "", city, "MA", zipcode]
+        custody = [name, f"W{where.randint(10000, 99999)}"]
+    elif draw < 0.06:
+        care_of = f"{where.choice(FIRST_PLAIN + FIRST_HISPANIC)} {where.choice(LAST_PLAIN)}"
     n_cases = rng.choices((1, 2, 3, 4, 6), weights=(55, 25, 12, 6, 2))[0]
     rows = []
     for _ in range(n_cases):
@@ -164,7 +187,7 @@ def person_rows(rng: random.Random, number: int) -> list[list[str]]:
             status = "dismissed"  # the court ordered the Amherst cases dismissed (CPCS v. AG)
         rows.append(person + [_docket(rng, code), court, county, rng.choice(OFFENSES),
                               _date(rng), rng.choice(AGENCIES), more.choice(DISPOSITIONS),
-                              lab, chemist, status, large_print])
+                              lab, chemist, status, large_print, care_of, *custody])
     return rows
 
 
@@ -173,7 +196,7 @@ def bad_rows(start: int) -> list[list[str]]:
     base = ["", "Jordan", "", "Ellis", "", "40 Hancock St", "", "Quincy", "MA", "02169", "en",
             "", "Quincy District Court", "Norfolk", "Possession of a Class B substance",
             "2008-05-14", "State Police", "Pleaded guilty", "Hinton lab, Boston",
-            "Annie Dookhan", "dismissed", ""]
+            "Annie Dookhan", "dismissed", "", "", "", ""]
 
     def row(n: int, docket: str, **changes) -> list[str]:
         r = list(base)

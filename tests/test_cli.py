@@ -101,7 +101,7 @@ def test_bad_config_lists_every_problem(run, tmp_path):
         f"  {toml}: [columns] 'shoe_size' is not a canonical column (one of: defendant_id, "
         "first_name, middle_name, last_name, suffix, address_line1, address_line2, city, state, "
         "zip, language, docket_number, court, county, offense, disposition_date, disposition, "
-        "case_status, lab, chemist, large_print)\n"
+        "case_status, lab, chemist, large_print, care_of, facility, inmate_number)\n"
         f"  {toml}: [letter] policy must be one of preferred, preferred+english, all\n")
 
 

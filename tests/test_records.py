@@ -32,7 +32,7 @@ def test_markup_and_template_syntax_kept_literally(records):
     intake = R.read_records(records([row(last_name=name, address_line2="c/o A&B <Legal>")]))
     r = only(intake)
     assert r.last_name == name
-    assert r.address.line2 == "c/o A&B <Legal>"
+    assert r.address.care_of == ("c/o A&B <Legal>",)
 
 
 # --- encodings ----------------------------------------------------------------------------------

@@ -146,8 +146,9 @@ def test_follow_up_batch_from_returned_mail_and_overdue(mailed):
         letters = {r.follow_up_of: r for r in ledger.letters(f1.id)}
         assert sorted(letters) == sorted([ids[0], ids[2]])
         moved = json.loads(letters[ids[0]].recipient)["address"]
-    assert moved == {"line1": "12 Elm St", "line2": "Apt 2", "city": "Lynn", "state": "MA",
-                     "zip": "01902"}
+    assert {k: moved[k] for k in ("line1", "line2", "city", "state", "zip")} == {
+        "line1": "12 Elm St", "line2": "Apt 2", "city": "Lynn", "state": "MA", "zip": "01902"}
+    assert moved["original"] == []  # a new address from a response prints as it was given
     from tests.pdftools import word_boxes
 
     page1 = " ".join(w[0] for w in word_boxes(

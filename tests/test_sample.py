@@ -33,7 +33,11 @@ def test_bundled_sample_shape():
     assert share_accented >= 0.2
     assert 0.25 <= share_spanish <= 0.42
     assert any(p.last_name == "NA" for p in people)
-    assert any("&" in p.address.line2 for p in people)
+    assert any("&" in line for p in people for line in p.address.care_of)
+    # people in custody, at a facility with their commitment number; people reached in care of
+    # someone else (the Care Of column)
+    assert sum(bool(p.address.facility and p.address.inmate_number) for p in people) >= 3
+    assert sum(bool(p.address.care_of) for p in people) >= 5
     # a third language, people asking for tagline-only or undeclared languages, no one
     # rejected for language
     assert sum(p.language == "pt" for p in people) >= 5
