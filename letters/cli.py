@@ -986,7 +986,8 @@ def audit_show(app: AppContext, notice_id: str, out_dir: str | None,
     if h.address_source:
         click.echo(f"  address from: {h.address_source}")
     if h.original_address:
-        click.echo(f"  address in the records: {' / '.join(h.original_address)}")
+        click.echo(f"  address as given: {' / '.join(h.original_address)}  (standardised: "
+                   f"{h.recipient['address'].get('changes') or 'unchanged'})")
     extra = "".join([f"   asked for: {h.recipient['language_requested']}"
                      if h.recipient.get("language_requested") else "",
                      "   large print" if h.recipient.get("large_print") else ""])

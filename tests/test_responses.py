@@ -146,14 +146,16 @@ def test_follow_up_batch_from_returned_mail_and_overdue(mailed):
         letters = {r.follow_up_of: r for r in ledger.letters(f1.id)}
         assert sorted(letters) == sorted([ids[0], ids[2]])
         moved = json.loads(letters[ids[0]].recipient)["address"]
-    assert {k: moved[k] for k in ("line1", "line2", "city", "state", "zip")} == {
-        "line1": "12 Elm St", "line2": "Apt 2", "city": "Lynn", "state": "MA", "zip": "01902"}
-    assert moved["original"] == []  # a new address from a response prints as it was given
+    # a new address from a response is standardised like the records', the given lines kept
+    assert {k: moved[k] for k in ("line1", "unit", "line2", "city", "state", "zip")} == {
+        "line1": "12 Elm St", "unit": "Apt 2", "line2": "", "city": "Lynn", "state": "MA",
+        "zip": "01902"}
+    assert moved["original"] == ["12 Elm St", "Apt 2", "Lynn MA 01902"]
     from tests.pdftools import word_boxes
 
     page1 = " ".join(w[0] for w in word_boxes(
         (out / "f1" / letters[ids[0]].file).read_bytes(), 1))
-    assert "12 Elm St Apt 2 Lynn MA 01902" in page1
+    assert "12 ELM ST APT 2 LYNN MA 01902" in page1
     # each follow-up letter says what it follows, in its own words per kind
     from tests.pdftools import page_texts
 

@@ -112,8 +112,10 @@ def test_a_letter_to_counsel_says_so_and_keeps_the_persons_address(story):
     text = shown(out, ids["P2"]).output
     assert "  name:       Ben Cole\n" in text
     assert ("  sent to:    Jane Roe, Esq.  (counsel of record: represented)\n"
-            "              10 Court St\n              Suite 4\n              Boston MA 02108\n"
-            "  person's address: 1 Main St / Boston MA 02118\n") in text
+            "              10 Court St Ste 4\n              Boston MA 02108\n"
+            "  person's address: 1 Main St / Boston MA 02118\n"
+            "  address as given: 10 Court St / Suite 4 / Boston MA 02108  (standardised: STE 4 for "
+            "Suite 4; STE 4 moved to the delivery line)\n") in text
 
 
 def test_an_address_from_a_response_says_which(story):
@@ -149,7 +151,7 @@ def test_an_unknown_id_exits_2(story):
 def test_history_keeps_the_address_as_the_records_gave_it(story):
     _, ids, url = story
     h = show(url, ids["P1"])
-    assert isinstance(h, History) and h.original_address == []
+    assert isinstance(h, History) and h.original_address == ["1 Main St", "Boston MA 02118"]
     recorded = {**h.recipient, "address": {**h.recipient["address"],
                                            "original": ["1 main street", "boston ma 02118"]}}
     assert History(**{**h.__dict__, "recipient": recorded}).original_address == [
