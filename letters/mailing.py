@@ -515,14 +515,14 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
                 hashes=hashes, inputs=inputs, translations=relied, follow_up_of=follow_up)
         bat = existing_batch
         recorded = {row.defendant_id: row for row in ledger.letters(bat.id)}
+        for d in (letters_dir, folder, folder / "print"):  # left by a kill or a full disk
+            remove_stale_temporaries(d)
         if bat.root is not None:
             result.already_complete = True
             _summarise(result, intake, recorded.values(), bat.root, started,
                        ledger.outcomes(bat.id))
             result.head = ledger.head()
             return result
-        for d in (letters_dir, folder, folder / "print"):  # left by a kill or a full disk
-            remove_stale_temporaries(d)
         _check_recorded_copies(folder, recorded.values())
 
         taken = ledger.notice_ids() - {row.notice_id for row in recorded.values()}

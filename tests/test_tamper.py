@@ -421,3 +421,17 @@ def test_audit_and_list_commands_write_nothing_beside_the_ledger(made, tmp_path)
     finally:
         for p in [out, *out.rglob("*")]:
             p.chmod(0o700 if p.is_dir() else 0o600)
+
+
+def test_running_the_batch_again_removes_temporary_files_a_kill_left(made, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(made[0], out)
+    stale = out / "t" / "print" / ".print-001.pdf.k9.tmp"
+    stale.write_bytes(b"half a print file")
+    url = f"sqlite:///{out / 'ledger.sqlite'}"
+    assert [f.message for f in verify(out, url)[0]] == [
+        "temporary file left behind: print/.print-001.pdf.k9.tmp (resuming the batch "
+        "removes it)"]
+    again = run("mail", made[0].parent / "r.csv", "--batch", "t", "--out", out)
+    assert again.stdout.startswith("Batch t is already complete"), again.output
+    assert not stale.exists() and verify(out, url)[0] == []
