@@ -479,18 +479,12 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
     started = time.perf_counter()
     out, ledger_url, folder, letters_dir = _locations(cfg, batch, out_dir, ledger_url)
     workers = workers or os.cpu_count() or 1
-    plan = plan_batch(cfg, records_path, batch=batch, ledger_url=ledger_url,
-                      follow_up=follow_up, follow_up_overdue=follow_up_overdue,
-                      suppress=suppress, export_date=export_date,
-                      as_of=issue_date or dt.date.today(), again=again)
-    if plan.existing is None:
-        if not allow_past_date:
-            check_dates(cfg, issue_date or dt.date.today(), today=today)
-        if follow_up and not plan.recipients:
-            _nothing_to_follow_up(plan, follow_up)
+    plan, relied = _checked_plan(
+        cfg, records_path, batch=batch, ledger_url=ledger_url, issue_date=issue_date,
+        follow_up=follow_up, follow_up_overdue=follow_up_overdue, suppress=suppress,
+        export_date=export_date, allow_past_date=allow_past_date, again=again, today=today,
+        allow_sample_signoffs=allow_sample_signoffs)
     intake, recipients, follows = plan.intake, plan.recipients, plan.follows
-    # The gate: no letter carries text that is not translated, checked and signed off.
-    relied = translation_gate(cfg, recipients, allow_sample=allow_sample_signoffs)
 
     private_dir(letters_dir)
     with batch_lock(folder, batch), Ledger(ledger_url) as ledger:
@@ -572,6 +566,27 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         return result
 
 
+def _checked_plan(cfg: Config, records_path, *, batch: str, ledger_url: str,
+                  issue_date: dt.date | None, follow_up: str | None, follow_up_overdue: bool,
+                  suppress, export_date: dt.date | None, allow_past_date: bool, again: bool,
+                  today: dt.date | None, allow_sample_signoffs: bool
+                  ) -> tuple[BatchPlan, dict[str, dict]]:
+    """The batch's plan once every check before writing passed: dates, a follow-up with
+    somebody to write to, and the translation gate (what the batch relies on is returned)."""
+    plan = plan_batch(cfg, records_path, batch=batch, ledger_url=ledger_url,
+                      follow_up=follow_up, follow_up_overdue=follow_up_overdue,
+                      suppress=suppress, export_date=export_date,
+                      as_of=issue_date or dt.date.today(), again=again)
+    if plan.existing is None:
+        if not allow_past_date:
+            check_dates(cfg, issue_date or dt.date.today(), today=today)
+        if follow_up and not plan.recipients:
+            _nothing_to_follow_up(plan, follow_up)
+    # The gate: no letter carries text that is not translated, checked and signed off.
+    relied = translation_gate(cfg, plan.recipients, allow_sample=allow_sample_signoffs)
+    return plan, relied
+
+
 def _locations(cfg: Config, batch: str, out_dir, ledger_url: str | None):
     if not batch or any(ch in batch for ch in "/\\\0") or batch in (".", ".."):
         raise UsageError(f"batch name '{batch}' cannot be used as a folder name",
@@ -630,16 +645,11 @@ def dry_run(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
     """The whole plan of ``mail`` with the same checks, rendering every letter in memory to
     count its pages, and writing nothing: no folder, no ledger, no file."""
     out, ledger_url, folder, _ = _locations(cfg, batch, out_dir, ledger_url)
-    plan = plan_batch(cfg, records_path, batch=batch, ledger_url=ledger_url,
-                      follow_up=follow_up, follow_up_overdue=follow_up_overdue,
-                      suppress=suppress, export_date=export_date,
-                      as_of=issue_date or dt.date.today(), again=again)
-    if plan.existing is None:
-        if not allow_past_date:
-            check_dates(cfg, issue_date or dt.date.today(), today=today)
-        if follow_up and not plan.recipients:
-            _nothing_to_follow_up(plan, follow_up)
-    translation_gate(cfg, plan.recipients, allow_sample=allow_sample_signoffs)
+    plan, _ = _checked_plan(
+        cfg, records_path, batch=batch, ledger_url=ledger_url, issue_date=issue_date,
+        follow_up=follow_up, follow_up_overdue=follow_up_overdue, suppress=suppress,
+        export_date=export_date, allow_past_date=allow_past_date, again=again, today=today,
+        allow_sample_signoffs=allow_sample_signoffs)
     issue = issue_date or (plan.existing.issue_date if plan.existing else dt.date.today())
     from letters.people import REJECTED, SUPPRESSED
 
