@@ -120,6 +120,9 @@ def block_lines(name: str, address: Address, *, upper_case: bool = True) -> list
     """
     if not address.original:
         return [name, *address.lines()]
+    # the name line too, without the periods and commas the Postal Service strips
+    # ("Jane Roe, Esq." -> "JANE ROE ESQ"); the letter itself names the person in full
+    name = _without_punctuation(name)
     lines = []
     if address.inmate_number:
         joined = f"{name} {address.inmate_number}"
