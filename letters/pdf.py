@@ -335,6 +335,38 @@ def address_lines(doc: Document) -> list[str]:
     return block_lines(name, r.address, upper_case=doc.address_upper_case)
 
 
+#: Points between the lowest descender of the address and the barcode's own clear zone.
+BARCODE_GAP = 1.0
+_DESCENT = 0.24     # of the font size: DejaVu Sans's descenders reach about this far
+
+
+def address_layout(doc: Document):
+    """The address lines, their size, and the barcode widget to draw beneath them (None when
+    the letter has no IMb, or when the address fits the window only without it: the letter
+    then goes without a barcode, which USPS allows, and its ledger row says so)."""
+    lines = address_lines(doc)
+    if doc.imb:
+        from letters.imb import barcode
+
+        bar = barcode(doc.imb)
+        usable_w = ADDRESS_WINDOW.width - 2 * WINDOW_CLEARANCE
+        if bar.width <= usable_w:
+            size = fit_font_size(lines, FONT, ADDRESS_WINDOW,
+                                 reserve=bar.height + BARCODE_GAP + 2)
+            if size is not None:
+                return lines, size, bar
+    return lines, fit_font_size(lines, FONT, ADDRESS_WINDOW), None
+
+
+def barcode_position(count: int, size: float, bar, leading: float = 1.2) -> tuple[float, float]:
+    """Where the barcode widget (clear zones included) goes: at the window's left clearance,
+    its top just under the descenders of the last of ``count`` address lines."""
+    top = ADDRESS_WINDOW.y + ADDRESS_WINDOW.height - WINDOW_CLEARANCE
+    last_baseline = top - size - (count - 1) * size * leading
+    y = last_baseline - _DESCENT * size - BARCODE_GAP - bar.height
+    return ADDRESS_WINDOW.x + WINDOW_CLEARANCE, y
+
+
 def _draw_lines(canv: Canvas, lines: list[tuple[str, str]], box: Rect, size: float,
                 leading: float = 1.2) -> None:
     """Draw (font, text) lines from the top-left of ``box`` inside its clearance."""
@@ -452,10 +484,12 @@ def _first_page(canv: Canvas, _doc, letter_doc: Document, width: float) -> None:
     canv.setFont(FONT, 9)
     for i, line in enumerate(contact):
         canv.drawRightString(right, PAGE_HEIGHT - 0.75 * inch - 30 - 12 * i, line)
-    # recipient, in the lower window
-    lines = address_lines(letter_doc)
-    size = fit_font_size(lines, FONT, ADDRESS_WINDOW)
+    # recipient, in the lower window, and the Intelligent Mail barcode beneath the last line
+    lines, size, bar = address_layout(letter_doc)
     _draw_lines(canv, [(FONT, line) for line in lines], ADDRESS_WINDOW, size)
+    if bar is not None:
+        x, y = barcode_position(len(lines), size, bar)
+        bar.drawOn(canv, x, y)
     # fold marks in the left margin
     canv.setLineWidth(0.4)
     for y in (PAGE_HEIGHT - FOLD, PAGE_HEIGHT - 2 * FOLD):
@@ -514,6 +548,8 @@ class Rendered:
     pdf: bytes
     pages: int
     version_pages: dict[str, int]   # first page of each language version
+    #: the Intelligent Mail barcode printed in the address window, or None
+    imb: str | None = None
 
 
 def render(doc: Document) -> Rendered:
@@ -560,4 +596,5 @@ def render(doc: Document) -> Rendered:
     template.build(story, canvasmaker=lambda *a, **kw: _LetterCanvas(
         *a, letter_doc=doc, starts=starts, slot=slot, **kw))
     pdf = buf.getvalue()
-    return Rendered(pdf=pdf, pages=template.page, version_pages=dict(starts))
+    return Rendered(pdf=pdf, pages=template.page, version_pages=dict(starts),
+                    imb=doc.imb if address_layout(doc)[2] is not None else None)
