@@ -325,6 +325,45 @@ def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> li
     return out
 
 
+#: Side of the response form's QR code (quiet zone included), in points.
+QR_SIZE = 0.8 * inch
+
+
+def notice_qr(notice_id: str):
+    """A drawing of the QR code that carries the notice ID, for the office's scanner."""
+    from reportlab.graphics.barcode.qr import QrCodeWidget
+    from reportlab.graphics.shapes import Drawing
+
+    widget = QrCodeWidget(notice_id, barLevel="M")
+    x0, y0, x1, y1 = widget.getBounds()
+    drawing = Drawing(QR_SIZE, QR_SIZE,
+                      transform=[QR_SIZE / (x1 - x0), 0, 0, QR_SIZE / (y1 - y0), 0, 0])
+    drawing.add(widget)
+    return drawing
+
+
+def _form_flowables(form: list[Block], notice_id: str, width: float, st: dict) -> list:
+    """The response form, its notice ID line (and the field lines after it) beside a QR code
+    of the notice ID: the typed ID stays for people, the code is for scanning replies."""
+    at = next((i for i, b in enumerate(form) if b.kind == "p" and b.cls == "field" and
+               notice_id in b.text()), None)
+    if at is None:
+        return _flowables(form, width, st)
+    end = at + 1
+    while end < len(form) and form[end].kind == "p" and form[end].cls == "field":
+        end += 1
+    fields = _flowables(form[at:end], width - QR_SIZE - 12, st)
+    table = Table([[fields, notice_qr(notice_id)]], colWidths=[width - QR_SIZE - 12, QR_SIZE + 12],
+                  hAlign="LEFT")
+    table.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (1, 0), (1, 0), "RIGHT"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+        ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+    ]))
+    table.spaceAfter = st["field"].spaceAfter
+    return [*_flowables(form[:at], width, st), table, *_flowables(form[end:], width, st)]
+
+
 # --- page furniture -----------------------------------------------------------------------------
 
 def address_lines(doc: Document) -> list[str]:
@@ -592,7 +631,7 @@ def render(doc: Document) -> Rendered:
             form.pop(0)
         # the form is in the first version's language: its page furniture too
         story += [PageBreak(), _VersionStart(doc.versions[0].lang, {})]
-        story.extend(_flowables(form, width, st))
+        story.extend(_form_flowables(form, doc.notice_id, width, st))
     template.build(story, canvasmaker=lambda *a, **kw: _LetterCanvas(
         *a, letter_doc=doc, starts=starts, slot=slot, **kw))
     pdf = buf.getvalue()

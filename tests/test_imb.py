@@ -295,3 +295,33 @@ def test_an_address_that_fits_only_without_the_barcode_goes_without_it():
     out = render(doc)
     assert out.imb is None
     assert _bars_and_address(out.pdf)[0] == []
+
+
+# --- the response form's QR code ----------------------------------------------------------------
+
+def test_the_response_form_carries_a_qr_code_of_the_notice_id(monkeypatch):
+    from reportlab.graphics.barcode import qr
+
+    from letters import pdf
+    from tests.pdftools import page_texts
+
+    made = []
+
+    class Spy(qr.QrCodeWidget):
+        def __init__(self, value, *args, **kw):
+            made.append(value)
+            super().__init__(value, *args, **kw)
+
+    monkeypatch.setattr(qr, "QrCodeWidget", Spy)
+    cfg = config.load(ROOT / "letters.toml")
+    doc = Composer(cfg).compose(person(), notice_id="22A-2JV-3BQ", issue_date=dt.date(2027, 1, 4))
+    out = pdf.render(doc)
+    assert made == ["22A-2JV-3BQ"]
+    form = page_texts(out.pdf)[-1]
+    assert "22A-2JV-3BQ" in form.split("Página")[0]  # the typed ID stays on the form
+    # the code is drawn on the form page, at the right margin, and the same bytes each time
+    with pdfplumber.open(io.BytesIO(out.pdf)) as d:
+        squares = [r for r in d.pages[-1].rects if float(r["x1"]) > pdf.PAGE_WIDTH / 2]
+    assert len(squares) > 50
+    assert max(float(r["x1"]) for r in squares) <= pdf.PAGE_WIDTH - pdf.MARGIN + 0.01
+    assert pdf.render(doc).pdf == out.pdf
