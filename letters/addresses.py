@@ -81,10 +81,12 @@ SMALLEST_SIZE = 7.5
 
 
 def fit_font_size(lines: list[str], font: str, box: Rect, *, largest: float = LARGEST_SIZE,
-                  smallest: float = SMALLEST_SIZE, leading: float = 1.2) -> float | None:
-    """The largest size at which ``lines`` fit ``box`` less the window clearance, or None."""
+                  smallest: float = SMALLEST_SIZE, leading: float = 1.2,
+                  reserve: float = 0.0) -> float | None:
+    """The largest size at which ``lines`` fit ``box`` less the window clearance, or None.
+    ``reserve``: points of the box's height kept for something else (the barcode)."""
     usable_w = box.width - 2 * WINDOW_CLEARANCE
-    usable_h = box.height - 2 * WINDOW_CLEARANCE
+    usable_h = box.height - 2 * WINDOW_CLEARANCE - reserve
     size = largest
     while size >= smallest:
         widest = max(pdfmetrics.stringWidth(line, font, size) for line in lines)

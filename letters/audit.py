@@ -390,6 +390,7 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress) -> tupl
                 doc = composer.compose(recipient, notice_id=r.notice_id,
                                        issue_date=b.issue_date,
                                        languages=r.languages.split(","))
+                doc.imb = r.imb
                 pdf = render(doc).pdf
             except LettersError as exc:
                 out.append(Finding(f"notice {r.notice_id}", f"cannot be re-rendered: {exc}"))

@@ -1248,6 +1248,44 @@ def responses_import(app: AppContext, csv_file: str, out_dir: str | None,
     sys.exit(1 if result.rejected else 0)
 
 
+@cli.group()
+def addresses() -> None:
+    """Addresses from outside the records: the mail house's NCOA results."""
+
+
+@addresses.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False))
+@click.option("--received", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="When the file came back from the mail house. Default: today.")
+@ledger_options
+@click.pass_obj
+@handle_errors
+def addresses_import(app: AppContext, csv_file: str, received, out_dir: str | None,
+                     ledger_url: str | None) -> None:
+    """Record the NCOA (change of address) results in CSV_FILE before the next mailing.
+
+    Columns: notice_id, new_address ("street, [unit,] city, ST ZIP"), move_date (YYYY-MM-DD),
+    and optionally reason. Each good row is recorded as an address-update response (source
+    "NCOA FILE row N"), so the next mailing from an export uses the new address. Importing the
+    same file again records nothing twice. Exits 1 if any row was rejected, 2 if the file or
+    the ledger cannot be used.
+    """
+    from letters.ledger import Ledger
+    from letters.responses import import_ncoa
+
+    _, url = _ledger_location(app, out_dir, ledger_url)
+    with Ledger(url, create=False) as ledger:
+        result = import_ncoa(app.config, ledger, Path(csv_file),
+                             received=received.date() if received else None)
+        count, digest = ledger.head()
+    for row, nid, reason in result.rejected:
+        click.echo(f"{csv_file}: row {row}: {reason}", err=True)
+    click.echo(f"Recorded {result.recorded} address updates; {result.already} already "
+               f"recorded; {len(result.rejected)} rows rejected")
+    click.echo(f"  ledger head: {count}:{digest}  (file it outside the ledger)")
+    sys.exit(1 if result.rejected else 0)
+
+
 @responses.command("list")
 @click.option("--batch", default=None, help="Only letters of this batch.")
 @click.option("--kind", default=None, help="Only responses of this kind.")

@@ -155,6 +155,9 @@ class Document:
     untranslated: list[tuple[str, str, str]] = field(default_factory=list)
     #: The address block in capitals (``[address] upper_case``).
     address_upper_case: bool = True
+    #: The Intelligent Mail barcode printed in the address block (``letters.imb.value``), or
+    #: None for none.
+    imb: str | None = None
 
     @property
     def title(self) -> str:

@@ -138,6 +138,19 @@ class MailingConfig:
     newest_address: bool = True
 
 
+@dataclass
+class ImbConfig:
+    """The Intelligent Mail barcode printed in the address window (see ``letters/imb.py``)."""
+
+    #: 2 digits, "00" for letters (the second digit 0-4).
+    barcode_id: str = "00"
+    #: The USPS service type ID, 3 digits: "300" First-Class Mail without address correction
+    #: or tracing ("040" adds IV-MTR tracing); the mail house confirms it.
+    service_type: str = "300"
+    #: The mailer ID USPS gave the office or its mail house, 6 or 9 digits; empty: no barcode.
+    mailer_id: str = ""
+
+
 DEFAULT_RESPONSE_KINDS = ["counsel-requested", "no-action-wanted", "address-update",
                           "returned-undeliverable", "returned-forwarded", "other"]
 
@@ -213,6 +226,7 @@ class Config:
     letter: LetterConfig = field(default_factory=LetterConfig)
     address: AddressConfig = field(default_factory=AddressConfig)
     mailing: MailingConfig = field(default_factory=MailingConfig)
+    imb: ImbConfig = field(default_factory=ImbConfig)
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     counsel: CounselConfig = field(default_factory=CounselConfig)
@@ -254,7 +268,8 @@ class Config:
 
 
 _SECTIONS = {"office": OfficeConfig, "intake": IntakeConfig, "letter": LetterConfig,
-             "address": AddressConfig, "mailing": MailingConfig, "responses": ResponsesConfig,
+             "address": AddressConfig, "mailing": MailingConfig, "imb": ImbConfig,
+             "responses": ResponsesConfig,
              "paths": PathsConfig, "counsel": CounselConfig, "suppression": SuppressionConfig}
 _TABLES = {"languages": Language, "case_status": CaseStatus,
            "suppression_reason": SuppressionReason}
@@ -402,6 +417,9 @@ def _validate_values(cfg: Config) -> list[str]:
         problems.append("[mailing] workers must be between 0 (all cores) and 256")
     if not 1 <= cfg.mailing.letters_per_print_file <= 100000:
         problems.append("[mailing] letters_per_print_file must be between 1 and 100000")
+    from letters.imb import settings_problems
+
+    problems += settings_problems(cfg.imb.barcode_id, cfg.imb.service_type, cfg.imb.mailer_id)
     if not 1 <= cfg.letter.response_days <= 3650:
         problems.append("[letter] response_days must be between 1 and 3650")
     return problems

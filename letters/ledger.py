@@ -79,6 +79,7 @@ letters = Table(
     Column("recipient", Text, nullable=False),      # JSON of the data the letter was made from
     Column("follow_up_of", String(20)),
     Column("created_at", String(40), nullable=False),
+    Column("imb", String(65)),                      # the Intelligent Mail barcode printed
     UniqueConstraint("batch_id", "defendant_id"),
 )
 
@@ -499,6 +500,7 @@ class Ledger:
                                cases_sha256=letter_cases_digest(cases))
                 payload.setdefault("follow_up_of", None)
                 payload.setdefault("language_requested", None)
+                payload.setdefault("imb", None)
                 self.add_event(conn, "letter-recorded", batch=batch.name,
                                notice_id=row["notice_id"], created_at=created, payload=payload)
 
@@ -584,6 +586,14 @@ class Ledger:
             q = q.where(outcomes.c.batch_id == batch_id)
         with self.engine.connect() as conn:
             return list(conn.execute(q))
+
+    def imb_values(self) -> list[tuple[str, dt.date]]:
+        """Every IMb printed (``letters.imb.value``), with the issue date of its batch."""
+        q = (select(letters.c.imb, batches.c.issue_date)
+             .select_from(letters.join(batches, letters.c.batch_id == batches.c.id))
+             .where(letters.c.imb.is_not(None)))
+        with self.engine.connect() as conn:
+            return [(row.imb, row.issue_date) for row in conn.execute(q)]
 
     def address_updates(self) -> list[tuple[str, str, dt.date, str]]:
         """(defendant_id, notice_id, received, new address) of every response that gave a new

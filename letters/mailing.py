@@ -52,7 +52,7 @@ from letters.store import (
 #: ``letters.people``); the letter columns are blank for people without a letter.
 MANIFEST_HEADER = ("notice_id", "defendant_id", "state", "reason", "sent_to", "address_source",
                    "languages", "language_requested", "pages", "sha256", "file", "zip",
-                   "address_changes")
+                   "address_changes", "imb")
 
 
 class MailingError(LettersError):
@@ -211,9 +211,10 @@ def render_letter(task: tuple[Recipient, str, dt.date]) -> dict:
     """Compose, render and durably keep one letter (runs in a worker process)."""
     from letters.pdf import render
 
-    recipient, notice_id, issue_date = task
+    recipient, notice_id, issue_date, *rest = task
     try:
         doc = _worker["composer"].compose(recipient, notice_id=notice_id, issue_date=issue_date)
+        doc.imb = rest[0] if rest else None
         out = render(doc)
         rel = f"letters/{notice_id}.pdf"
         if _worker["letters_dir"] is None:  # a dry run keeps nothing
@@ -241,6 +242,7 @@ def render_letter(task: tuple[Recipient, str, dt.date]) -> dict:
             "language_requested": recipient.language_requested, "pages": out.pages,
             "sha256": digest, "bytes": len(out.pdf), "file": rel,
             "zip": recipient.address.zip[:10], "recipient": recipient_json(recipient),
+            "imb": out.imb,
             "cases": [{"docket_number": c.docket_number, "court": c.court, "county": c.county,
                        "offense": c.offense, "disposition_date": c.disposition_date}
                       for c in recipient.cases],
@@ -314,6 +316,21 @@ class BatchPlan:
     existing: BatchRow | None           # the batch, when it is already in the ledger
     #: follow-up letters left out because they were followed up already (without --again)
     already_followed: dict[str, str] = field(default_factory=dict)
+    #: the Intelligent Mail barcode settings and the batch's first serial (None: no barcode)
+    imb: dict | None = None
+
+    def imb_values(self, ids: dict[str, str]) -> dict[str, str]:
+        """defendant_id -> the IMb of its letter: serials from the batch's first one, in notice
+        ID order (``ids``: defendant_id -> notice ID), so a resumed batch makes the same."""
+        if not self.imb:
+            return {}
+        from letters import imb
+
+        order = sorted((ids[r.defendant_id], r) for r in self.recipients)
+        return {r.defendant_id: imb.value(self.imb["barcode_id"], self.imb["service_type"],
+                                          self.imb["mailer_id"], self.imb["base_serial"] + i,
+                                          r.address.zip)
+                for i, (_, r) in enumerate(order)}
 
     @property
     def people(self) -> int:
@@ -433,11 +450,36 @@ def plan_batch(cfg: Config, records_path: str | os.PathLike | None, *, batch: st
             shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
             notes.append(f"{len(missing)} defendant ID(s) in the suppression file are not in "
                          f"this batch's input (a typo?): {shown}")
+        imb_plan = _plan_imb(cfg, ledger, previous, existing, len(recipients),
+                             as_of or dt.date.today())
+        if imb_plan is not None:
+            data = json.dumps(imb_plan, sort_keys=True).encode()
+            inputs.append(("plan", "imb serials", hashlib.sha256(data).hexdigest(), data))
         return BatchPlan(intake, recipients, left_out, follows, records_sha, inputs, newer,
-                         notes, existing, already)
+                         notes, existing, already, imb_plan)
     finally:
         if ledger is not None:
             ledger.close()
+
+
+def _plan_imb(cfg: Config, ledger: Ledger | None, previous: list, existing: BatchRow | None,
+              count: int, issue_date: dt.date) -> dict | None:
+    """The batch's barcode settings and first serial (``letters.imb``): kept with the batch
+    (a batch input "plan", "imb serials"), so a resumed batch replays them; a new batch starts
+    after the highest serial its mailer ID used in the 45 days before its issue date."""
+    from letters import imb
+
+    kept = _stored(previous, "plan", "imb serials")
+    if kept is not None:
+        return json.loads(kept)
+    if existing is not None or not cfg.imb.mailer_id:
+        return None
+    issue = existing.issue_date if existing else issue_date
+    used = ledger.imb_values() if ledger else []
+    base = imb.base_serial(used, cfg.imb.mailer_id, issue, count)
+    return {"barcode_id": cfg.imb.barcode_id, "service_type": cfg.imb.service_type,
+            "mailer_id": cfg.imb.mailer_id, "base_serial": base, "letters": count,
+            "issue_date": issue.isoformat()}
 
 
 def _with_address(r: Recipient, chosen: dict | None) -> Recipient:
@@ -522,8 +564,9 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         taken = ledger.notice_ids() - {row.notice_id for row in recorded.values()}
         ids = assign_notice_ids(batch, recipients, taken,
                                 {d: row.notice_id for d, row in recorded.items()})
-        todo = [(r, ids[r.defendant_id], issue_date) for r in recipients
-                if r.defendant_id not in recorded]
+        imbs = plan.imb_values(ids)
+        todo = [(r, ids[r.defendant_id], issue_date, imbs.get(r.defendant_id))
+                for r in recipients if r.defendant_id not in recorded]
         result.resumed = len(recorded)
         failures: list[dict] = []
         pending: list[dict] = []
@@ -670,7 +713,10 @@ def dry_run(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         "already_followed": dict(plan.already_followed),
         "versions": {}, "requested": {}, "pages": 0, "failed": 0,
     }
-    tasks = [(r, f"DRY-{i:06d}", issue) for i, r in enumerate(plan.recipients, start=1)]
+    dry_ids = {r.defendant_id: f"DRY-{i:06d}" for i, r in enumerate(plan.recipients, start=1)}
+    imbs = plan.imb_values(dry_ids)
+    tasks = [(r, dry_ids[r.defendant_id], issue, imbs.get(r.defendant_id))
+             for r in plan.recipients]
     versions: Counter = Counter()
     requested: Counter = Counter()
     if progress:
@@ -782,10 +828,11 @@ def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], roo
     def line(o):
         r = by_notice.get(o.notice_id)
         if r is None:
-            return ("", o.defendant_id, o.state, o.reason, "", "", "", "", "", "", "", "", "")
+            return ("", o.defendant_id, o.state, o.reason, "", "", "", "", "", "", "", "", "",
+                    "")
         return (r.notice_id, r.defendant_id, o.state, o.reason, o.sent_to, o.address_source,
                 r.languages, r.language_requested or "", r.pages, r.sha256, r.file, r.zip,
-                _address_changes(r))
+                _address_changes(r), r.imb or "")
 
     write_csv(folder / "manifest.csv", MANIFEST_HEADER, (line(o) for o in people))
     write_address_warnings(folder / "address-warnings.csv", _address_warnings(intake, rows))

@@ -325,6 +325,45 @@ def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> li
     return out
 
 
+#: Side of the response form's QR code (quiet zone included), in points.
+QR_SIZE = 0.8 * inch
+
+
+def notice_qr(notice_id: str):
+    """A drawing of the QR code that carries the notice ID, for the office's scanner."""
+    from reportlab.graphics.barcode.qr import QrCodeWidget
+    from reportlab.graphics.shapes import Drawing
+
+    widget = QrCodeWidget(notice_id, barLevel="M")
+    x0, y0, x1, y1 = widget.getBounds()
+    drawing = Drawing(QR_SIZE, QR_SIZE,
+                      transform=[QR_SIZE / (x1 - x0), 0, 0, QR_SIZE / (y1 - y0), 0, 0])
+    drawing.add(widget)
+    return drawing
+
+
+def _form_flowables(form: list[Block], notice_id: str, width: float, st: dict) -> list:
+    """The response form, its notice ID line (and the field lines after it) beside a QR code
+    of the notice ID: the typed ID stays for people, the code is for scanning replies."""
+    at = next((i for i, b in enumerate(form) if b.kind == "p" and b.cls == "field" and
+               notice_id in b.text()), None)
+    if at is None:
+        return _flowables(form, width, st)
+    end = at + 1
+    while end < len(form) and form[end].kind == "p" and form[end].cls == "field":
+        end += 1
+    fields = _flowables(form[at:end], width - QR_SIZE - 12, st)
+    table = Table([[fields, notice_qr(notice_id)]], colWidths=[width - QR_SIZE - 12, QR_SIZE + 12],
+                  hAlign="LEFT")
+    table.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (1, 0), (1, 0), "RIGHT"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+        ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+    ]))
+    table.spaceAfter = st["field"].spaceAfter
+    return [*_flowables(form[:at], width, st), table, *_flowables(form[end:], width, st)]
+
+
 # --- page furniture -----------------------------------------------------------------------------
 
 def address_lines(doc: Document) -> list[str]:
@@ -333,6 +372,38 @@ def address_lines(doc: Document) -> list[str]:
     r = doc.recipient
     name = r.deliver_to["name"] if r.deliver_to else r.full_name
     return block_lines(name, r.address, upper_case=doc.address_upper_case)
+
+
+#: Points between the lowest descender of the address and the barcode's own clear zone.
+BARCODE_GAP = 1.0
+_DESCENT = 0.24     # of the font size: DejaVu Sans's descenders reach about this far
+
+
+def address_layout(doc: Document):
+    """The address lines, their size, and the barcode widget to draw beneath them (None when
+    the letter has no IMb, or when the address fits the window only without it: the letter
+    then goes without a barcode, which USPS allows, and its ledger row says so)."""
+    lines = address_lines(doc)
+    if doc.imb:
+        from letters.imb import barcode
+
+        bar = barcode(doc.imb)
+        usable_w = ADDRESS_WINDOW.width - 2 * WINDOW_CLEARANCE
+        if bar.width <= usable_w:
+            size = fit_font_size(lines, FONT, ADDRESS_WINDOW,
+                                 reserve=bar.height + BARCODE_GAP + 2)
+            if size is not None:
+                return lines, size, bar
+    return lines, fit_font_size(lines, FONT, ADDRESS_WINDOW), None
+
+
+def barcode_position(count: int, size: float, bar, leading: float = 1.2) -> tuple[float, float]:
+    """Where the barcode widget (clear zones included) goes: at the window's left clearance,
+    its top just under the descenders of the last of ``count`` address lines."""
+    top = ADDRESS_WINDOW.y + ADDRESS_WINDOW.height - WINDOW_CLEARANCE
+    last_baseline = top - size - (count - 1) * size * leading
+    y = last_baseline - _DESCENT * size - BARCODE_GAP - bar.height
+    return ADDRESS_WINDOW.x + WINDOW_CLEARANCE, y
 
 
 def _draw_lines(canv: Canvas, lines: list[tuple[str, str]], box: Rect, size: float,
@@ -452,10 +523,12 @@ def _first_page(canv: Canvas, _doc, letter_doc: Document, width: float) -> None:
     canv.setFont(FONT, 9)
     for i, line in enumerate(contact):
         canv.drawRightString(right, PAGE_HEIGHT - 0.75 * inch - 30 - 12 * i, line)
-    # recipient, in the lower window
-    lines = address_lines(letter_doc)
-    size = fit_font_size(lines, FONT, ADDRESS_WINDOW)
+    # recipient, in the lower window, and the Intelligent Mail barcode beneath the last line
+    lines, size, bar = address_layout(letter_doc)
     _draw_lines(canv, [(FONT, line) for line in lines], ADDRESS_WINDOW, size)
+    if bar is not None:
+        x, y = barcode_position(len(lines), size, bar)
+        bar.drawOn(canv, x, y)
     # fold marks in the left margin
     canv.setLineWidth(0.4)
     for y in (PAGE_HEIGHT - FOLD, PAGE_HEIGHT - 2 * FOLD):
@@ -514,6 +587,8 @@ class Rendered:
     pdf: bytes
     pages: int
     version_pages: dict[str, int]   # first page of each language version
+    #: the Intelligent Mail barcode printed in the address window, or None
+    imb: str | None = None
 
 
 def render(doc: Document) -> Rendered:
@@ -556,8 +631,9 @@ def render(doc: Document) -> Rendered:
             form.pop(0)
         # the form is in the first version's language: its page furniture too
         story += [PageBreak(), _VersionStart(doc.versions[0].lang, {})]
-        story.extend(_flowables(form, width, st))
+        story.extend(_form_flowables(form, doc.notice_id, width, st))
     template.build(story, canvasmaker=lambda *a, **kw: _LetterCanvas(
         *a, letter_doc=doc, starts=starts, slot=slot, **kw))
     pdf = buf.getvalue()
-    return Rendered(pdf=pdf, pages=template.page, version_pages=dict(starts))
+    return Rendered(pdf=pdf, pages=template.page, version_pages=dict(starts),
+                    imb=doc.imb if address_layout(doc)[2] is not None else None)

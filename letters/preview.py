@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from letters import imb
 from letters.compose import Composer, provisional_notice_id
 from letters.config import Config
 from letters.errors import LettersError
@@ -71,6 +72,9 @@ def write_proofs(cfg: Config, intake: Intake, out: Path, *, first: int | None = 
         try:
             doc = composer.compose(recipient, notice_id=provisional_notice_id(recipient),
                                    issue_date=issue_date, languages=languages, proof=True)
+            if cfg.imb.mailer_id:  # where the barcode goes; serial 0 is never mailed
+                doc.imb = imb.value(cfg.imb.barcode_id, cfg.imb.service_type,
+                                    cfg.imb.mailer_id, 0, recipient.address.zip)
             rendered = render(doc)
         except LettersError as exc:
             result.problems.append(str(exc))

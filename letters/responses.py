@@ -151,6 +151,71 @@ def import_file(cfg: Config, ledger: Ledger, path: Path) -> ImportResult:
     return result
 
 
+NCOA_COLUMNS = ("notice_id", "new_address", "move_date", "reason")
+NCOA_KIND = "address-update"
+
+
+def import_ncoa(cfg: Config, ledger: Ledger, path: Path, *,
+                received: dt.date | None = None) -> ImportResult:
+    """Record the mail house's NCOA (change of address) results as ``address-update``
+    responses, before the next mailing: the newest-address rule (``letters.people``) then
+    addresses that person's next letter to where they moved.
+
+    Columns: notice_id (of a letter already mailed), new_address ("street, [unit,] city, ST
+    ZIP"), move_date (YYYY-MM-DD) and optionally reason. Each row is recorded once, received
+    on ``received`` (default today) with source "FILE row N"; importing the file again
+    records nothing twice. A row whose address cannot be read is rejected, not recorded.
+    """
+    from letters.exports import read_text
+    from letters.followup import parse_address
+
+    path = Path(path)
+    received = received or dt.date.today()
+    reader = csv.DictReader(io.StringIO(read_text(path)))
+    missing = [c for c in NCOA_COLUMNS[:3] if c not in (reader.fieldnames or [])]
+    if missing:
+        raise UsageError(f"{path}: required columns missing: {', '.join(missing)}",
+                         hint="Columns: " + ", ".join(NCOA_COLUMNS) + " (reason optional)")
+    if NCOA_KIND not in cfg.responses.kinds:
+        raise UsageError(f"[responses] kinds has no {NCOA_KIND!r}: NCOA results cannot be "
+                         "recorded", hint=f"Add {NCOA_KIND!r} to [responses] kinds.")
+    result = ImportResult()
+    good = []
+    for n, raw in enumerate(reader, start=2):
+        row = {k: (raw.get(k) or "").strip() for k in NCOA_COLUMNS}
+        try:
+            try:
+                moved = dt.date.fromisoformat(row["move_date"])
+            except ValueError:
+                raise ResponseError(f"move_date {row['move_date']!r} is not a date "
+                                    "(YYYY-MM-DD)") from None
+            if moved > received:
+                raise ResponseError(f"move_date {moved} is after the file was received "
+                                    f"({received})")
+            if parse_address(row["new_address"]) is None:
+                raise ResponseError("new_address is not in the form 'street, [unit,] city, "
+                                    "ST ZIP'")
+            nid = validate(cfg, ledger, notice_id=row["notice_id"], kind=NCOA_KIND,
+                           received=received, new_address=row["new_address"])
+        except LettersError as exc:
+            result.rejected.append((n, row["notice_id"], str(exc).replace("\n  ", " ")))
+            continue
+        note = f"NCOA: moved {moved.isoformat()}" + (f" ({row['reason']})" if row["reason"]
+                                                     else "")
+        # the same move of the same notice is one record, whenever the file is imported
+        key = hashlib.sha256(json.dumps(["ncoa", nid, row["new_address"], moved.isoformat()],
+                                        ensure_ascii=False).encode()).hexdigest()
+        good.append({"notice_id": nid, "kind": NCOA_KIND, "received": received, "note": note,
+                     "recorded_by": _user(), "new_address": row["new_address"],
+                     "reason": row["reason"], "attachment_sha256": None,
+                     "attachment_name": None, "source": f"NCOA {path.name} row {n}",
+                     "import_key": key})
+    unique = {r["import_key"]: r for r in good}
+    result.recorded = ledger.record_responses(list(unique.values()))
+    result.already = len(good) - result.recorded
+    return result
+
+
 def overdue(ledger: Ledger, *, as_of: dt.date, batch: str | None = None) -> list:
     """Letters whose deadline has passed with no answer from the person by that deadline
     (returned mail is not an answer). Letters of void batches are not overdue."""

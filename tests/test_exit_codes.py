@@ -127,6 +127,12 @@ CASES: dict[str, list[Case]] = {
                 Case(2, "respond {typo} --kind other --out out"),
                 Case(2, "respond {notice} --kind other --out nowhere"),
                 Case(2, "respond {notice} --kind other --received 2099-01-01 --out out")],
+    "addresses": [Case(2, "addresses no-such-command")],
+    "addresses import": [Case(0, "addresses import ncoa-good.csv --out out"),
+                         Case(1, "addresses import ncoa-bad.csv --out out"),
+                         Case(2, "addresses import missing.csv --out out"),
+                         Case(2, "addresses import good.csv --out out"),
+                         Case(2, "addresses import ncoa-good.csv --out nowhere")],
     "responses": [Case(2, "responses no-such-command")],
     "responses import": [Case(0, "responses import good.csv --out out"),
                          Case(1, "responses import bad.csv --out out"),
@@ -195,6 +201,11 @@ def world(tmp_path_factory):
     (ws / "good.csv").write_text(header + f"{ids[0]},other,{TODAY},,clerk,,\n")
     (ws / "bad.csv").write_text(header + f"{ids[0]},other,{TODAY},,clerk,,\n"
                                          f"{ids[1]},maybe,{TODAY},,clerk,,\n")
+    ncoa = "notice_id,new_address,move_date,reason\n"
+    (ws / "ncoa-good.csv").write_text(ncoa + f"{ids[0]},\"9 Elm St, Lynn, MA 01902\","
+                                             f"{TODAY},moved\n")
+    (ws / "ncoa-bad.csv").write_text(ncoa + f"{ids[0]},\"9 Elm St, Lynn, MA 01902\","
+                                            f"{TODAY},moved\n{ids[1]},somewhere,{TODAY},\n")
     i18n.clear_caches()
     return ws, ids[0]
 

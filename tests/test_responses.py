@@ -297,3 +297,46 @@ def test_returned_mail_after_an_address_update_keeps_the_new_address(mailed):
     with Ledger(f"sqlite:///{out / 'ledger.sqlite'}") as ledger:
         (row,) = ledger.letters(ledger.batch("g").id)
     assert row.follow_up_of == ids[0] and json.loads(row.recipient)["address"]["line1"] == "1 Oak St"
+
+
+def test_ncoa_import_feeds_the_next_mailing_once(mailed, tmp_path):
+    out, ids = mailed
+    ncoa = tmp_path / "NCOA.csv"
+    ncoa.write_text("notice_id,new_address,move_date,reason\n"
+                    f"{ids[0]},\"9 Elm Street, Apt 4, Lynn, MA 01902\",2026-11-05,family move\n"
+                    f"{typo(ids[1])},\"1 Main St, Salem, MA 01970\",2026-11-05,\n"
+                    f"{ids[2]},somewhere in Salem,2026-11-05,\n"
+                    f"{ids[3]},\"1 Main St, Salem, MA 01970\",not a date,\n",
+                    encoding="utf-8")
+    first = run("addresses", "import", ncoa, "--out", out, "--received", "2026-11-20")
+    assert first.exit_code == 1, first.output
+    assert "Recorded 1 address updates; 0 already recorded; 3 rows rejected" in first.output
+    for row in (3, 4, 5):
+        assert f"row {row}:" in first.stderr
+    again = run("addresses", "import", ncoa, "--out", out, "--received", "2026-11-21")
+    assert "Recorded 0 address updates; 1 already recorded" in again.output
+    with Ledger(str(out / "ledger.sqlite")) as ledger:
+        got = ledger.responses(notice_id=ids[0])
+    assert [(r.kind, r.source, r.received, r.new_address) for r in got] == [
+        ("address-update", "NCOA NCOA.csv row 2", dt.date(2026, 11, 20),
+         "9 Elm Street, Apt 4, Lynn, MA 01902")]
+    assert "moved 2026-11-05" in got[0].note
+    # the next mailing from the same export uses the address the NCOA pass found
+    cfg = config.load(ROOT / "letters.toml")
+    result = mail(cfg, small_records(tmp_path / "r2.csv", people=5), batch="r2",
+                  issue_date=dt.date(2026, 12, 1), allow_past_date=True, out_dir=out, workers=1,
+                  export_date=dt.date(2026, 11, 1))
+    with Ledger(result.ledger_url) as ledger:
+        moved = ledger.letter(ids[0])
+        new = next(r for r in ledger.letters(ledger.batch("r2").id)
+                   if r.defendant_id == moved.defendant_id)
+    address = json.loads(new.recipient)["address"]
+    assert (address["line1"], address["unit"], address["zip"]) == ("9 Elm St", "Apt 4", "01902")
+    assert json.loads(new.recipient)["address_source"] == f"ledger response {ids[0]}"
+
+
+def test_ncoa_file_without_its_columns_cannot_run(mailed, tmp_path):
+    out, _ = mailed
+    bad = tmp_path / "x.csv"
+    bad.write_text("notice_id,kind,received\n", encoding="utf-8")
+    assert run("addresses", "import", bad, "--out", out).exit_code == 2

@@ -118,6 +118,10 @@ CASES = [
     ("letter zip", lambda t, c, ids: c.execute(
         "UPDATE letters SET zip = '99999' WHERE notice_id = ?", (ids[1],)),
      lambda ids: f"notice {ids[1]}: letters row differs from its event"),
+    ("letter imb", lambda t, c, ids: c.execute(
+        "UPDATE letters SET imb = (SELECT imb FROM letters WHERE notice_id = ?) "
+        "WHERE notice_id = ?", (ids[2], ids[1])),
+     lambda ids: "in imb"),
     ("letter recipient", lambda t, c, ids: c.execute(
         "UPDATE letters SET recipient = replace(recipient, '\"first_name\": \"', "
         "'\"first_name\": \"X') WHERE notice_id = ?", (ids[1],)),
@@ -147,7 +151,7 @@ CASES = [
     ("letter inserted", lambda t, c, ids: c.execute(
         "INSERT INTO letters SELECT 'ZZZ-ZZZ-ZZ9', batch_id, 'D7', languages, "
         "language_requested, pages, sha256, bytes, file, zip, recipient, follow_up_of, "
-        "created_at FROM letters WHERE notice_id = ?", (ids[1],)),
+        "created_at, imb FROM letters WHERE notice_id = ?", (ids[1],)),
      lambda ids: "notice ZZZ-ZZZ-ZZ9: letters row has no 'letter-recorded' event"),
     # --- cases ---------------------------------------------------------------------------------
     ("case docket", lambda t, c, ids: c.execute(
