@@ -390,7 +390,9 @@ def address_layout(doc: Document):
         bar = barcode(doc.imb)
         usable_w = ADDRESS_WINDOW.width - 2 * WINDOW_CLEARANCE
         if bar.width <= usable_w:
-            size = fit_font_size(lines, FONT, ADDRESS_WINDOW,
+            # with the barcode, the address stays at 8 pt or more (the smallest size the
+            # Postal Service's readers are meant for); smaller, it goes without the barcode
+            size = fit_font_size(lines, FONT, ADDRESS_WINDOW, smallest=8.0,
                                  reserve=bar.height + BARCODE_GAP + 2)
             if size is not None:
                 return lines, size, bar
