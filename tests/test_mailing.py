@@ -157,8 +157,8 @@ def test_same_batch_into_two_folders_gives_identical_sums(tmp_path):
     for name in ("a", "b"):
         mail(cfg, records, batch="same", issue_date=ISSUE, allow_past_date=True, out_dir=tmp_path / name, workers=1)
         sums.append((tmp_path / name / "same" / "SHA256SUMS").read_bytes())
-    assert sums[0] == sums[1] and len(sums[0].splitlines()) == 24 + 5  # letters, manifest, rejects,
-    # address warnings, print file and print manifest
+    assert sums[0] == sums[1] and len(sums[0].splitlines()) == 24 + 7  # letters, manifest, rejects,
+    # address warnings, print file, print manifest, address file and job sheet
 
 
 def _count(folder: Path) -> int:
@@ -261,7 +261,9 @@ def test_letter_that_cannot_render_is_rejected_and_the_batch_goes_on(tmp_path, m
     assert lines[2] == ("  people:   4 = 2 with a letter + 0 suppressed + 2 rejected  "
                         "(manifest.csv: state)")
     assert lines[3] == "  rejected: 1 rows, 1 letters failed to render"
-    assert lines[4] == f"  folder:   {tmp_path / 'out' / 'b1'}"
+    assert lines[4] == "  print:    1 files, 6 sheets (duplex), 1 packages (print/JOB.txt)"
+    assert lines[5].startswith("  envelopes: ")
+    assert lines[6] == f"  folder:   {tmp_path / 'out' / 'b1'}"
     rejects = (tmp_path / "out" / "b1" / "rejects.csv").read_text(encoding="utf-8").splitlines()
     assert rejects[1].startswith("3,D2,letter,,recipient D2: the address does not fit the "
                                  "envelope window")
