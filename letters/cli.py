@@ -573,6 +573,7 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
           if result.requested else []),
         *([f"  address warnings: {result.address_warnings} (street lines printed as given, "
            "see address-warnings.csv)"] if result.address_warnings else []),
+        *(_print_lines(result.print_job) if result.print_job else []),
         f"  folder:   {result.folder}",
         f"  ledger:   {_shown_url(result.ledger_url)}",
         f"  root:     {result.root}",
@@ -584,6 +585,18 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
     # Done when every valid person got a letter; rejected rows are listed in rejects.csv and
     # count as problems only with --strict. A letter that failed to render always does.
     sys.exit(1 if result.failed or (strict and result.rejected_rows) else 0)
+
+
+def _print_lines(job) -> list[str]:
+    """The job sheet's main facts (print/JOB.txt has them all)."""
+    weight, step = job.heaviest()
+    envelopes = ", ".join(f"{n} of {s} sheet{'s' if s > 1 else ''}"
+                          for s, n in job.envelopes.items())
+    return [f"  print:    {job.print_files} files, {job.sheets} sheets "
+            f"({'duplex' if job.duplex else 'simplex'}), {job.packages} packages "
+            "(print/JOB.txt)",
+            f"  envelopes: {envelopes or 'none'}"
+            + (f"; heaviest {weight:.2f} oz: {step}" if step else "")]
 
 
 def _people_line(people: dict, suppressed: dict, to_counsel: int) -> str:
@@ -612,8 +625,8 @@ def _dry_run_summary(p: dict) -> str:
              "exists: a real run would resume it" if p["exists"] else "new")
     lines = [
         f"DRY RUN: nothing was written. Batch {p['batch']} ({state}) would mail:",
-        f"  letters:  {p['letters']}  ({p['pages']} pages on {p['sheets']} sheets, one side "
-        f"each; versions: {versions or 'none'})",
+        f"  letters:  {p['letters']}  ({p['pages']} pages on {p['sheets']} sheets, "
+        f"{'both sides' if p['duplex'] else 'one side'} each; versions: {versions or 'none'})",
         _people_line(people, p["suppressed"], p["to_counsel"]),
         f"  rejected: {p['rejected_rows']} rows"
         + (f", {p['failed']} letters would fail to render" if p["failed"] else ""),

@@ -65,6 +65,9 @@ PROOF = N_("DRAFT – DO NOT MAIL")
 # Translators: A range of days the hotline answers, e.g. "Monday to Friday". The day names are
 # already in your language.
 DAY_RANGE = N_("%(first)s to %(last)s")
+# Translators: Printed alone on the last page of a letter printed on both sides of the paper,
+# when the letter has an odd number of pages (so the next letter starts on a new sheet).
+BLANK_PAGE = N_("This page intentionally left blank.")
 CROSSREF_TEMPLATE = "crossref.html"
 PAGE_SENTINEL = "\ue000PAGE\ue000"  # replaced by the page number once the PDF is laid out
 #: Paragraph classes that are not prose sentences (the readability measures skip them).
@@ -158,6 +161,8 @@ class Document:
     #: The Intelligent Mail barcode printed in the address block (``letters.imb.value``), or
     #: None for none.
     imb: str | None = None
+    #: Printed on both sides (``[mailing] duplex``): the PDF ends on an even page.
+    duplex: bool = False
 
     @property
     def title(self) -> str:
@@ -419,7 +424,8 @@ class Composer:
             labels = self._label_cache[lang] = {
                 key: i18n.gettext(self.locale_dir, lang, msg)
                 for key, msg in (("page_of", PAGE_OF), ("notice_id", NOTICE_ID),
-                                 ("date", DATE), ("proof", PROOF))}
+                                 ("date", DATE), ("proof", PROOF),
+                                 ("blank_page", BLANK_PAGE))}
         return labels
 
     def _render(self, lang: str, name: str, context: dict, recipient: Recipient,
@@ -598,7 +604,8 @@ class Composer:
                         font_size=(self.cfg.letter.large_print_size if recipient.large_print
                                    else self.cfg.letter.font_size),
                         untranslated=missing,
-                        address_upper_case=self.cfg.address.upper_case)
+                        address_upper_case=self.cfg.address.upper_case,
+                        duplex=self.cfg.mailing.duplex)
 
     def html(self, recipient: Recipient, lang: str, *, notice_id: str,
              issue_date: dt.date, missing: list | None = None) -> str:

@@ -136,6 +136,20 @@ class MailingConfig:
     #: ``address-update`` response, or returned mail with a forwarding address, received on or
     #: after the export's date) instead of the export's; the summary and the manifest say so.
     newest_address: bool = True
+    #: Print on both sides of the sheet. Each letter is then padded at render time to an even
+    #: number of pages with a page marked "This page intentionally left blank.", so that every
+    #: letter starts on the front of a sheet and the retained copy is exactly what is printed.
+    #: The bundled letters.toml says ``true``, as mail houses print; the built-in default stays
+    #: ``false`` so that a batch mailed before this setting existed (its recorded configuration
+    #: has no ``duplex``) re-renders byte for byte in ``letters audit verify --rerender``.
+    duplex: bool = False
+    #: Letters per package (a bundle with a rubber band) in the print files; see
+    #: ``letters.printshop`` for how packages are cut.
+    package_size: int = 50
+    #: Weight of one sheet (20 lb letter paper: 0.16 oz) and of one empty #10 envelope, in
+    #: ounces, for the job sheet's weight and postage estimate.
+    sheet_weight_oz: float = 0.16
+    envelope_weight_oz: float = 0.2
 
 
 @dataclass
@@ -417,6 +431,11 @@ def _validate_values(cfg: Config) -> list[str]:
         problems.append("[mailing] workers must be between 0 (all cores) and 256")
     if not 1 <= cfg.mailing.letters_per_print_file <= 100000:
         problems.append("[mailing] letters_per_print_file must be between 1 and 100000")
+    if not 1 <= cfg.mailing.package_size <= 100000:
+        problems.append("[mailing] package_size must be between 1 and 100000")
+    for key in ("sheet_weight_oz", "envelope_weight_oz"):
+        if not 0 < getattr(cfg.mailing, key) <= 16:
+            problems.append(f"[mailing] {key} must be more than 0 and at most 16 (ounces)")
     from letters.imb import settings_problems
 
     problems += settings_problems(cfg.imb.barcode_id, cfg.imb.service_type, cfg.imb.mailer_id)

@@ -42,7 +42,7 @@ from letters.ledger import BatchRow, Ledger, default_url
 from letters.model import Recipient
 from letters.people import Outcome
 from letters.records import Intake, read_for
-from letters.printshop import write_print_files
+from letters.printshop import PrintJob, sheets_of, write_print_files
 from letters.processes import batch_lock, exit_with_parent
 from letters.store import (
     CopyConflict, fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
@@ -94,6 +94,9 @@ class MailResult:
     notes: list[str] = field(default_factory=list)
     #: the ledger's head after the run (events, last hash): to file outside the ledger
     head: tuple[int, str] = (0, "")
+    #: the print files, packages, sheets and envelopes (print/JOB.txt); None when nothing
+    #: was written in this run
+    print_job: PrintJob | None = None
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -597,7 +600,8 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         people = outcomes_of(rows, failures, plan.left_out)
         leaves = [f"{row.notice_id}\n{row.sha256}".encode() for row in rows]
         root = merkle.root(leaves).hex()
-        sums = _write_outputs(folder, intake, rows, failures, root, cfg, workers, people)
+        sums, result.print_job = _write_outputs(folder, intake, rows, failures, root, cfg,
+                                                workers, people)
         # Failures are data or template problems that would fail again; they are in rejects.csv
         # and the event log, and the batch is complete without them.
         for d in (folder / "print", folder):  # the outputs are durable before the root is
@@ -711,7 +715,8 @@ def dry_run(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         "follow_ups": dict(sorted(Counter(r.follow_up["kind"] for r in plan.recipients
                                           if r.follow_up).items())),
         "already_followed": dict(plan.already_followed),
-        "versions": {}, "requested": {}, "pages": 0, "failed": 0,
+        "versions": {}, "requested": {}, "pages": 0, "sheets": 0, "failed": 0,
+        "duplex": cfg.mailing.duplex,
     }
     dry_ids = {r.defendant_id: f"DRY-{i:06d}" for i, r in enumerate(plan.recipients, start=1)}
     imbs = plan.imb_values(dry_ids)
@@ -729,11 +734,11 @@ def dry_run(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
             if res["row"]["language_requested"]:
                 requested[res["row"]["language_requested"]] += 1
             summary["pages"] += res["row"]["pages"]
+            summary["sheets"] += sheets_of(res["row"]["pages"], cfg.mailing.duplex)
         else:
             summary["failed"] += 1
     summary["versions"] = dict(sorted(versions.items()))
     summary["requested"] = dict(sorted(requested.items()))
-    summary["sheets"] = summary["pages"]  # printed one side per sheet
     return summary
 
 
@@ -819,8 +824,9 @@ def _address_changes(row) -> str:
 
 
 def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], root: str,
-                   cfg: Config, workers: int, people: list) -> str:
-    """Write the batch's files; return the SHA-256 of SHA256SUMS, which covers all of them."""
+                   cfg: Config, workers: int, people: list) -> tuple[str, PrintJob]:
+    """Write the batch's files; return the SHA-256 of SHA256SUMS, which covers all of them,
+    and what the print files hold."""
     from letters.records import REJECTS_HEADER, write_address_warnings
 
     by_notice = {r.notice_id: r for r in rows}
@@ -842,11 +848,12 @@ def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], roo
             rejects.append((row, f["defendant_id"], "letter", "", f["reason"]))
     rejects.sort(key=lambda x: (x[0], x[2]))
     write_csv(folder / "rejects.csv", REJECTS_HEADER, rejects)
-    print_files = write_print_files(folder, rows, cfg.mailing.letters_per_print_file, workers)
+    job = write_print_files(folder, rows, cfg.mailing, workers, batch=folder.name,
+                            upper_case=cfg.address.upper_case)
     sums = [(r.sha256, r.file) for r in rows]
-    for rel in ["manifest.csv", "rejects.csv", "address-warnings.csv", *print_files]:
+    for rel in ["manifest.csv", "rejects.csv", "address-warnings.csv", *job.files]:
         sums.append((sha256_file(folder / rel), rel))
     text = "".join(f"{digest}  {rel}\n" for digest, rel in sorted(sums, key=lambda x: x[1]))
     replace_file(folder / "SHA256SUMS", text.encode("utf-8"))
     replace_file(folder / "ROOT", (root + "\n").encode("ascii"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8")).hexdigest(), job

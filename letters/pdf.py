@@ -7,6 +7,9 @@ Layout (US Letter, tri-folded into a standard #10 double-window envelope):
   top fold, so nothing but the addresses shows through the windows; under the title, a bold
   boxed line per other version, in its language, saying on which page it starts; at the
   bottom, the taglines block (one line per tagline language);
+- printed on both sides (``[mailing] duplex``): a letter with an odd number of pages ends with
+  a page that says only "This page intentionally left blank." (in the letter's first language),
+  with the same footer as every page, so the next letter starts on the front of a sheet;
 - every page: the notice ID and "Page X of Y" (in that page's language) in the footer, and for
   proofs a "PROOF – NOT FOR MAILING" watermark;
 - the body (templates' HTML subset) at ``[letter] font_size`` (12 pt; 18 pt for large print),
@@ -439,12 +442,33 @@ class _LetterCanvas(Canvas):
         self._startPage()
 
     def save(self):
+        if self._letter.duplex and len(self._pages) % 2:
+            # the page ReportLab started after the last one is empty: it becomes the blank
+            # back of the last sheet, in the first version's language
+            self._letters_lang = self._letter.versions[0].lang
+            self._letters_blank = True
+            self._pages.append(dict(self.__dict__))
         total = len(self._pages)
         for number, state in enumerate(self._pages, start=1):
             self.__dict__.update(state)
+            if state.get("_letters_blank"):
+                self._blank_page()
             self._furniture(number, total)
             Canvas.showPage(self)
         Canvas.save(self)
+
+    @property
+    def pages(self) -> int:
+        return len(self._pages)
+
+    def _blank_page(self) -> None:
+        labels = next(v.labels for v in self._letter.versions
+                      if v.lang == self._letter.versions[0].lang)
+        self.saveState()
+        self.setFillColor(colors.black)
+        self.setFont(FONT, 12)
+        self.drawCentredString(PAGE_WIDTH / 2, PAGE_HEIGHT / 2, labels["blank_page"])
+        self.restoreState()
 
     def _furniture(self, number: int, total: int) -> None:
         doc = self._letter
@@ -634,8 +658,13 @@ def render(doc: Document) -> Rendered:
         # the form is in the first version's language: its page furniture too
         story += [PageBreak(), _VersionStart(doc.versions[0].lang, {})]
         story.extend(_form_flowables(form, doc.notice_id, width, st))
-    template.build(story, canvasmaker=lambda *a, **kw: _LetterCanvas(
-        *a, letter_doc=doc, starts=starts, slot=slot, **kw))
+    canvases: list[_LetterCanvas] = []
+
+    def canvasmaker(*a, **kw):
+        canvases.append(_LetterCanvas(*a, letter_doc=doc, starts=starts, slot=slot, **kw))
+        return canvases[-1]
+
+    template.build(story, canvasmaker=canvasmaker)
     pdf = buf.getvalue()
-    return Rendered(pdf=pdf, pages=template.page, version_pages=dict(starts),
+    return Rendered(pdf=pdf, pages=canvases[-1].pages, version_pages=dict(starts),
                     imb=doc.imb if address_layout(doc)[2] is not None else None)

@@ -1,35 +1,134 @@
-"""Print files for the mail house: the batch's letters combined in ZIP-code order.
+"""Print files for the mail house: the batch's letters combined in presort order.
 
-Each print file holds at most ``[mailing] letters_per_print_file`` letters, sorted by ZIP code
-(then notice ID) so the mail house can presort; ``print/manifest.csv`` says which letter starts
-on which page of which file. Files are merged with pikepdf (qpdf) with a deterministic file ID,
-so the same batch gives the same bytes, and in parallel when there are several files.
+What a batch hands the mail house, all under ``print/`` and all listed in SHA256SUMS:
+
+- ``<batch>-NNN.pdf``: combined print files of at most ``[mailing] letters_per_print_file``
+  letters each. The batch name is in the file name, so the files of two batches never collide
+  at the mail house. With ``[mailing] duplex`` every letter has an even number of pages (the
+  renderer pads it with a marked blank page), so every letter starts on an odd page, the front
+  of a sheet.
+- ``manifest.csv``: the placement record, one row per letter: batch, print_file, sequence,
+  notice_id, zip, pages, sheets, first_page (in its print file), package, sort_group.
+- ``addresses.csv``: per letter, the name and address lines exactly as printed in the window
+  (``letters.addresses.block_lines``; a letter to counsel of record carries counsel's name),
+  the ZIP (+4 when known), where the letter is, and the Intelligent Mail barcode printed on it
+  (``imb``: its 31 digits, blank for a letter printed without one).
+- ``JOB.txt``: the job sheet: files, letters, pages, sheets, packages, envelopes by sheet count,
+  estimated weight per envelope and the First-Class postage steps crossed.
+
+Presort (simple, not a full USPS presort): each letter belongs to a sort group: its 5-digit ZIP
+when the batch has at least ``PACKAGE_MIN`` letters for that ZIP, else its 3-digit ZIP prefix
+when the letters left for that prefix are at least ``PACKAGE_MIN``, else "mixed". Letters go in
+ZIP order within each level: the 5-digit groups first, then the 3-digit groups, then mixed
+(notice ID breaks ties). A new package (numbered through the batch) starts whenever the sort
+group changes, the package holds ``[mailing] package_size`` letters, or a new print file starts.
+
+Merging is done with pikepdf (qpdf) with a deterministic file ID, so the same batch gives the
+same bytes, and in parallel when there are several files. Every letter embeds its own font
+subsets, which ReportLab's invariant mode always tags ``AAAAAA+``; the merge gives each letter's
+subsets a tag of their own within the print file (numbered in order), which prepress checks
+require of subsets that differ.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import multiprocessing
 import os
+import re
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from letters.exports import private_dir, write_csv
 from letters.processes import exit_with_parent
 from letters.store import replace_file
 
-PRINT_MANIFEST_HEADER = ("print_file", "sequence", "notice_id", "zip", "pages", "first_page")
+PRINT_MANIFEST_HEADER = ("batch", "print_file", "sequence", "notice_id", "zip", "pages",
+                         "sheets", "first_page", "package", "sort_group")
+#: Address lines as printed: the window holds at most seven lines (at 7.5 pt).
+ADDRESS_LINES = 7
+ADDRESS_HEADER = ("batch", "notice_id", *(f"line_{i}" for i in range(1, ADDRESS_LINES + 1)),
+                  "zip", "print_file", "first_page", "sheets", "package", "imb")
+#: Fewest letters that make a 5-digit or 3-digit group (the USPS minimum for a package).
+PACKAGE_MIN = 10
+#: First-Class Mail letter weight steps, in ounces; above the last, the piece is a flat.
+POSTAGE_STEPS = (1.0, 2.0, 3.0, 3.5)
+
+_SUBSET = re.compile(r"^/([A-Z]{6})\+(.+)$")
 
 
-def _merge_print_file(job: tuple[str, list[str]]) -> bytes:
+def sheets_of(pages: int, duplex: bool) -> int:
+    """Sheets of paper a letter of ``pages`` pages takes."""
+    return (pages + 1) // 2 if duplex else pages
+
+
+def postage_step(weight_oz: float) -> str:
+    """The First-Class step a piece of this weight falls in."""
+    for step in POSTAGE_STEPS:
+        if round(weight_oz, 4) <= step:
+            return f"First-Class letter, up to {step:g} oz"
+    return f"flat (over {POSTAGE_STEPS[-1]:g} oz: too heavy for a letter)"
+
+
+def sort_groups(rows, minimum: int = PACKAGE_MIN) -> dict[str, tuple[int, str, str]]:
+    """notice ID -> (level, key, label) of its sort group (see the module's docstring)."""
+    zip5 = Counter(r.zip[:5] for r in rows)
+    rest = [r for r in rows if zip5[r.zip[:5]] < minimum]
+    zip3 = Counter(r.zip[:3] for r in rest)
+    out = {}
+    for r in rows:
+        if zip5[r.zip[:5]] >= minimum:
+            out[r.notice_id] = (0, r.zip[:5], f"5-digit {r.zip[:5]}")
+        elif zip3[r.zip[:3]] >= minimum:
+            out[r.notice_id] = (1, r.zip[:3], f"3-digit {r.zip[:3]}")
+        else:
+            out[r.notice_id] = (2, "", "mixed")
+    return out
+
+
+def _tag(n: int) -> str:
+    """The ``n``-th subset tag: six capital letters, AAAAAA, AAAAAB, ..."""
+    letters = []
+    for _ in range(6):
+        n, d = divmod(n, 26)
+        letters.append(chr(ord("A") + d))
+    return "".join(reversed(letters))
+
+
+def _retag_subsets(pdf, counter: list[int]) -> None:
+    """Give this letter's font subsets tags no other letter of the print file has."""
+    import pikepdf
+
+    tags: dict[str, str] = {}
+    for obj in pdf.objects:
+        if not isinstance(obj, pikepdf.Dictionary) or obj.get("/Type") not in (
+                pikepdf.Name.Font, pikepdf.Name.FontDescriptor):
+            continue
+        for key in ("/BaseFont", "/FontName"):
+            name = obj.get(key)
+            m = _SUBSET.match(str(name)) if isinstance(name, pikepdf.Name) else None
+            if m is None:
+                continue
+            if m.group(0) not in tags:  # one tag per subset: the same in its font's
+                tags[m.group(0)] = _tag(counter[0])  # /BaseFont and descriptor's /FontName
+                counter[0] += 1
+            obj[key] = pikepdf.Name(f"/{tags[m.group(0)]}+{m.group(2)}")
+
+
+def _merge_print_file(job: tuple[str, list[str]]) -> str:
     """One combined print file from letter copies, deterministic bytes (runs in a worker)."""
     import pikepdf
 
     target, sources = job
     merged = pikepdf.Pdf.new()
     opened = [pikepdf.open(io.BytesIO(Path(p).read_bytes())) for p in sources]
+    counter = [0]
     try:
         for src in opened:
+            _retag_subsets(src, counter)
             merged.pages.extend(src.pages)
         buf = io.BytesIO()
         # Letter streams are already compressed: copy them as they are (decoding and
@@ -43,22 +142,86 @@ def _merge_print_file(job: tuple[str, list[str]]) -> bytes:
     return target
 
 
-def write_print_files(folder: Path, rows, per_file: int, workers: int) -> list[str]:
-    """Combined PDFs in ZIP-code order for the mail house, and their manifest."""
-    ordered = sorted(rows, key=lambda r: (r.zip, r.notice_id))
+@dataclass
+class PrintJob:
+    """What the batch hands the mail house: the files written and the job sheet's facts."""
+
+    files: list[str] = field(default_factory=list)          # relative to the batch folder
+    print_files: int = 0
+    letters: int = 0
+    pages: int = 0
+    sheets: int = 0
+    packages: int = 0
+    duplex: bool = False
+    #: sheets per envelope -> envelopes
+    envelopes: dict[int, int] = field(default_factory=dict)
+    #: sheets per envelope -> estimated weight of the envelope, in ounces
+    weights: dict[int, float] = field(default_factory=dict)
+
+    def heaviest(self) -> tuple[float, str]:
+        if not self.weights:
+            return 0.0, ""
+        w = self.weights[max(self.weights)]
+        return w, postage_step(w)
+
+
+def _address(row, upper_case: bool) -> tuple[list[str], str]:
+    """The window's lines and the ZIP (+4) of a letter, from the ledger's recipient data, the
+    same way ``letters.pdf.address_lines`` prints them."""
+    from letters.addresses import block_lines
+    from letters.compose import nfc_recipient
+    from letters.model import recipient_from_dict
+
+    r = nfc_recipient(recipient_from_dict(json.loads(row.recipient)))
+    name = r.deliver_to["name"] if r.deliver_to else r.full_name
+    lines = block_lines(name, r.address, upper_case=upper_case)
+    if len(lines) > ADDRESS_LINES:
+        raise ValueError(f"notice {row.notice_id}: {len(lines)} address lines, more than the "
+                         f"window's {ADDRESS_LINES}")
+    return lines, r.address.zip
+
+
+def write_print_files(folder: Path, rows, mailing, workers: int, *, batch: str,
+                      upper_case: bool = True) -> PrintJob:
+    """Combined PDFs in presort order for the mail house, their manifest, the address file and
+    the job sheet; ``mailing`` is the ``[mailing]`` configuration."""
+    rows = list(rows)
+    groups = sort_groups(rows)
+    ordered = sorted(rows, key=lambda r: (*groups[r.notice_id][:2], r.zip, r.notice_id))
     print_dir = private_dir(folder / "print")
-    names: list[str] = []
+    job = PrintJob(duplex=mailing.duplex, letters=len(rows))
     jobs = []
     manifest = []
+    addresses = []
+    package, in_package, last_group = 0, 0, None
+    per_file = mailing.letters_per_print_file
     for n, start in enumerate(range(0, len(ordered), per_file), start=1):
-        name = f"print-{n:03d}.pdf"
+        name = f"{batch}-{n:03d}.pdf"
         page = 1
         chunk = ordered[start:start + per_file]
+        last_group = None  # a package never crosses a print file
         for seq, r in enumerate(chunk, start=1):
-            manifest.append((name, seq, r.notice_id, r.zip, r.pages, page))
+            group = groups[r.notice_id][2]
+            if group != last_group or in_package >= mailing.package_size:
+                package, in_package, last_group = package + 1, 0, group
+            in_package += 1
+            sheets = sheets_of(r.pages, mailing.duplex)
+            manifest.append((batch, name, seq, r.notice_id, r.zip, r.pages, sheets, page,
+                             package, group))
+            lines, zip_code = _address(r, upper_case)
+            lines += [""] * (ADDRESS_LINES - len(lines))
+            addresses.append((batch, r.notice_id, *lines, zip_code, name, page, sheets,
+                              package, getattr(r, "imb", None) or ""))
+            job.envelopes[sheets] = job.envelopes.get(sheets, 0) + 1
+            job.pages += r.pages
+            job.sheets += sheets
             page += r.pages
         jobs.append((str(print_dir / name), [str(folder / r.file) for r in chunk]))
-        names.append(f"print/{name}")
+        job.files.append(f"print/{name}")
+    job.print_files, job.packages = len(jobs), package
+    job.envelopes = dict(sorted(job.envelopes.items()))
+    job.weights = {s: round(s * mailing.sheet_weight_oz + mailing.envelope_weight_oz, 4)
+                   for s in job.envelopes}
     if workers > 1 and len(jobs) > 1:
         ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
@@ -66,8 +229,49 @@ def write_print_files(folder: Path, rows, per_file: int, workers: int) -> list[s
                                  initargs=(os.getpid(),)) as pool:
             list(pool.map(_merge_print_file, jobs))
     else:
-        for job in jobs:
-            _merge_print_file(job)
+        for j in jobs:
+            _merge_print_file(j)
     write_csv(print_dir / "manifest.csv", PRINT_MANIFEST_HEADER, manifest)
-    names.append("print/manifest.csv")
-    return names
+    write_csv(print_dir / "addresses.csv", ADDRESS_HEADER, addresses)
+    replace_file(print_dir / "JOB.txt", job_sheet(job, batch, manifest, mailing).encode("utf-8"))
+    job.files += ["print/manifest.csv", "print/addresses.csv", "print/JOB.txt"]
+    return job
+
+
+def job_sheet(job: PrintJob, batch: str, manifest: list[tuple], mailing) -> str:
+    """The job sheet for the mail house (plain text, deterministic)."""
+    by_file: dict[str, list[tuple]] = {}
+    for m in manifest:
+        by_file.setdefault(m[1], []).append(m)
+    out = [f"Print job: batch {batch}",
+           "Printing:  " + ("duplex (both sides of each sheet)" if job.duplex
+                            else "simplex (one side of each sheet)"),
+           "Paper:     US Letter, tri-folded into a #10 double-window envelope",
+           f"Totals:    {job.letters} letters, {job.pages} pages, {job.sheets} sheets, "
+           f"{job.packages} packages (at most {mailing.package_size} letters each), "
+           f"{job.print_files} print files",
+           "",
+           "Files (in this order; manifest.csv places each letter, addresses.csv lists what "
+           "each window shows):"]
+    for name, entries in by_file.items():
+        pages = sum(m[5] for m in entries)
+        sheets = sum(m[6] for m in entries)
+        out.append(f"  print/{name}  {len(entries)} letters, {pages} pages, {sheets} sheets, "
+                   f"packages {entries[0][8]}-{entries[-1][8]}")
+    groups = Counter(m[9].split(" ")[0] for m in manifest)
+    out += ["", "Sort groups (letters): " + ", ".join(
+        f"{k} {groups[k]}" for k in ("5-digit", "3-digit", "mixed") if groups[k])]
+    out += ["", f"Envelopes by sheets (weight: {mailing.sheet_weight_oz:g} oz a sheet + "
+                f"{mailing.envelope_weight_oz:g} oz the envelope; estimates, weigh a sample):",
+            "  sheets  envelopes  weight    postage"]
+    for sheets, count in job.envelopes.items():
+        w = job.weights[sheets]
+        out.append(f"  {sheets:>6}  {count:>9}  {w:>5.2f} oz  {postage_step(w)}")
+    crossed = []
+    for step in POSTAGE_STEPS:
+        over = sum(c for s, c in job.envelopes.items() if round(job.weights[s], 4) > step)
+        if over:
+            crossed.append(f"  over {step:g} oz: {over} envelopes")
+    out += ["", "Postage steps crossed (First-Class letter: 1, 2, 3 oz; over 3.5 oz it is a "
+                "flat):", *(crossed or ["  none: every envelope is 1 oz or less"])]
+    return "\n".join(out) + "\n"

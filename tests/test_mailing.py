@@ -63,6 +63,16 @@ def check_batch(folder: Path, ledger_url: str) -> list:
     return rows
 
 
+LEVELS = ("5-digit", "3-digit", "mixed")
+
+
+def presorted(printed: list[dict]) -> bool:
+    """Print order: the 5-digit groups, then the 3-digit, then mixed, ZIP order in each."""
+    levels = [LEVELS.index(p["sort_group"].split(" ")[0]) for p in printed]
+    keys = [(lv, p["zip"]) for lv, p in zip(levels, printed)]
+    return keys == sorted(keys)
+
+
 @pytest.fixture(scope="module")
 def sample_batch(tmp_path_factory):
     out = tmp_path_factory.mktemp("mail")
@@ -84,9 +94,8 @@ def test_sample_batch_end_to_end(sample_batch):
     with open(out / "sample" / "print" / "manifest.csv", encoding="utf-8") as fh:
         printed = list(csv.DictReader(fh))
     assert sorted(p["notice_id"] for p in printed) == sorted(r.notice_id for r in rows)
-    zips = [p["zip"] for p in printed]
-    assert zips == sorted(zips)  # print order is ZIP order
-    assert {p["print_file"] for p in printed} == {"print-001.pdf"}
+    assert presorted(printed)
+    assert {p["print_file"] for p in printed} == {"sample-001.pdf"}
     # each letter's data is kept for re-rendering, and its cases are in the ledger
     with sqlite3.connect(out / "ledger.sqlite") as db:
         cases = db.execute("select count(*) from letter_cases").fetchone()[0]
@@ -148,8 +157,8 @@ def test_same_batch_into_two_folders_gives_identical_sums(tmp_path):
     for name in ("a", "b"):
         mail(cfg, records, batch="same", issue_date=ISSUE, allow_past_date=True, out_dir=tmp_path / name, workers=1)
         sums.append((tmp_path / name / "same" / "SHA256SUMS").read_bytes())
-    assert sums[0] == sums[1] and len(sums[0].splitlines()) == 24 + 5  # letters, manifest, rejects,
-    # address warnings, print file and print manifest
+    assert sums[0] == sums[1] and len(sums[0].splitlines()) == 24 + 7  # letters, manifest, rejects,
+    # address warnings, print file, print manifest, address file and job sheet
 
 
 def _count(folder: Path) -> int:
@@ -217,10 +226,10 @@ def test_print_files_split_in_zip_order_and_hold_every_page(tmp_path):
     folder = tmp_path / "p"
     with open(folder / "print" / "manifest.csv", encoding="utf-8") as fh:
         printed = list(csv.DictReader(fh))
-    assert [p["print_file"] for p in printed] == ["print-001.pdf"] * 5 + ["print-002.pdf"] * 5 \
-        + ["print-003.pdf"] * 2
-    assert [p["zip"] for p in printed] == sorted(p["zip"] for p in printed)
-    for name in ("print-001.pdf", "print-002.pdf", "print-003.pdf"):
+    assert [p["print_file"] for p in printed] == ["p-001.pdf"] * 5 + ["p-002.pdf"] * 5 \
+        + ["p-003.pdf"] * 2
+    assert presorted(printed)
+    for name in ("p-001.pdf", "p-002.pdf", "p-003.pdf"):
         entries = [p for p in printed if p["print_file"] == name]
         reader = PdfReader(folder / "print" / name)
         assert len(reader.pages) == sum(int(p["pages"]) for p in entries)
@@ -252,7 +261,9 @@ def test_letter_that_cannot_render_is_rejected_and_the_batch_goes_on(tmp_path, m
     assert lines[2] == ("  people:   4 = 2 with a letter + 0 suppressed + 2 rejected  "
                         "(manifest.csv: state)")
     assert lines[3] == "  rejected: 1 rows, 1 letters failed to render"
-    assert lines[4] == f"  folder:   {tmp_path / 'out' / 'b1'}"
+    assert lines[4] == "  print:    1 files, 6 sheets (duplex), 1 packages (print/JOB.txt)"
+    assert lines[5].startswith("  envelopes: ")
+    assert lines[6] == f"  folder:   {tmp_path / 'out' / 'b1'}"
     rejects = (tmp_path / "out" / "b1" / "rejects.csv").read_text(encoding="utf-8").splitlines()
     assert rejects[1].startswith("3,D2,letter,,recipient D2: the address does not fit the "
                                  "envelope window")

@@ -284,21 +284,25 @@ CASES = [
      lambda ids: "batch t: manifest.csv missing"),
     ("rejects edited", lambda t, c, ids: (t / "t" / "rejects.csv").write_text("row\n1\n"),
      lambda ids: "batch t: rejects.csv changed since the batch was completed"),
-    ("print file edited", lambda t, c, ids: flip(t / "t" / "print" / "print-001.pdf"),
-     lambda ids: "batch t: print/print-001.pdf changed since the batch was completed"),
+    ("print file edited", lambda t, c, ids: flip(t / "t" / "print" / "t-001.pdf"),
+     lambda ids: "batch t: print/t-001.pdf changed since the batch was completed"),
     ("print manifest edited", lambda t, c, ids: (t / "t" / "print" / "manifest.csv").write_text(
         "file\n"),
      lambda ids: "batch t: print/manifest.csv changed since the batch was completed"),
-    ("extra print file", lambda t, c, ids: shutil.copy(t / "t" / "print" / "print-001.pdf",
-                                                       t / "t" / "print" / "print-002.pdf"),
-     lambda ids: "batch t: print/print-002.pdf is not covered by SHA256SUMS"),
+    ("address file edited", lambda t, c, ids: flip(t / "t" / "print" / "addresses.csv"),
+     lambda ids: "batch t: print/addresses.csv changed since the batch was completed"),
+    ("job sheet removed", lambda t, c, ids: (t / "t" / "print" / "JOB.txt").unlink(),
+     lambda ids: "batch t: print/JOB.txt missing"),
+    ("extra print file", lambda t, c, ids: shutil.copy(t / "t" / "print" / "t-001.pdf",
+                                                       t / "t" / "print" / "t-002.pdf"),
+     lambda ids: "batch t: print/t-002.pdf is not covered by SHA256SUMS"),
     ("sums rewritten to match an edit", lambda t, c, ids: _edit_with_sums(t),
      lambda ids: "batch t: SHA256SUMS is not the one recorded when the batch was completed"),
     ("ROOT edited", lambda t, c, ids: (t / "t" / "ROOT").write_text("b" * 64 + "\n"),
      lambda ids: "batch t: ROOT file does not match the letters"),
-    ("stale temporary", lambda t, c, ids: (t / "t" / "print" / ".print-001.pdf.x1.tmp")
+    ("stale temporary", lambda t, c, ids: (t / "t" / "print" / ".t-001.pdf.x1.tmp")
      .write_bytes(b"half"),
-     lambda ids: "batch t: temporary file left behind: print/.print-001.pdf.x1.tmp"),
+     lambda ids: "batch t: temporary file left behind: print/.t-001.pdf.x1.tmp"),
 ]
 
 
