@@ -52,6 +52,13 @@ def register(family: str = DEFAULT_FAMILY) -> frozenset[int]:
             cmaps.append(set(font.face.charToGlyph))
         faces = {face: face_name(family, face) for face in FAMILIES[family]}
         pdfmetrics.registerFontFamily(family, **faces)
+        if family == DEFAULT_FAMILY:
+            # A drawing (the barcode, the QR code, a chart) starts from ReportLab's default
+            # font, Helvetica, and names it in the PDF without embedding it, which prepress
+            # checks flag: start drawings from the bundled font instead.
+            from reportlab.graphics import shapes
+
+            shapes.STATE_DEFAULTS["fontName"] = faces["normal"]
         _drawable[family] = frozenset(set.intersection(*cmaps))
         return _drawable[family]
 

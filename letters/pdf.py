@@ -256,6 +256,7 @@ def _table(block: Block, width: float, st: dict) -> Table:
     table = Table(header + rows, colWidths=[width * s for s in shares], repeatRows=len(header),
                   hAlign="LEFT")
     table.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), FONT),  # not the default Helvetica, unembedded
         ("FONT", (0, 0), (-1, -1), FONT, st["cell"].fontSize),
         ("GRID", (0, 0), (-1, -1), 0.5, colors.Color(0.35, 0.35, 0.35)),
         ("BACKGROUND", (0, 0), (-1, len(header) - 1), colors.Color(0.9, 0.9, 0.9)),
@@ -359,6 +360,7 @@ def _form_flowables(form: list[Block], notice_id: str, width: float, st: dict) -
     table = Table([[fields, notice_qr(notice_id)]], colWidths=[width - QR_SIZE - 12, QR_SIZE + 12],
                   hAlign="LEFT")
     table.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), FONT),  # not the default Helvetica, unembedded
         ("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (1, 0), (1, 0), "RIGHT"),
         ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
         ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
@@ -514,6 +516,7 @@ def _taglines_table(doc: Document, width: float) -> Table | None:
     rows = [[a, right[i] if i < len(right) else ""] for i, a in enumerate(left)]
     table = Table(rows, colWidths=[width / 2] * 2, hAlign="LEFT")
     table.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), FONT),  # not the default Helvetica, unembedded
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LEFTPADDING", (0, 0), (-1, -1), 6), ("RIGHTPADDING", (0, 0), (-1, -1), 6),
         ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2),

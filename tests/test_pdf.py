@@ -208,3 +208,26 @@ def test_metadata_title_and_subject(composer):
     meta = PdfReader(io.BytesIO(out.pdf)).metadata
     assert meta.title == "Notice TEST-0001"
     assert meta.subject == "Court-ordered notice to D9 (es + en)"
+
+
+def test_every_font_a_letter_names_is_embedded(composer):
+    """Prepress checks flag a font named but not embedded: ReportLab starts drawings (the
+    barcode, the QR code) from Helvetica unless told otherwise."""
+    import io
+
+    import pikepdf
+
+    doc, out = letter(composer, person())
+    from letters import imb
+
+    doc.imb = imb.value("00", "300", "000000", 17, "02118")  # with a barcode too
+    pdf = render(doc).pdf
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        fonts = {}
+        for page in doc.pages:
+            for key, font in page.Resources.get("/Font", {}).items():
+                fonts[str(font.BaseFont)] = font
+        assert fonts and not any("Helvetica" in name for name in fonts)
+        for name, font in fonts.items():
+            descendant = font.DescendantFonts[0] if "/DescendantFonts" in font else font
+            assert "/FontFile2" in descendant.FontDescriptor, name
