@@ -886,7 +886,7 @@ def audit_verify(app: AppContext, batch: str | None, rerender: bool, head_text: 
     from letters.audit import parse_head, verify
 
     out, url = _ledger_location(app, out_dir, ledger_url)
-    filed = parse_head(head_text) if head_text else None
+    filed = parse_head(head_text) if head_text is not None else None
     findings, checked = verify(out, url, batch=batch, rerender=rerender, head=filed,
                                progress=Progress("re-rendered") if rerender else None)
     for f in findings:

@@ -247,15 +247,16 @@ def _sqlite_path(url: str) -> Path | None:
 def _readonly_uri(path: Path) -> str:
     """A URL that opens the SQLite file truly read-only.
 
-    A cleanly closed ledger (no pending write-ahead log) is opened ``immutable``: nothing is
-    written or created beside it, so an auditor's read-only copy or mount works. A ledger with
-    a pending log (in use by a writer, or not closed cleanly) is opened ``mode=ro``, which reads
-    the log; SQLite then needs its shared-memory file beside the ledger.
+    A cleanly closed ledger (no write-ahead log or shared memory beside it) is opened
+    ``immutable``: nothing is written or created beside it, so an auditor's read-only copy or
+    mount works. A ledger in use by a writer (or not closed cleanly) is opened ``mode=ro``,
+    which reads the log; SQLite then needs its shared-memory file beside the ledger.
     """
     from urllib.parse import quote
 
-    wal = path.with_name(path.name + "-wal")
-    pending = wal.exists() and wal.stat().st_size > 0
+    # a -wal or -shm file beside it: a writer may be at work, whose changes immutable
+    # reading would not see (and pages it would see rewritten under it)
+    pending = any(path.with_name(path.name + suffix).exists() for suffix in ("-wal", "-shm"))
     mode = "mode=ro" if pending else "mode=ro&immutable=1"
     return f"file:{quote(str(path.resolve()))}?{mode}"
 

@@ -288,7 +288,10 @@ def assign_notice_ids(batch: str, recipients: Iterable[Recipient], taken: set[st
     return assigned
 
 
-def _explain_change(old: BatchRow, new: dict[str, str], issue_date: dt.date, policy: str) -> str:
+def _explain_change(old: BatchRow, new: dict[str, str], issue_date: dt.date, policy: str,
+                    recorded=(), planned=()) -> str:
+    """What differs from the batch as it was opened; ``recorded`` and ``planned``: the
+    batch's recorded inputs and this run's planned ones (suppression file, plans)."""
     changed = [label for key, label in (("records_sha256", "records"),
                                         ("templates_sha256", "templates"),
                                         ("catalogs_sha256", "catalogs"),
@@ -298,7 +301,31 @@ def _explain_change(old: BatchRow, new: dict[str, str], issue_date: dt.date, pol
         changed.append(f"issue date ({old.issue_date} before)")
     if old.policy != policy:
         changed.append("language policy")
+    kinds = {"plan": "the {path}", "suppression": "the suppression file"}
+    before = {(r.kind, r.path): r.sha256 for r in recorded if r.kind in kinds}
+    after = {(k, p): h for k, p, h, _ in planned if k in kinds}
+    for key in sorted(set(before) | set(after)):
+        if before.get(key) != after.get(key):
+            label = kinds[key[0]].format(path=key[1])
+            if label not in changed:
+                changed.append(label)
     return ", ".join(changed) or "fonts or tool versions"
+
+
+def _refuse_changed(ledger: Ledger, existing: BatchRow, hashes: dict[str, str],
+                    issue_date: dt.date, cfg: Config, planned) -> None:
+    """A batch name reused with other inputs, or a void batch, is refused."""
+    batch = existing.name
+    if batch in ledger.voided():
+        raise UsageError(f"batch '{batch}' is void: its letters must not be mailed",
+                         hint="Mail a new batch under a new --batch name.")
+    if existing.inputs_sha256 != hashes["inputs_sha256"]:
+        what = _explain_change(existing, hashes, issue_date, cfg.letter.policy,
+                               ledger.inputs(existing.id), planned)
+        raise BatchChanged(
+            f"batch '{batch}' already exists and was made from other inputs (changed: {what})",
+            hint="A batch is a record of exactly what was sent: give the new mailing a new "
+                 "--batch name.")
 
 
 @dataclass
@@ -541,12 +568,8 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
                                         extra=plan.inputs)
         result = MailResult(batch=batch, folder=folder, ledger_url=ledger_url,
                             newer_addresses=dict(plan.newer), notes=list(plan.notes))
-        if existing_batch is not None and existing_batch.inputs_sha256 != hashes["inputs_sha256"]:
-            what = _explain_change(existing_batch, hashes, issue_date, cfg.letter.policy)
-            raise BatchChanged(
-                f"batch '{batch}' already exists and was made from other inputs (changed: {what})",
-                hint="A batch is a record of exactly what was sent: give the new mailing a new "
-                     "--batch name.")
+        if existing_batch is not None:
+            _refuse_changed(ledger, existing_batch, hashes, issue_date, cfg, plan.inputs)
         if existing_batch is None:
             existing_batch = ledger.open_batch(
                 batch, issue_date=issue_date, tool_version=__version__, policy=cfg.letter.policy,
@@ -698,6 +721,11 @@ def dry_run(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         export_date=export_date, allow_past_date=allow_past_date, again=again, today=today,
         allow_sample_signoffs=allow_sample_signoffs)
     issue = issue_date or (plan.existing.issue_date if plan.existing else dt.date.today())
+    if plan.existing is not None:  # what the real run would refuse, the dry run refuses
+        hashes, _ = input_snapshot(cfg, records_path if not follow_up else None, issue,
+                                   records_sha=plan.records_sha, extra=plan.inputs)
+        with Ledger(ledger_url, create=False, readonly=True) as ledger:
+            _refuse_changed(ledger, plan.existing, hashes, issue, cfg, plan.inputs)
     from letters.people import REJECTED, SUPPRESSED
 
     summary = {

@@ -86,8 +86,9 @@ def read_suppressions(path: str | Path, reasons: Mapping) -> dict[str, Suppressi
     out: dict[str, Suppression] = {}
     problems: list[str] = []
     for n, raw in enumerate(reader, start=2):
-        row = {k.strip().lower(): " ".join((v or "").split())
-               for k, v in raw.items() if k is not None}
+        # cleaned as intake cleans the records (format characters, NFC, spaces), so that an
+        # ID copied with a zero-width space still names its person
+        row = {k.strip().lower(): _clean(v) for k, v in raw.items() if k is not None}
         if not any(row.values()):
             continue
         did, reason = row.get("defendant_id", ""), row.get("reason", "").lower()
@@ -125,6 +126,15 @@ def read_suppressions(path: str | Path, reasons: Mapping) -> dict[str, Suppressi
                              f"{shown}{more}",
                              hint="Fix the file and run again; nothing was mailed.")
     return out
+
+
+def _clean(value) -> str:
+    import unicodedata
+
+    from letters.records import strip_format_characters
+
+    text = value if isinstance(value, str) else " ".join(value or [])
+    return " ".join(unicodedata.normalize("NFC", strip_format_characters(text)).split())
 
 
 def apply_suppressions(recipients: Iterable[Recipient], suppressions: Mapping[str, Suppression],
@@ -171,15 +181,23 @@ def newest_addresses(ledger, since: dt.date) -> tuple[dict[str, AddressUpdate], 
 
     found: dict[str, AddressUpdate] = {}
     notes: list[str] = []
+    older = 0
     for did, nid, received, text in ledger.address_updates():  # oldest first
         if received < since:
+            older += 1
             continue
         address = parse_address(text)
         if address is None:
+            # the newest address given cannot be read: an older one is no better a guess
+            found.pop(did, None)
             notes.append(f"the address recorded for notice {nid} on {received} is not in the "
                          "form 'street, [unit,] city, ST ZIP'; the export's address is used")
             continue
         found[did] = AddressUpdate(did, nid, received, address)
+    if older:
+        notes.append(f"{older} address update(s) in the ledger were received before the export "
+                     f"date {since} and are taken to be in the export already; give "
+                     "--export-date if the export is older")
     return found, notes
 
 

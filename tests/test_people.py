@@ -413,3 +413,25 @@ def test_report_shows_the_three_counts(suppressed_batch, tmp_path):
                     "newer_address": "0"}
     assert "What became of every person" in " ".join(page_texts((tmp_path / "r.pdf")
                                                               .read_bytes()))
+
+
+def test_suppressed_ids_are_cleaned_like_the_records(tmp_path):
+    """An ID copied with a zero-width space or a BOM still names its person: a person the
+    office meant to leave out is never mailed for an invisible character."""
+    records = write_records(tmp_path / "r.csv", people_rows()[:3])
+    sup = tmp_path / "s.csv"
+    sup.write_text("\ufeffdefendant_id,reason\nP2\u200b,deceased\n", encoding="utf-8")
+    plan = plan_batch(CFG, records, batch="z", ledger_url=f"sqlite:///{tmp_path}/none.sqlite",
+                      suppress=sup)
+    assert plan.left_out["P2"].state == "suppressed" and not plan.notes
+
+
+def test_a_changed_suppression_file_is_refused_by_the_dry_run_as_by_the_run(suppressed_batch):
+    result, out, records = suppressed_batch
+    other = out.parent / "other.csv"
+    other.write_text("defendant_id,reason\nP2,deceased\n", encoding="utf-8")
+    for extra in (["--dry-run"], []):
+        r = run("mail", records, "--batch", "s", "--out", out, "--suppress", other,
+                "--workers", "1", *extra)
+        assert r.exit_code == 2, (extra, r.output)
+        assert "changed: the suppression file" in r.output

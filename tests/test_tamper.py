@@ -195,6 +195,9 @@ CASES = [
         "UPDATE batch_inputs SET content = CAST('x' AS BLOB), sha256 = ? WHERE kind = 'config' "
         "AND batch_id = 1", ("2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",)),
      lambda ids: "batch t: batches row differs from its event"),
+    ("input content wiped", lambda t, c, ids: c.execute(
+        "UPDATE batch_inputs SET content = NULL WHERE kind = 'config' AND batch_id = 1"),
+     lambda ids: "batch t: recorded input letters.toml has no content"),
     ("input deleted", lambda t, c, ids: c.execute(
         "DELETE FROM batch_inputs WHERE kind = 'template' AND batch_id = 1 AND id = "
         "(SELECT min(id) FROM batch_inputs WHERE kind = 'template' AND batch_id = 1)"),
@@ -357,10 +360,11 @@ def test_root_file_in_upper_case_is_not_a_false_alarm(copy):
     assert findings(target, filed) == []
 
 
-def test_a_bad_head_is_a_usage_error(made):
+@pytest.mark.parametrize("given", ["12:xyz", "", "\u00b2:" + "0" * 64, "-1:" + "0" * 64])
+def test_a_bad_head_is_a_usage_error(made, given):
     out, _, _ = made
-    bad = run("audit", "verify", "--out", out, "--head", "12:xyz")
-    assert bad.exit_code == 2 and "is not a head" in bad.output
+    bad = run("audit", "verify", "--out", out, "--head", given)
+    assert bad.exit_code == 2 and "is not a head" in bad.output  # never "no problems"
 
 
 def test_mail_and_respond_print_the_head(made):
@@ -397,6 +401,9 @@ def test_void_and_note_are_recorded_verified_and_change_planning(made, tmp_path)
     assert refused.exit_code == 2 and "batch 'f' is void" in refused.output
     twice = run("batch", "void", "f", "--reason", "again", "--by", "x", "--out", out)
     assert twice.exit_code != 0 and "is void already" in twice.output
+    # a void batch is not mailed again, nor called complete
+    again = run("mail", "--batch", "f", "--follow-up", "t", "--out", out)
+    assert again.exit_code == 2 and "batch 'f' is void" in again.output
 
 
 def test_audit_and_list_commands_write_nothing_beside_the_ledger(made, tmp_path):
