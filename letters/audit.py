@@ -95,12 +95,7 @@ def verify(out_dir: Path, ledger_url: str, *, batch: str | None = None,
         if head is not None:
             findings += _check_head(events, *head)
         found, n = _verify_records(ledger, events, Path(out_dir), only=batch)
-        # name the batch each finding concerns, for the report's per-batch counts
-        batch_of = {r.notice_id: b.name for b in ledger.batches() for r in ledger.letters(b.id)}
-        for f in found:
-            kind, _, what = f.subject.partition(" ")
-            name = what if kind == "batch" else batch_of.get(what, "") if kind == "notice" else ""
-            findings.append(dataclasses.replace(f, batch=name))
+        findings += found
         checked["rows"] = n
         recorded = {e.notice_id: json.loads(e.payload) for e in events
                     if e.kind == "letter-recorded"}
@@ -299,7 +294,15 @@ def _verify_records(ledger: Ledger, events, out_dir: Path, only: str | None = No
         elif sha256_file(path) != r["attachment_sha256"] or \
                 not path.name.startswith(r["attachment_sha256"]):
             out.append(Finding(subject, f"attachment changed ({r['attachment_name']})"))
-    return out, sum(len(rows) for rows in t.values())
+    # name the batch each finding concerns, for the report's per-batch counts
+    notice_batch = {r["notice_id"]: batch_of[r["batch_id"]]["name"] for r in t["letters"]
+                    if r["batch_id"] in batch_of}
+    named = []
+    for f in out:
+        kind, _, what = f.subject.partition(" ")
+        name = what if kind == "batch" else notice_batch.get(what, "") if kind == "notice" else ""
+        named.append(dataclasses.replace(f, batch=name))
+    return named, sum(len(rows) for rows in t.values())
 
 
 def _verify_files(folder: Path, b: BatchRow, completed: dict | None

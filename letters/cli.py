@@ -1253,11 +1253,17 @@ def responses_import(app: AppContext, csv_file: str, out_dir: str | None,
     with Ledger(url, create=False) as ledger:
         result = import_file(app.config, ledger, Path(csv_file))
         count, digest = ledger.head()
-    for row, nid, reason in result.rejected:
+    _imported(csv_file, result, "responses", (count, digest))
+
+
+def _imported(csv_file: str, result, what: str, head: tuple[int, str]) -> None:
+    """The end of an import: rejected rows on stderr, the counts and the ledger's head; exit 1
+    if any row was rejected."""
+    for row, _, reason in result.rejected:
         click.echo(f"{csv_file}: row {row}: {reason}", err=True)
-    click.echo(f"Recorded {result.recorded} responses; {result.already} already recorded; "
+    click.echo(f"Recorded {result.recorded} {what}; {result.already} already recorded; "
                f"{len(result.rejected)} rows rejected")
-    click.echo(f"  ledger head: {count}:{digest}  (file it outside the ledger)")
+    click.echo(f"  ledger head: {head[0]}:{head[1]}  (file it outside the ledger)")
     sys.exit(1 if result.rejected else 0)
 
 
@@ -1291,12 +1297,7 @@ def addresses_import(app: AppContext, csv_file: str, received, out_dir: str | No
         result = import_ncoa(app.config, ledger, Path(csv_file),
                              received=received.date() if received else None)
         count, digest = ledger.head()
-    for row, nid, reason in result.rejected:
-        click.echo(f"{csv_file}: row {row}: {reason}", err=True)
-    click.echo(f"Recorded {result.recorded} address updates; {result.already} already "
-               f"recorded; {len(result.rejected)} rows rejected")
-    click.echo(f"  ledger head: {count}:{digest}  (file it outside the ledger)")
-    sys.exit(1 if result.rejected else 0)
+    _imported(csv_file, result, "address updates", (count, digest))
 
 
 @responses.command("list")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import io
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -53,24 +53,15 @@ def private_dir(path: str | os.PathLike) -> Path:
 
 
 def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
-    """Write a spreadsheet-safe, owner-only CSV atomically (temporary file, then rename)."""
+    """Write a spreadsheet-safe, owner-only CSV atomically (``store.replace_file``)."""
+    from letters.store import replace_file
+
     path = Path(path)
     private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            for row in rows:
-                writer.writerow([v if isinstance(v, int) else neutralise(v) for v in row])
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):  # the original error is the one to report
-            tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = str(path)  # a full disk names no file: say which one
-        raise
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([v if isinstance(v, int) else neutralise(v) for v in row])
+    replace_file(path, buf.getvalue().encode("utf-8"))
     return path

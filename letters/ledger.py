@@ -335,6 +335,22 @@ class Ledger:
             except SQLAlchemyError as exc:
                 self.engine.dispose()
                 raise database_error(self.url, exc) from None
+        else:
+            try:  # reach the database now, so that a failure names the ledger
+                with self.engine.connect():
+                    pass
+            except SQLAlchemyError as exc:
+                self.engine.dispose()
+                raise database_error(self.url, exc) from None
+
+    def has_tables(self) -> bool:
+        """Whether the database holds a ledger yet (a new PostgreSQL database does not)."""
+        from sqlalchemy import inspect
+
+        try:
+            return inspect(self.engine).has_table("batches")
+        except SQLAlchemyError as exc:
+            raise database_error(self.url, exc) from None
 
     def _append_only(self, conn: Connection) -> None:
         """Make the database itself refuse UPDATE and DELETE on every ledger table."""

@@ -375,13 +375,17 @@ def _stored(previous: list, kind: str, path: str) -> bytes | None:
 
 
 def _open_existing(ledger_url: str) -> Ledger | None:
-    """The ledger when it exists (planning never creates one)."""
+    """The ledger when it exists, opened read-only: planning (and a dry run) writes nothing."""
     from letters.ledger import _sqlite_path
 
     path = _sqlite_path(ledger_url)
     if path is not None and not path.exists():
         return None
-    return Ledger(ledger_url, create=False)
+    ledger = Ledger(ledger_url, create=False, readonly=True)
+    if not ledger.has_tables():  # a database no batch was mailed into yet
+        ledger.close()
+        return None
+    return ledger
 
 
 def plan_batch(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
