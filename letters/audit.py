@@ -376,8 +376,13 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress) -> tupl
 
     from importlib import resources
 
+    from letters.glyphs import INPUT as CHARSET
+
     out: list[Finding] = []
+    charset = ""
     for row in ledger.inputs(b.id):
+        if (row.kind, row.path) == CHARSET and row.content is not None:
+            charset = row.content.decode("utf-8", errors="replace")
         if row.kind == "font":
             data = (resources.files("letters") / "fonts" / row.path).read_bytes()
             if hashlib.sha256(data).hexdigest() != row.sha256:
@@ -398,6 +403,7 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress) -> tupl
                                        issue_date=b.issue_date,
                                        languages=r.languages.split(","))
                 doc.imb = r.imb
+                doc.charset = charset
                 pdf = render(doc).pdf
             except LettersError as exc:
                 out.append(Finding(f"notice {r.notice_id}", f"cannot be re-rendered: {exc}"))

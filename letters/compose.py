@@ -163,6 +163,9 @@ class Document:
     imb: str | None = None
     #: Printed on both sides (``[mailing] duplex``): the PDF ends on an even page.
     duplex: bool = False
+    #: The batch's character set (``letters.glyphs``): every face of the letter embeds the
+    #: subset of exactly these characters, in this order. Empty: the characters it draws.
+    charset: str = ""
 
     @property
     def title(self) -> str:

@@ -34,7 +34,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Callable, Iterable
 
-from letters import __version__, merkle, notice
+from letters import __version__, glyphs, merkle, notice
 from letters.config import Config
 from letters.errors import LettersError, UsageError
 from letters.exports import private_dir, write_csv
@@ -195,7 +195,8 @@ def input_hashes(records_sha: str, issue_date: dt.date, policy: str,
 _worker: dict = {}
 
 
-def _init_worker(cfg: Config, letters_dir: str, main_pid: int | None = None) -> None:
+def _init_worker(cfg: Config, letters_dir: str, main_pid: int | None = None,
+                 charset: str = "") -> None:
     from letters.compose import Composer
     from letters.pdf import register_fonts
 
@@ -203,6 +204,7 @@ def _init_worker(cfg: Config, letters_dir: str, main_pid: int | None = None) -> 
         exit_with_parent(main_pid)
     _worker["composer"] = Composer(cfg)
     _worker["letters_dir"] = Path(letters_dir) if letters_dir else None
+    _worker["charset"] = charset
     register_fonts()
 
 
@@ -218,6 +220,7 @@ def render_letter(task: tuple[Recipient, str, dt.date]) -> dict:
     try:
         doc = _worker["composer"].compose(recipient, notice_id=notice_id, issue_date=issue_date)
         doc.imb = rest[0] if rest else None
+        doc.charset = _worker["charset"]
         out = render(doc)
         rel = f"letters/{notice_id}.pdf"
         if _worker["letters_dir"] is None:  # a dry run keeps nothing
@@ -253,16 +256,17 @@ def render_letter(task: tuple[Recipient, str, dt.date]) -> dict:
     }
 
 
-def _results(tasks: list, cfg: Config, letters_dir: Path, workers: int) -> Iterable[dict]:
+def _results(tasks: list, cfg: Config, letters_dir: Path, workers: int,
+             charset: str = "") -> Iterable[dict]:
     if workers <= 1:
-        _init_worker(cfg, str(letters_dir) if letters_dir else None)
+        _init_worker(cfg, str(letters_dir) if letters_dir else None, charset=charset)
         for task in tasks:
             yield render_letter(task)
         return
     ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(cfg, str(letters_dir) if letters_dir else None,
-                                       os.getpid())) as pool:
+                                       os.getpid(), charset)) as pool:
         chunk = max(1, min(16, len(tasks) // (workers * 8) or 1))
         yield from pool.map(render_letter, tasks, chunksize=chunk)
 
@@ -348,6 +352,8 @@ class BatchPlan:
     already_followed: dict[str, str] = field(default_factory=dict)
     #: the Intelligent Mail barcode settings and the batch's first serial (None: no barcode)
     imb: dict | None = None
+    #: every character the batch's letters can print (``letters.glyphs``)
+    charset: str = ""
 
     def imb_values(self, ids: dict[str, str]) -> dict[str, str]:
         """defendant_id -> the IMb of its letter: serials from the batch's first one, in notice
@@ -489,8 +495,12 @@ def plan_batch(cfg: Config, records_path: str | os.PathLike | None, *, batch: st
         if imb_plan is not None:
             data = json.dumps(imb_plan, sort_keys=True).encode()
             inputs.append(("plan", "imb serials", hashlib.sha256(data).hexdigest(), data))
+        charset = _plan_charset(cfg, previous, existing, recipients)
+        if charset:
+            data = charset.encode("utf-8")
+            inputs.append((*glyphs.INPUT, glyphs.digest(charset), data))
         return BatchPlan(intake, recipients, left_out, follows, records_sha, inputs, newer,
-                         notes, existing, already, imb_plan)
+                         notes, existing, already, imb_plan, charset)
     finally:
         if ledger is not None:
             ledger.close()
@@ -514,6 +524,18 @@ def _plan_imb(cfg: Config, ledger: Ledger | None, previous: list, existing: Batc
     return {"barcode_id": cfg.imb.barcode_id, "service_type": cfg.imb.service_type,
             "mailer_id": cfg.imb.mailer_id, "base_serial": base, "letters": count,
             "issue_date": issue.isoformat()}
+
+
+def _plan_charset(cfg: Config, previous: list, existing: BatchRow | None,
+                  recipients: list[Recipient]) -> str:
+    """The batch's character set (``letters.glyphs``): the recorded one for a batch already
+    opened (none for a batch opened before sets were recorded), else from its recipients."""
+    kept = _stored(previous, *glyphs.INPUT)
+    if kept is not None:
+        return kept.decode("utf-8")
+    if existing is not None:
+        return ""
+    return glyphs.batch_charset(cfg, recipients)
 
 
 def _with_address(r: Recipient, chosen: dict | None) -> Recipient:
@@ -603,7 +625,7 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         done = 0
         if progress:
             progress(0, len(todo))
-        for res in _results(todo, cfg, letters_dir, workers):
+        for res in _results(todo, cfg, letters_dir, workers, plan.charset):
             if res["ok"]:
                 res["row"]["follow_up_of"] = follows.get(res["row"]["defendant_id"])
                 pending.append(res["row"])
@@ -758,7 +780,8 @@ def dry_run(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
     requested: Counter = Counter()
     if progress:
         progress(0, len(tasks))
-    for done, res in enumerate(_results(tasks, cfg, None, workers or os.cpu_count() or 1), 1):
+    for done, res in enumerate(_results(tasks, cfg, None, workers or os.cpu_count() or 1,
+                                                plan.charset), 1):
         if progress:
             progress(done, len(tasks))
         if res["ok"]:

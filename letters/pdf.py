@@ -45,7 +45,7 @@ from reportlab.platypus.flowables import HRFlowable
 
 from babel.dates import format_date
 
-from letters import __version__, fonts
+from letters import __version__, fonts, glyphs
 from letters.addresses import (  # the envelope's windows and the address block
     ADDRESS_WINDOW, RETURN_WINDOW, WINDOW_CLEARANCE, Rect, block_lines, fit_font_size,
 )
@@ -66,6 +66,7 @@ FOOTER_Y = 0.5 * inch
 FONT = fonts.DEFAULT_FAMILY
 FONT_FILES = fonts.font_files(FONT)
 MIN_SMALL = 10.0                  # tables and notes never smaller
+BULLET = "\u2022"                 # list items
 
 
 class RenderError(LettersError):
@@ -314,7 +315,7 @@ def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> li
                                                if checkboxes else {})))
             out.append(ListFlowable(
                 items, bulletType="1" if block.ordered else "bullet",
-                start=None if block.ordered else ("" if checkboxes else "•"),
+                start=None if block.ordered else ("" if checkboxes else BULLET),
                 bulletFontName=FONT, bulletFontSize=st["li"].fontSize,
                 leftIndent=8 if checkboxes else st["li"].fontSize * 1.5, spaceAfter=6))
         elif block.kind == "table":
@@ -436,6 +437,7 @@ class _LetterCanvas(Canvas):
         self._slot = slot
         self._pages: list[dict] = []
         self._letters_lang = letter_doc.versions[0].lang
+        glyphs.seed(self._doc, letter_doc.charset, FONT_FILES)
         issue = letter_doc.issue_date
         self._doc.setDateFormatter(lambda *_: f"D:{issue:%Y%m%d}000000+00'00'")
 

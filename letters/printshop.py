@@ -24,10 +24,11 @@ ZIP order within each level: the 5-digit groups first, then the 3-digit groups, 
 group changes, the package holds ``[mailing] package_size`` letters, or a new print file starts.
 
 Merging is done with pikepdf (qpdf) with a deterministic file ID, so the same batch gives the
-same bytes, and in parallel when there are several files. Every letter embeds its own font
-subsets, which ReportLab's invariant mode always tags ``AAAAAA+``; the merge gives each letter's
-subsets a tag of their own within the print file (numbered in order), which prepress checks
-require of subsets that differ.
+same bytes, and in parallel when there are several files. The letters of a batch embed the
+same font subsets (``letters.glyphs``), so the merge keeps one copy of each: a print file holds
+one subset of each face (regular, bold) however many letters it has, and every distinct subset
+carries a tag of its own, drawn from its content (ReportLab's invariant mode tags them all
+``AAAAAA+``; prepress checks require subsets that differ to differ in name).
 """
 
 from __future__ import annotations
@@ -98,24 +99,78 @@ def _tag(n: int) -> str:
     return "".join(reversed(letters))
 
 
-def _retag_subsets(pdf, counter: list[int]) -> None:
-    """Give this letter's font subsets tags no other letter of the print file has."""
+def _digest(obj, h) -> None:
+    """Feed a font object's content to ``h``: names without subset tags, streams as stored."""
     import pikepdf
 
-    tags: dict[str, str] = {}
-    for obj in pdf.objects:
-        if not isinstance(obj, pikepdf.Dictionary) or obj.get("/Type") not in (
-                pikepdf.Name.Font, pikepdf.Name.FontDescriptor):
+    if isinstance(obj, pikepdf.Stream):
+        h.update(b"<stream")
+        _digest(obj.stream_dict, h)
+        h.update(obj.read_raw_bytes())
+    elif isinstance(obj, pikepdf.Dictionary):
+        h.update(b"<<")
+        for key in sorted(obj.keys()):
+            h.update(key.encode())
+            _digest(obj[key], h)
+        h.update(b">>")
+    elif isinstance(obj, pikepdf.Array):
+        h.update(b"[")
+        for item in obj:
+            _digest(item, h)
+        h.update(b"]")
+    elif isinstance(obj, pikepdf.Name):
+        m = _SUBSET.match(str(obj))
+        h.update((f"/+{m.group(2)}" if m else str(obj)).encode())
+    else:
+        h.update(repr(obj).encode())
+
+
+def _share_fonts(pdf) -> int:
+    """Keep one copy of each distinct font subset in the print file, tagged by its content.
+
+    Letters of a batch embed byte-identical subsets (``letters.glyphs``): each page's font
+    resources are pointed at the first copy, and the others, no longer referenced, are not
+    written. Each distinct subset gets a tag of its own, six capitals drawn from a digest of
+    its content (``/BaseFont`` and its descriptor's ``/FontName``), so the same subset carries
+    the same tag in every print file and two different subsets never share one in a file.
+    Returns the number of distinct subsets kept.
+    """
+    import hashlib
+
+    import pikepdf
+
+    kept: dict[bytes, object] = {}
+    tags: set[str] = set()
+    done: set[tuple[int, int]] = set()
+    for page in pdf.pages:
+        resources = page.obj.get("/Resources")
+        table = resources.get("/Font") if resources is not None else None
+        if table is None or (table.is_indirect and table.objgen in done):
             continue
-        for key in ("/BaseFont", "/FontName"):
-            name = obj.get(key)
-            m = _SUBSET.match(str(name)) if isinstance(name, pikepdf.Name) else None
-            if m is None:
+        if table.is_indirect:
+            done.add(table.objgen)
+        for name in list(table.keys()):
+            font = table[name]
+            h = hashlib.sha256()
+            _digest(font, h)
+            key = h.digest()
+            same = kept.get(key)
+            if same is not None:
+                table[name] = same
                 continue
-            if m.group(0) not in tags:  # one tag per subset: the same in its font's
-                tags[m.group(0)] = _tag(counter[0])  # /BaseFont and descriptor's /FontName
-                counter[0] += 1
-            obj[key] = pikepdf.Name(f"/{tags[m.group(0)]}+{m.group(2)}")
+            kept[key] = font
+            n = int.from_bytes(key[:8], "big") % 26 ** 6
+            while _tag(n) in tags:
+                n = (n + 1) % 26 ** 6
+            tag = _tag(n)
+            tags.add(tag)
+            for holder, field in ((font, "/BaseFont"),
+                                  (font.get("/FontDescriptor"), "/FontName")):
+                value = holder.get(field) if holder is not None else None
+                m = _SUBSET.match(str(value)) if isinstance(value, pikepdf.Name) else None
+                if m is not None:
+                    holder[field] = pikepdf.Name(f"/{tag}+{m.group(2)}")
+    return len(kept)
 
 
 def _merge_print_file(job: tuple[str, list[str]]) -> str:
@@ -125,11 +180,10 @@ def _merge_print_file(job: tuple[str, list[str]]) -> str:
     target, sources = job
     merged = pikepdf.Pdf.new()
     opened = [pikepdf.open(io.BytesIO(Path(p).read_bytes())) for p in sources]
-    counter = [0]
     try:
         for src in opened:
-            _retag_subsets(src, counter)
             merged.pages.extend(src.pages)
+        _share_fonts(merged)
         buf = io.BytesIO()
         # Letter streams are already compressed: copy them as they are (decoding and
         # recompressing them made merging nine times slower for no smaller file).

@@ -186,7 +186,7 @@ def test_show_and_verify_commands(batch):
     assert "letter-recorded" in shown.output
     clean = runner.invoke(cli, ["audit", "verify", "--out", str(out)], catch_exceptions=False)
     assert clean.exit_code == 0
-    assert clean.output == ("Checked 1 batches, 6 letters, 13 files, 63 ledger rows, 9 events: "
+    assert clean.output == ("Checked 1 batches, 6 letters, 13 files, 64 ledger rows, 9 events: "
                             "no problems.\n")
     (out / "t" / rows[0].file).unlink()
     dirty = runner.invoke(cli, ["audit", "verify", "--out", str(out)], catch_exceptions=False)

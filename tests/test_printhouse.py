@@ -72,6 +72,7 @@ def test_duplex_sample_every_letter_starts_on_an_odd_page_files_carry_the_batch_
     by_notice = {r.notice_id: r for r in rows}
     langs = {r.notice_id: r.languages.split(",")[0] for r in rows}
     blanks = Counter()
+    sizes = {}
     for name in names:
         entries = [p for p in printed if p["print_file"] == name]
         assert [int(p["sequence"]) for p in entries] == list(range(1, len(entries) + 1))
@@ -100,12 +101,22 @@ def test_duplex_sample_every_letter_starts_on_an_odd_page_files_carry_the_batch_
                 assert f"{pages}" in last.split(BLANK[lang])[1]
                 assert len(last.split()) < 20, last  # nothing else on it
             page += pages
-        # the mail house's check: every subset in the file has a name of its own
+        # the mail house's check: one subset of each font in the file, each with a tag of
+        # its own, embedded, with a Unicode map (pdffonts lists every font object once)
         fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True,
                                check=True).stdout.splitlines()[2:]
-        subsets = [line.split()[0] for line in fonts if re.match(r"[A-Z]{6}\+", line)]
-        assert len(subsets) >= 2 * len(entries)  # regular and bold of every letter
-        assert len(set(subsets)) == len(subsets), Counter(subsets).most_common(3)
+        subsets = [line.split()[0] for line in fonts]
+        assert all(re.fullmatch(r"[A-Z]{6}\+DejaVuSans(-Bold)?", s) for s in subsets), subsets
+        faces = Counter(s.split("+")[1] for s in subsets)
+        assert faces == {"DejaVuSans": 1, "DejaVuSans-Bold": 1}, subsets
+        assert all(line.split()[-5:-2] == ["yes", "yes", "yes"] for line in fonts), fonts
+        programs = set()
+        with pikepdf.open(path) as pdf:  # every page draws with those two
+            for pg in pdf.pages:
+                for font in pg.Resources.Font.values():
+                    programs.add(font.objgen)
+        assert len(programs) == 2
+        sizes[name] = (path.stat().st_size, len(entries))
         with pikepdf.open(path) as pdf:  # the descriptors were renamed with their fonts
             for obj in pdf.objects:
                 if isinstance(obj, pikepdf.Dictionary) and obj.get("/Type") == pikepdf.Name.Font \
@@ -115,6 +126,12 @@ def test_duplex_sample_every_letter_starts_on_an_odd_page_files_carry_the_batch_
         assert check.returncode == 0, check.stdout + check.stderr
     # padding happened, in the letter's first language
     assert blanks["en"] > 0 and blanks["es"] > 0, blanks
+    # the fonts are in a print file once, not once per letter: a print file is smaller than
+    # its letters' retained copies put together by more than the subsets they repeat
+    for name, (size, count) in sizes.items():
+        copies = sum((folder / by_notice[p["notice_id"]].file).stat().st_size
+                     for p in printed if p["print_file"] == name)
+        assert size < copies / 3, (name, size, copies)
     # every file the batch wrote is covered by SHA256SUMS, and the audit finds nothing
     sums = (folder / "SHA256SUMS").read_text(encoding="utf-8")
     for rel in [*(f"print/{n}" for n in names), "print/manifest.csv", "print/addresses.csv",
