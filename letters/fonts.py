@@ -36,6 +36,61 @@ def font_files(family: str = DEFAULT_FAMILY) -> dict[str, str]:
     return {face_name(family, face): filename for face, filename in FAMILIES[family].items()}
 
 
+#: Font programs made for subsets in this process: (face file, subset) -> program, and the
+#: program -> its Flate-compressed bytes. The letters of a batch embed the same subsets
+#: (``letters.glyphs``), so each is made and compressed once per process, not once per letter.
+_SUBSETS: dict[tuple[str, tuple[int, ...]], bytes] = {}
+_COMPRESSED: dict[int, tuple[bytes, bytes]] = {}
+_SUBSETS_KEPT = 32
+
+
+def clear_caches() -> None:
+    """Forget the subset programs made so far."""
+    _SUBSETS.clear()
+    _COMPRESSED.clear()
+
+
+def _memoise_subsets(font: TTFont) -> None:
+    """Make ``font``'s face remember the subset programs it makes (same bytes, made once)."""
+    face = font.face
+    make = face.makeSubset
+
+    def make_subset(subset):
+        key = (face.filename, tuple(subset))
+        program = _SUBSETS.get(key)
+        if program is None:
+            while _SUBSETS and len(_SUBSETS) >= _SUBSETS_KEPT:  # bounded: the oldest go
+                old = _SUBSETS.pop(next(iter(_SUBSETS)))
+                _COMPRESSED.pop(id(old), None)
+            program = _SUBSETS[key] = make(subset)
+        return program
+
+    face.makeSubset = make_subset
+
+
+def _install_compression_memo() -> None:
+    """ReportLab compresses every stream when the PDF is written: a font program made by
+    ``_memoise_subsets`` is compressed once (zlib is deterministic: the same bytes)."""
+    from reportlab.pdfbase import pdfdoc
+
+    cls = pdfdoc.PDFStreamFilterZCompress
+    if getattr(cls, "_letters_memo", False):
+        return
+    encode = cls.encode
+
+    def memo_encode(self, text):
+        kept = _COMPRESSED.get(id(text))
+        if kept is not None and kept[0] is text:
+            return kept[1]
+        out = encode(self, text)
+        if isinstance(text, bytes) and any(text is p for p in _SUBSETS.values()):
+            _COMPRESSED[id(text)] = (text, out)
+        return out
+
+    cls.encode = memo_encode
+    cls._letters_memo = True
+
+
 def register(family: str = DEFAULT_FAMILY) -> frozenset[int]:
     """Register ``family`` with ReportLab once per process; return the code points every one
     of its faces can draw."""
@@ -48,8 +103,10 @@ def register(family: str = DEFAULT_FAMILY) -> frozenset[int]:
         for name, filename in font_files(family).items():
             with resources.as_file(folder / filename) as path:
                 font = TTFont(name, str(path))
+            _memoise_subsets(font)
             pdfmetrics.registerFont(font)
             cmaps.append(set(font.face.charToGlyph))
+        _install_compression_memo()
         faces = {face: face_name(family, face) for face in FAMILIES[family]}
         pdfmetrics.registerFontFamily(family, **faces)
         if family == DEFAULT_FAMILY:

@@ -24,8 +24,10 @@ document gives the same bytes. Fonts are registered once per process.
 
 from __future__ import annotations
 
+import collections
 import functools
 import io
+import itertools
 import unicodedata
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
@@ -39,8 +41,9 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate, CondPageBreak, Flowable, Frame, KeepTogether, ListFlowable, ListItem,
-    PageBreak, PageTemplate, Paragraph, Table, TableStyle,
+    PageBreak, PageTemplate, Table, TableStyle,
 )
+from reportlab.platypus import Paragraph as _RLParagraph
 from reportlab.platypus.flowables import HRFlowable
 
 from babel.dates import format_date
@@ -144,6 +147,88 @@ def markup(runs: list[Run]) -> str:
             text = f"<b>{text}</b>"
         out.append(text)
     return "".join(out)
+
+
+# --- shared layout -------------------------------------------------------------------------------
+#
+# Most paragraphs of a batch's letters are the same text in the same style at the same width:
+# each is parsed and broken into lines once per process and shared by every letter that prints
+# it. A paragraph's parse is keyed by its markup and every attribute of its style; its line
+# breaks by that and the widths. What ReportLab's line breaking sets on the paragraph is kept
+# with the lines and set again on a hit, so a shared paragraph is the one a fresh one would be:
+# the same bytes (tests/test_pdf.py renders letters with cold and warm caches and compares).
+# The caches are bounded (least recently used entries go first).
+
+_CACHE_SIZE = 4096
+_PARSED: collections.OrderedDict = collections.OrderedDict()
+_BROKEN: collections.OrderedDict = collections.OrderedDict()
+_STYLE_KEYS: dict[int, tuple[ParagraphStyle, tuple]] = {}
+
+
+def clear_caches() -> None:
+    """Forget every shared parse, line break and font subset (a cold start)."""
+    _PARSED.clear()
+    _BROKEN.clear()
+    _STYLE_KEYS.clear()
+    fonts.clear_caches()
+
+
+def _style_key(style: ParagraphStyle) -> tuple:
+    kept = _STYLE_KEYS.get(id(style))
+    if kept is not None and kept[0] is style:
+        return kept[1]
+    key = tuple((name, repr(getattr(style, name, None))) for name in sorted(style.defaults))
+    if len(_STYLE_KEYS) >= _CACHE_SIZE:
+        _STYLE_KEYS.clear()
+    _STYLE_KEYS[id(style)] = (style, key)
+    return key
+
+
+def _remember(cache: collections.OrderedDict, key, value) -> None:
+    cache[key] = value
+    if len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+
+
+class Paragraph(_RLParagraph):
+    """ReportLab's paragraph, parsed and broken into lines once per process per text, style
+    and width (see above)."""
+
+    def _setup(self, text, style, bulletText, frags, cleaner):
+        if frags is not None or style is None:
+            return super()._setup(text, style, bulletText, frags, cleaner)
+        self._letters_key = key = (text, _style_key(style), bulletText)
+        hit = _PARSED.get(key)
+        if hit is None:
+            super()._setup(text, style, bulletText, frags, cleaner)
+            _remember(_PARSED, key, (self.text, tuple(self.frags), self.style, self.bulletText))
+            return
+        _PARSED.move_to_end(key)
+        self.text, frags, self.style, self.bulletText = hit
+        self.frags = list(frags)
+        self.debug = 0
+
+    def breakLines(self, width):
+        parsed = self.__dict__.get("_letters_key")
+        if parsed is None:
+            return super().breakLines(width)
+        key = (parsed, tuple(width) if isinstance(width, (list, tuple)) else width)
+        hit = _BROKEN.get(key)
+        if hit is not None:
+            _BROKEN.move_to_end(key)
+            lines, changed = hit
+            self.__dict__.update(changed)
+            if "frags" in changed:
+                self.frags = list(changed["frags"])
+            return lines
+        before = dict(self.__dict__)
+        lines = super().breakLines(width)
+        changed = {k: v for k, v in self.__dict__.items()
+                   if k not in before or before[k] is not v}
+        if "frags" in changed:
+            changed["frags"] = tuple(changed["frags"])
+        _remember(_BROKEN, key, (lines, changed))
+        return lines
 
 
 # --- flowables ----------------------------------------------------------------------------------
@@ -334,17 +419,47 @@ def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> li
 QR_SIZE = 0.8 * inch
 
 
-def notice_qr(notice_id: str):
-    """A drawing of the QR code that carries the notice ID, for the office's scanner."""
-    from reportlab.graphics.barcode.qr import QrCodeWidget
-    from reportlab.graphics.shapes import Drawing
+class _QrCode(Flowable):
+    """The QR code of a notice ID, ``QR_SIZE`` square with its 4-module quiet zone: encoded
+    once (error correction M), drawn as one filled path of the dark runs of each row."""
 
-    widget = QrCodeWidget(notice_id, barLevel="M")
-    x0, y0, x1, y1 = widget.getBounds()
-    drawing = Drawing(QR_SIZE, QR_SIZE,
-                      transform=[QR_SIZE / (x1 - x0), 0, 0, QR_SIZE / (y1 - y0), 0, 0])
-    drawing.add(widget)
-    return drawing
+    BORDER = 4
+
+    def __init__(self, value: str):
+        super().__init__()
+        from reportlab.graphics.barcode import qrencoder
+
+        code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+        code.addData(value)
+        code.make()
+        self.value = value
+        self.modules = [[bool(m) for m in row] for row in code.modules]
+        self.width = self.height = QR_SIZE
+
+    def wrap(self, available_width, available_height):
+        return self.width, self.height
+
+    def draw(self):
+        n = len(self.modules)
+        box = QR_SIZE / (n + 2 * self.BORDER)
+        path = self.canv.beginPath()
+        for r, row in enumerate(self.modules):
+            y = QR_SIZE - (r + self.BORDER + 1) * box
+            c = 0
+            for dark, run in itertools.groupby(row):
+                count = len(list(run))
+                if dark:
+                    path.rect((c + self.BORDER) * box, y, count * box, box)
+                c += count
+        self.canv.saveState()
+        self.canv.setFillColor(colors.black)
+        self.canv.drawPath(path, stroke=0, fill=1)
+        self.canv.restoreState()
+
+
+def notice_qr(notice_id: str) -> _QrCode:
+    """The QR code that carries the notice ID, for the office's scanner."""
+    return _QrCode(notice_id)
 
 
 def _form_flowables(form: list[Block], notice_id: str, width: float, st: dict) -> list:

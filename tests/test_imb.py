@@ -305,26 +305,29 @@ def test_an_address_that_fits_only_without_the_barcode_goes_without_it():
 
 # --- the response form's QR code ----------------------------------------------------------------
 
-def test_the_response_form_carries_a_qr_code_of_the_notice_id(monkeypatch):
-    from reportlab.graphics.barcode import qr
+def test_the_response_form_carries_a_qr_code_of_the_notice_id(tmp_path):
+    import subprocess
+
+    import zxingcpp
+    from PIL import Image
 
     from letters import pdf
     from tests.pdftools import page_texts
 
-    made = []
-
-    class Spy(qr.QrCodeWidget):
-        def __init__(self, value, *args, **kw):
-            made.append(value)
-            super().__init__(value, *args, **kw)
-
-    monkeypatch.setattr(qr, "QrCodeWidget", Spy)
     cfg = config.load(ROOT / "letters.toml")
     doc = Composer(cfg).compose(person(), notice_id="22A-2JV-3BQ", issue_date=dt.date(2027, 1, 4))
     out = pdf.render(doc)
-    assert made == ["22A-2JV-3BQ"]
     form = page_texts(out.pdf)[-1]
     assert "22A-2JV-3BQ" in form.split("Página")[0]  # the typed ID stays on the form
+    # a scanner reads the notice ID back from the printed form page (300 dpi)
+    path = tmp_path / "letter.pdf"
+    path.write_bytes(out.pdf)
+    found = []
+    for page in (out.pages - 1, out.pages):  # the form, or the form and a blank back
+        subprocess.run(["pdftoppm", "-png", "-r", "300", "-f", str(page), "-l", str(page),
+                        "-singlefile", str(path), str(tmp_path / "page")], check=True)
+        found += zxingcpp.read_barcodes(Image.open(tmp_path / "page.png"))
+    assert [(f.format.name, f.text) for f in found] == [("QRCode", "22A-2JV-3BQ")]
     # the code is drawn on the form page, at the right margin, and the same bytes each time
     with pdfplumber.open(io.BytesIO(out.pdf)) as d:
         squares = [r for r in d.pages[-1].rects if float(r["x1"]) > pdf.PAGE_WIDTH / 2]

@@ -231,3 +231,52 @@ def test_every_font_a_letter_names_is_embedded(composer):
         for name, font in fonts.items():
             descendant = font.DescendantFonts[0] if "/DescendantFonts" in font else font
             assert "/FontFile2" in descendant.FontDescriptor, name
+
+
+def test_shared_layout_gives_the_bytes_a_fresh_layout_gives(monkeypatch):
+    """Paragraph parses, line breaks and font subsets are shared between letters in a process
+    (letters.pdf, letters.fonts): a letter rendered after others (warm, in either order) is
+    byte-identical to one rendered with everything forgotten (cold) and to one rendered with
+    ReportLab's own paragraphs and no shared subsets at all."""
+    import dataclasses
+
+    from letters import fonts, glyphs, pdf
+    from letters.records import read_for
+
+    cfg = config.load(ROOT / "letters.toml")
+    people = list(read_for(cfg, ROOT / "examples" / "records.csv").recipients)
+    chosen = {}
+    for p in people:  # every language and case count of the sample, twice each
+        key = (p.language, p.language_requested, min(len(p.cases), 4))
+        chosen.setdefault(key, []).append(p)
+    picked = [p for group in chosen.values() for p in group[:2]]
+    picked += [dataclasses.replace(p, large_print=True) for p in picked[:4]]
+    composer = Composer(cfg)
+    charset = glyphs.batch_charset(cfg, picked)
+    docs = []
+    for i, p in enumerate(picked):
+        doc = composer.compose(p, notice_id=f"AAA-AAA-{i:03d}", issue_date=ISSUE)
+        doc.charset = charset if i % 3 else ""
+        doc.duplex = bool(i % 2)
+        docs.append(doc)
+    assert len(docs) >= 20
+
+    def digest(doc):
+        return hashlib.sha256(pdf.render(doc).pdf).hexdigest()
+
+    cold = []
+    for doc in docs:
+        pdf.clear_caches()
+        cold.append(digest(doc))
+    warm = [digest(doc) for doc in docs]
+    backwards = [digest(doc) for doc in reversed(docs)][::-1]
+    assert warm == cold and backwards == cold
+    assert len(pdf._BROKEN) > 0 and len(fonts._SUBSETS) > 0  # the caches were used
+    monkeypatch.setattr(pdf, "Paragraph", pdf._RLParagraph)
+    monkeypatch.setattr(fonts, "_SUBSETS_KEPT", 0)
+    plain = []
+    for doc in docs:
+        pdf.clear_caches()
+        plain.append(digest(doc))
+    assert plain == cold
+    assert len(pdf._BROKEN) == 0
