@@ -395,19 +395,32 @@ class Ledger:
                   created_at: str | None = None) -> str:
         """Append one event (kinds: ``letters.events``). ``created_at``: the time of the row it
         records, so that row and event agree."""
+        return self.add_events(conn, [dict(kind=kind, batch=batch, notice_id=notice_id,
+                                           payload=payload, created_at=created_at)])
+
+    def add_events(self, conn: Connection, items: list[dict]) -> str:
+        """Append events in order (each a dict of ``add_event``'s arguments), chained here and
+        written in one statement; returns the last hash."""
         if conn.dialect.name == "postgresql":
             # Several people may record at once: one event appender at a time keeps the chain
             # a chain (SQLite serialises writers by itself).
             conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
         prev = conn.execute(select(events.c.hash).order_by(events.c.seq.desc()).limit(1)
                             ).scalar_one_or_none() or GENESIS
-        body = json.dumps(payload or {}, ensure_ascii=False, sort_keys=True)
-        created = created_at or now()
-        h = event_hash(prev, kind, batch, notice_id, body, created)
-        conn.execute(insert(events).values(kind=kind, batch=batch, notice_id=notice_id,
-                                           payload=body, created_at=created, prev_hash=prev,
-                                           hash=h))
-        return h
+        rows = []
+        for item in items:
+            body = json.dumps(item.get("payload") or {}, ensure_ascii=False, sort_keys=True)
+            created = item.get("created_at") or now()
+            batch, notice_id = item.get("batch"), item.get("notice_id")
+            h = event_hash(prev, item["kind"], batch, notice_id, body, created)
+            rows.append(dict(kind=item["kind"], batch=batch, notice_id=notice_id, payload=body,
+                             created_at=created, prev_hash=prev, hash=h))
+            prev = h
+        if len(rows) == 1:
+            conn.execute(insert(events).values(**rows[0]))
+        elif rows:
+            conn.execute(insert(events), rows)
+        return prev
 
     def head(self) -> tuple[int, str]:
         """(number of events, hash of the last): the head to file outside the ledger."""
@@ -500,26 +513,31 @@ class Ledger:
 
         if not rows:
             return
+        columns = [c.name for c in letters.columns if c.name not in ("batch_id", "created_at")]
+        letter_rows, case_rows, event_items = [], [], []
+        for row in rows:
+            cases = row.pop("cases")
+            created = now()
+            letter_rows.append({**{c: row.get(c) for c in columns}, "batch_id": batch.id,
+                                "created_at": created})
+            case_rows += [{"notice_id": row["notice_id"], **c} for c in cases]
+            payload = {k: v for k, v in row.items() if k not in ("notice_id", "recipient")}
+            payload.update(created_at=created, recipient_sha256=sha256_text(row["recipient"]),
+                           cases_sha256=letter_cases_digest(cases))
+            payload.setdefault("follow_up_of", None)
+            payload.setdefault("language_requested", None)
+            payload.setdefault("imb", None)
+            event_items.append(dict(kind="letter-recorded", batch=batch.name,
+                                    notice_id=row["notice_id"], created_at=created,
+                                    payload=payload))
         with self.engine.begin() as conn:
-            for row in rows:
-                cases = row.pop("cases")
-                created = now()
-                try:
-                    conn.execute(insert(letters).values(batch_id=batch.id, created_at=created,
-                                                        **row))
-                except IntegrityError:
-                    raise BatchBusy(batch.name) from None
-                if cases:
-                    conn.execute(insert(letter_cases), [
-                        {"notice_id": row["notice_id"], **c} for c in cases])
-                payload = {k: v for k, v in row.items() if k not in ("notice_id", "recipient")}
-                payload.update(created_at=created, recipient_sha256=sha256_text(row["recipient"]),
-                               cases_sha256=letter_cases_digest(cases))
-                payload.setdefault("follow_up_of", None)
-                payload.setdefault("language_requested", None)
-                payload.setdefault("imb", None)
-                self.add_event(conn, "letter-recorded", batch=batch.name,
-                               notice_id=row["notice_id"], created_at=created, payload=payload)
+            try:  # one statement per table for the whole group
+                conn.execute(insert(letters), letter_rows)
+            except IntegrityError:
+                raise BatchBusy(batch.name) from None
+            if case_rows:
+                conn.execute(insert(letter_cases), case_rows)
+            self.add_events(conn, event_items)
 
     def batches(self) -> list[BatchRow]:
         with self.engine.connect() as conn:

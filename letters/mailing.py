@@ -268,7 +268,31 @@ def _results(tasks: list, cfg: Config, letters_dir: Path, workers: int,
                              initargs=(cfg, str(letters_dir) if letters_dir else None,
                                        os.getpid(), charset)) as pool:
         chunk = max(1, min(16, len(tasks) // (workers * 8) or 1))
-        yield from pool.map(render_letter, tasks, chunksize=chunk)
+        yield from _bounded_map(pool, tasks, chunk, window=workers * 4)
+
+
+def _render_chunk(tasks: list) -> list[dict]:
+    return [render_letter(task) for task in tasks]
+
+
+def _bounded_map(pool, tasks: list, chunk: int, window: int) -> Iterable[dict]:
+    """Results in task order, with at most ``window`` chunks of tasks sent to the workers and
+    not yet collected: the main process never holds every letter's task and result at once
+    (``Executor.map`` would send them all at the start)."""
+    from collections import deque
+
+    pending: deque = deque()
+    starts = iter(range(0, len(tasks), chunk))
+    for start in starts:
+        pending.append(pool.submit(_render_chunk, tasks[start:start + chunk]))
+        if len(pending) >= window:
+            break
+    while pending:
+        done = pending.popleft().result()
+        start = next(starts, None)
+        if start is not None:
+            pending.append(pool.submit(_render_chunk, tasks[start:start + chunk]))
+        yield from done
 
 
 # --- the batch ----------------------------------------------------------------------------------
