@@ -169,6 +169,7 @@ def clear_caches() -> None:
     """Forget every shared parse, line break and font subset (a cold start)."""
     _PARSED.clear()
     _BROKEN.clear()
+    _DRAWN.clear()
     _STYLE_KEYS.clear()
     fonts.clear_caches()
 
@@ -190,9 +191,43 @@ def _remember(cache: collections.OrderedDict, key, value) -> None:
         cache.popitem(last=False)
 
 
+_DRAWN: collections.OrderedDict = collections.OrderedDict()
+_CANVAS_STATE = ("_fillColorObj", "_strokeColorObj", "_fontname", "_fontsize", "_leading",
+                 "_charSpace", "_wordSpace", "_horizScale", "_textRenderMode", "_rise",
+                 "_lineWidth", "_fillAlpha", "_strokeAlpha")
+
+
+def _font_codes(canv) -> tuple:
+    """How many characters each face has codes for in this letter's PDF so far."""
+    doc = canv._doc
+    return tuple(len(pdfmetrics.getFont(name).state[doc].assignments)
+                 if doc in pdfmetrics.getFont(name).state else -1 for name in FONT_FILES)
+
+
 class Paragraph(_RLParagraph):
     """ReportLab's paragraph, parsed and broken into lines once per process per text, style
-    and width (see above)."""
+    and width, and in a batch's letters drawn once (see above)."""
+
+    def draw(self):
+        # A paragraph draws at its own origin (``drawOn`` translates), so in letters whose
+        # fonts have fixed codes and names (a batch's character set, ``_LetterCanvas``) the
+        # same lines in the same canvas state draw the same operators: they are replayed.
+        canv = self.canv
+        broken = self.__dict__.get("_letters_broken")
+        charset = getattr(canv, "_letters_charset", "")
+        if broken is None or not charset:
+            return super().draw()
+        key = (broken, self.width, self.height, charset,
+               tuple(repr(getattr(canv, a, None)) for a in _CANVAS_STATE))
+        hit = _DRAWN.get(key)
+        if hit is not None:
+            _DRAWN.move_to_end(key)
+            canv._code.extend(hit)
+            return
+        start, codes = len(canv._code), _font_codes(canv)
+        super().draw()
+        if _font_codes(canv) == codes:  # nothing drawn outside the batch's set
+            _remember(_DRAWN, key, tuple(canv._code[start:]))
 
     def _setup(self, text, style, bulletText, frags, cleaner):
         if frags is not None or style is None:
@@ -213,6 +248,7 @@ class Paragraph(_RLParagraph):
         if parsed is None:
             return super().breakLines(width)
         key = (parsed, tuple(width) if isinstance(width, (list, tuple)) else width)
+        self._letters_broken = key
         hit = _BROKEN.get(key)
         if hit is not None:
             _BROKEN.move_to_end(key)
@@ -553,6 +589,12 @@ class _LetterCanvas(Canvas):
         self._pages: list[dict] = []
         self._letters_lang = letter_doc.versions[0].lang
         glyphs.seed(self._doc, letter_doc.charset, FONT_FILES)
+        self._letters_charset = letter_doc.charset
+        if letter_doc.charset:
+            # fixed font names too (/F1 regular, /F2 bold), whatever the letter draws first,
+            # so that paragraphs drawn once can be replayed in every letter of the batch
+            for name in (FONT, f"{FONT}-Bold"):
+                pdfmetrics.getFont(name).getSubsetInternalName(0, self._doc)
         issue = letter_doc.issue_date
         self._doc.setDateFormatter(lambda *_: f"D:{issue:%Y%m%d}000000+00'00'")
 
