@@ -100,7 +100,10 @@ def batch_charset(cfg, recipients: Iterable, composer=None) -> str:
         data = Path(cfg.source).read_text(encoding="utf-8", errors="replace")
         texts += [data, data.upper()]
     drawable = fonts.register()
-    chars = set(unicodedata.normalize("NFC", "".join(texts)))
+    # the characters as they are and in NFC: a letter draws capitals of names that NFC would
+    # compose differently ("ΐ".upper()) and configuration or catalog text as it was typed
+    joined = "".join(texts)
+    chars = set(joined) | set(unicodedata.normalize("NFC", joined))
     return "".join(sorted(c for c in chars if ord(c) in drawable and ord(c) >= 32
                           and unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp")))
 

@@ -134,3 +134,23 @@ def test_merge_keeps_one_copy_of_each_subset_tagged_by_content(sample, tmp_path)
     check = subprocess.run(["qpdf", "--check", str(tmp_path / "mixed.pdf")],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
+
+
+def test_characters_drawn_as_they_are_not_only_in_nfc_are_in_the_set(sample, tmp_path):
+    # the set is NFC-normalised text, but a letter draws some text that is not NFC: capitals
+    # of a name ("ΐ".upper() is Ι + U+0308 + U+0301, which NFC composes to Ϊ + U+0301) and a
+    # configuration, template or catalog typed with combining accents. Those characters must
+    # be in the set too, or the letter embeds subsets of its own.
+    cfg, people, composer = sample
+    person = next(p for p in people if p.language == "en")
+    greek = dataclasses.replace(person, last_name="Ευΐππου")
+    charset = glyphs.batch_charset(cfg, [person, greek])
+    assert {"\u0399", "\u0308", "\u0301"} <= set(charset)
+    a = fonts_of(letter(composer, greek, charset))
+    b = fonts_of(letter(composer, person, charset, "XYZ-XYZ-XYZ"))
+    assert a == b
+    decomposed = tmp_path / "letters.toml"
+    decomposed.write_text(cfg.source.read_text(encoding="utf-8").replace(
+        "Jordan A. Rivera", "Jose\u0301 A. Rivera"), encoding="utf-8")
+    assert "\u0301" in glyphs.batch_charset(dataclasses.replace(cfg, source=decomposed),
+                                            [person])
