@@ -142,34 +142,53 @@ def _share_fonts(pdf) -> int:
     kept: dict[bytes, object] = {}
     tags: set[str] = set()
     done: set[tuple[int, int]] = set()
+
+    def keep(font) -> object:
+        """The font to use for ``font``: the first copy of the same subset, or ``font``
+        itself, retagged, when it is the first."""
+        h = hashlib.sha256()
+        _digest(font, h)
+        key = h.digest()
+        same = kept.get(key)
+        if same is not None:
+            return same
+        kept[key] = font
+        n = int.from_bytes(key[:8], "big") % 26 ** 6
+        while _tag(n) in tags:
+            n = (n + 1) % 26 ** 6
+        tag = _tag(n)
+        tags.add(tag)
+        for holder, field in ((font, "/BaseFont"), (font.get("/FontDescriptor"), "/FontName")):
+            value = holder.get(field) if holder is not None else None
+            m = _SUBSET.match(str(value)) if isinstance(value, pikepdf.Name) else None
+            if m is not None:
+                holder[field] = pikepdf.Name(f"/{tag}+{m.group(2)}")
+        return font
+
+    def walk(resources) -> None:
+        """Point a resource dictionary's fonts, and those of its form XObjects, at the kept
+        copies."""
+        if resources is None or (resources.is_indirect and resources.objgen in done):
+            return
+        if resources.is_indirect:
+            done.add(resources.objgen)
+        table = resources.get("/Font")
+        if table is not None and not (table.is_indirect and table.objgen in done):
+            if table.is_indirect:
+                done.add(table.objgen)
+            for name in list(table.keys()):
+                table[name] = keep(table[name])
+        forms = resources.get("/XObject")
+        for name in list(forms.keys()) if forms is not None else ():
+            form = forms[name]
+            if form.get("/Subtype") == pikepdf.Name.Form and not (
+                    form.is_indirect and form.objgen in done):
+                if form.is_indirect:
+                    done.add(form.objgen)
+                walk(form.get("/Resources"))
+
     for page in pdf.pages:
-        resources = page.obj.get("/Resources")
-        table = resources.get("/Font") if resources is not None else None
-        if table is None or (table.is_indirect and table.objgen in done):
-            continue
-        if table.is_indirect:
-            done.add(table.objgen)
-        for name in list(table.keys()):
-            font = table[name]
-            h = hashlib.sha256()
-            _digest(font, h)
-            key = h.digest()
-            same = kept.get(key)
-            if same is not None:
-                table[name] = same
-                continue
-            kept[key] = font
-            n = int.from_bytes(key[:8], "big") % 26 ** 6
-            while _tag(n) in tags:
-                n = (n + 1) % 26 ** 6
-            tag = _tag(n)
-            tags.add(tag)
-            for holder, field in ((font, "/BaseFont"),
-                                  (font.get("/FontDescriptor"), "/FontName")):
-                value = holder.get(field) if holder is not None else None
-                m = _SUBSET.match(str(value)) if isinstance(value, pikepdf.Name) else None
-                if m is not None:
-                    holder[field] = pikepdf.Name(f"/{tag}+{m.group(2)}")
+        walk(page.obj.get("/Resources"))
     return len(kept)
 
 

@@ -154,3 +154,31 @@ def test_characters_drawn_as_they_are_not_only_in_nfc_are_in_the_set(sample, tmp
         "Jordan A. Rivera", "Jose\u0301 A. Rivera"), encoding="utf-8")
     assert "\u0301" in glyphs.batch_charset(dataclasses.replace(cfg, source=decomposed),
                                             [person])
+
+
+def test_merge_shares_fonts_reached_through_form_xobjects(sample, tmp_path):
+    """A page that draws its text through a form XObject (letters draw none today, other
+    producers do) has its fonts shared and tagged like any other."""
+    cfg, people, composer = sample
+    charset = glyphs.batch_charset(cfg, people)
+    paths = []
+    for i, p in enumerate(people[:3]):
+        pdf = pikepdf.open(io.BytesIO(letter(composer, p, charset, f"CCC-CCC-CC{i}")))
+        for page in pdf.pages:
+            contents = page.obj.Contents
+            data = b"".join(c.read_bytes() for c in contents) \
+                if isinstance(contents, pikepdf.Array) else contents.read_bytes()
+            form = pikepdf.Stream(pdf, data)
+            form.Type, form.Subtype = pikepdf.Name.XObject, pikepdf.Name.Form
+            form.BBox, form.Resources = page.obj.MediaBox, page.obj.Resources
+            page.obj.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(
+                Fm0=pdf.make_indirect(form)))
+            page.obj.Contents = pdf.make_stream(b"q /Fm0 Do Q")
+        paths.append(tmp_path / f"{i}.pdf")
+        pdf.save(paths[-1])
+    target = tmp_path / "merged.pdf"
+    _merge_print_file((str(target), [str(p) for p in paths]))
+    listed = subprocess.run(["pdffonts", str(target)], capture_output=True, text=True,
+                            check=True).stdout.splitlines()[2:]
+    names = sorted(line.split()[0] for line in listed)
+    assert len(names) == 2 and not any(n.startswith("AAAAAA+") for n in names), names
