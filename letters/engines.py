@@ -171,9 +171,10 @@ class DaskEngine:
         if not self.scheduler:
             from distributed import LocalCluster
 
+            # scheduler, workers and the status page listen on loopback only, on free ports
             self.cluster = LocalCluster(
                 n_workers=self.workers, threads_per_worker=1, processes=self.processes,
-                host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+                host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
             self.client = Client(self.cluster, set_as_default=False)
             return
         problem = address_problem(self.scheduler)

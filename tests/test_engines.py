@@ -82,7 +82,7 @@ def test_a_running_scheduler_by_address_through_the_command_line(records, local_
     ws = copy_workspace(tmp_path / "ws")
     monkeypatch.chdir(ws)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None,
+                                  host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                   silence_logs=logging.ERROR) as cluster:
         result = CliRunner().invoke(cli, [
             "mail", str(records), "--batch", "b", "--out", "out", "--date", ISSUE.isoformat(),
