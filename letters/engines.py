@@ -30,6 +30,7 @@ import datetime as dt
 import logging
 import re
 import socket
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -109,6 +110,10 @@ def _full(address: str) -> str:
 
 #: workspace fingerprint -> the Composer built for it, in this worker process
 _prepared: dict[str, object] = {}
+#: One chunk at a time per worker process: a worker started with several threads (the default
+#: of `dask worker`) would otherwise share the composer and the renderer's caches between
+#: threads, which they are not made for. Start workers with ``--nthreads 1 --nworkers N``.
+_rendering = threading.Lock()
 
 
 def workspace_fingerprint(cfg) -> str:
@@ -124,6 +129,11 @@ def workspace_fingerprint(cfg) -> str:
 def render_chunk(fingerprint: str, cfg, charset: str, tasks: list) -> list[dict]:
     """Render a chunk of letters on a worker: per task, the result of
     :func:`letters.mailing.render_pdf` (the PDF's bytes under ``"pdf"``). Writes nothing."""
+    with _rendering:
+        return _render_chunk(fingerprint, cfg, charset, tasks)
+
+
+def _render_chunk(fingerprint: str, cfg, charset: str, tasks: list) -> list[dict]:
     from letters.mailing import render_pdf
 
     composer = _prepared.get(fingerprint)
@@ -174,7 +184,8 @@ class DaskEngine:
             # scheduler, workers and the status page listen on loopback only, on free ports
             self.cluster = LocalCluster(
                 n_workers=self.workers, threads_per_worker=1, processes=self.processes,
-                host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+                host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                silence_logs=logging.CRITICAL)  # what goes wrong is said by the errors here
             self.client = Client(self.cluster, set_as_default=False)
             return
         problem = address_problem(self.scheduler)
@@ -204,8 +215,8 @@ class DaskEngine:
         except TimeoutError:
             self.close()
             raise EngineError(f"the Dask scheduler at {address} has no workers",
-                              hint="Start workers with `dask worker "
-                                   f"{address}` where the workspace is, then run the same "
+                              hint=f"Start workers with `dask worker {address} --nthreads 1 "
+                                   "--nworkers N` where the workspace is, then run the same "
                                    "command again.") from None
 
     def close(self) -> None:
