@@ -1,6 +1,6 @@
 """Mailing throughput: `letters mail` with 1 and 2 workers, beside render-only and WeasyPrint.
 
-    python bench/mail.py [--people 24000] [--compare 1000] [--rounds 2]
+    python bench/mail.py [--people 24000] [--compare 1000] [--rounds 2] [--only dask]
 
 One run, on generated people (no damaged rows), issue date fixed:
 
@@ -13,7 +13,13 @@ One run, on generated people (no damaged rows), issue date fixed:
    small print stylesheet), if WeasyPrint is installed in the bench environment (it is not a
    dependency of letters).
 
-Ratios come from the same run. Results go to bench/RESULTS.md (section "Mail").
+4. the Dask engine beside the local pool on the same ``--compare`` people, 2 workers each, in
+   alternating rounds: `mail --engine dask` starting its own local cluster (as the command
+   does), and on a cluster already running (``--scheduler``: the rendering alone, without the
+   cluster's start).
+
+Ratios come from the same run. Results go to bench/RESULTS.md (sections "Mail" and "Mail on
+Dask"); ``--only dask`` runs and records the Dask comparison alone.
 """
 
 from __future__ import annotations
@@ -72,14 +78,57 @@ def render_only(cfg, records: Path) -> tuple[float, int]:
     return time.perf_counter() - t0, n
 
 
-def mail_run(cfg, records: Path, workers: int, scratch: Path, name: str) -> tuple[float, int, int]:
+def mail_run(cfg, records: Path, workers: int, scratch: Path, name: str, *,
+             engine: str = "local", scheduler: str = "") -> tuple[float, int, int, str]:
     out = scratch / name
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    result = mail(cfg, records, batch="bench", issue_date=ISSUE, allow_past_date=True, out_dir=out, workers=workers)
+    result = mail(cfg, records, batch="bench", issue_date=ISSUE, allow_past_date=True,
+                  out_dir=out, workers=workers, engine=engine, scheduler=scheduler)
     elapsed = time.perf_counter() - t0
     shutil.rmtree(out, ignore_errors=True)
-    return elapsed, result.letters, result.pages
+    return elapsed, result.letters, result.pages, result.root
+
+
+def dask_comparison(cfg, records: Path, people: int, rounds: int, scratch: Path) -> str:
+    """The Dask engine beside the local pool, 2 workers each, alternating rounds, best of each."""
+    import logging
+
+    from distributed import LocalCluster
+
+    local, own, running = [], [], []
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster:
+        for _ in range(rounds):
+            t, n, _, root = mail_run(cfg, records, 2, scratch, "pool")
+            local.append(t)
+            t, _, _, root_own = mail_run(cfg, records, 2, scratch, "dask", engine="dask")
+            own.append(t)
+            t, _, _, root_running = mail_run(cfg, records, 2, scratch, "dask-running",
+                                             engine="dask", scheduler=cluster.scheduler_address)
+            running.append(t)
+            assert root == root_own == root_running, "the engines made different batches"
+    t_local, t_own, t_running = min(local), min(own), min(running)
+    return "\n".join([
+        f"Machine: {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores. {people:,} generated people, issue date fixed; every run "
+        "made the same batch root.",
+        "",
+        f"Side by side, {rounds} alternating rounds, best of each, 2 workers each:",
+        "",
+        "| run | seconds | letters/s | over the local pool |",
+        "|---|---:|---:|---:|",
+        f"| letters mail, local pool | {t_local:.1f} | {n / t_local:.1f} | |",
+        f"| letters mail --engine dask (starts its own local cluster) | {t_own:.1f} | "
+        f"{n / t_own:.1f} | {100 * (t_own / t_local - 1):+.1f}% |",
+        f"| letters mail --engine dask --scheduler (a cluster already running) | "
+        f"{t_running:.1f} | {n / t_running:.1f} | {100 * (t_running / t_local - 1):+.1f}% |",
+        "",
+        "Aim: at most +15% over the local pool on one machine.",
+        f"All rounds (s): local pool {', '.join(f'{x:.1f}' for x in local)}; dask, own "
+        f"cluster {', '.join(f'{x:.1f}' for x in own)}; dask, running cluster "
+        f"{', '.join(f'{x:.1f}' for x in running)}.",
+    ])
 
 
 def weasyprint_rate(cfg, records: Path, letters: int = 20) -> str:
@@ -117,24 +166,38 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=24000)
     parser.add_argument("--compare", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--only", choices=["all", "dask"], default="all",
+                        help="dask: only the Dask engine beside the local pool")
     args = parser.parse_args()
 
     cfg = config.load(HERE.parent / "letters.toml")
     data = HERE / "data"
     data.mkdir(exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="letters-bench-"))
+    compare = records_for(args.compare, data)
+    try:
+        dask = dask_comparison(cfg, compare, args.compare, args.rounds, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    command = (f"python bench/mail.py --compare {args.compare} --rounds {args.rounds} "
+               + ("--only dask" if args.only == "dask" else f"--people {args.people}"))
+    record_section("Mail on Dask", dask, command=command)
+    print(dask)
+    if args.only == "dask":
+        return
+
+    scratch = Path(tempfile.mkdtemp(prefix="letters-bench-"))
     try:
         full = records_for(args.people, data)
-        compare = records_for(args.compare, data)
-        t_full, n_full, pages_full = mail_run(cfg, full, 2, scratch, "full")
+        t_full, n_full, pages_full, _ = mail_run(cfg, full, 2, scratch, "full")
 
         renders, ones, twos = [], [], []
         for _ in range(args.rounds):  # alternate, keep the best of each
             t, n_render = render_only(cfg, compare)
             renders.append(t)
-            t, n1, _ = mail_run(cfg, compare, 1, scratch, "w1")
+            t, n1, _, _ = mail_run(cfg, compare, 1, scratch, "w1")
             ones.append(t)
-            t, n2, _ = mail_run(cfg, compare, 2, scratch, "w2")
+            t, n2, _, _ = mail_run(cfg, compare, 2, scratch, "w2")
             twos.append(t)
         t_render, t1, t2 = min(renders), min(ones), min(twos)
         weasy = weasyprint_rate(cfg, compare)

@@ -444,6 +444,14 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def _scheduler_address(ctx: click.Context, param: click.Parameter, value):
+    from letters.engines import address_problem
+
+    if value and address_problem(value):  # blank: a cluster on this machine
+        raise click.BadParameter(f"'{value}': {address_problem(value)}")
+    return value
+
+
 @cli.command()
 @click.argument("records", type=click.Path(dir_okay=False), required=False)
 @click.option("--batch", required=True, metavar="NAME",
@@ -479,7 +487,16 @@ def _duration(seconds: float) -> str:
                    "pages and sheets, follow-up targets, the deadline) and write nothing: no "
                    "ledger, no folder, no file. Letters are rendered in memory to count pages.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Rendering processes. Default: [mailing] workers, 0 = one per CPU core.")
+              help="Rendering processes (with --engine dask and no --scheduler: the local "
+                   "cluster's workers). Default: [mailing] workers, 0 = one per CPU core.")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default=None,
+              help="Where letters are rendered: local (processes on this machine) or dask (a "
+                   "Dask cluster: its workers render, this machine writes the copies and the "
+                   "ledger; the letters are the same). Default: [mailing] engine, else local.")
+@click.option("--scheduler", metavar="ADDRESS", default=None, callback=_scheduler_address,
+              help="With --engine dask: a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                   "(its workers need the workspace at the same paths). Default: [mailing] "
+                   "scheduler; none: a cluster of --workers processes on this machine.")
 @click.option("--strict", is_flag=True,
               help="Exit 1 when any row was rejected (default: 0 once every valid person has "
                    "a letter; rejects.csv lists the rest).")
@@ -493,8 +510,8 @@ def _duration(seconds: float) -> str:
 @handle_errors
 def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None,
          follow_up_overdue: bool, again: bool, issue_date, allow_past_date: bool,
-         suppress: str | None, export_date, dry_run: bool, workers: int | None, strict: bool,
-         allow_sample: bool,
+         suppress: str | None, export_date, dry_run: bool, workers: int | None,
+         engine: str | None, scheduler: str | None, strict: bool, allow_sample: bool,
          out_dir: str | None, ledger_url: str | None, encoding: str | None,
          sheet: str | None) -> None:
     """Make a mailing: letters, retained copies, ledger, print files and batch root.
@@ -536,7 +553,11 @@ def mail(app: AppContext, records: str | None, batch: str, follow_up: str | None
         raise click.UsageError("--again works only with --follow-up BATCH.")
     if follow_up and export_date:
         raise click.UsageError("--export-date is for a mailing from RECORDS, not --follow-up.")
-    cfg = config_mod.with_overrides(app.config, intake={"encoding": encoding, "sheet": sheet})
+    cfg = config_mod.with_overrides(app.config, intake={"encoding": encoding, "sheet": sheet},
+                                    mailing={"engine": engine, "scheduler": scheduler})
+    if scheduler and cfg.mailing.engine != "dask":
+        raise click.UsageError("--scheduler works only with --engine dask (or [mailing] engine "
+                               "= \"dask\"): add --engine dask, or leave out --scheduler.")
     options = dict(batch=batch, issue_date=issue_date.date() if issue_date else None,
                    out_dir=out_dir, ledger_url=ledger_url,
                    workers=workers or cfg.mailing.workers or None, follow_up=follow_up,

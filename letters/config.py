@@ -15,6 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from letters.engines import ENGINES, address_problem
 from letters.errors import ConfigError
 from letters.languages import (
     Language, Registry, SOURCE_LANGUAGE, language_problems,
@@ -130,6 +131,14 @@ class MailingConfig:
 
     #: Worker processes for rendering; 0 = one per CPU core.
     workers: int = 0
+    #: Where letters are rendered: ``local`` (``workers`` processes on this machine) or
+    #: ``dask`` (a Dask cluster, ``letters.engines``: its workers render and return the PDFs,
+    #: this machine writes the retained copies and the ledger). The letters are the same.
+    engine: str = "local"
+    #: With ``engine = "dask"``: the address of a running Dask scheduler, e.g.
+    #: ``tcp://10.0.0.5:8786`` (its workers need the workspace at the same paths); blank = a
+    #: cluster of ``workers`` processes started on this machine, reachable from it only.
+    scheduler: str = ""
     #: Letters per combined print file (the mail house's limit).
     letters_per_print_file: int = 500
     #: A new mailing from an export uses the newest address the ledger holds for a person (an
@@ -429,6 +438,12 @@ def _validate_values(cfg: Config) -> list[str]:
         problems.append("[responses] kinds must list at least one kind, none blank")
     if not 0 <= cfg.mailing.workers <= 256:
         problems.append("[mailing] workers must be between 0 (all cores) and 256")
+    if cfg.mailing.engine not in ENGINES:
+        problems.append(f"[mailing] engine '{cfg.mailing.engine}' is not one of "
+                        + ", ".join(f"'{e}'" for e in ENGINES))
+    if cfg.mailing.scheduler.strip() and address_problem(cfg.mailing.scheduler):
+        problems.append(f"[mailing] scheduler '{cfg.mailing.scheduler}': "
+                        f"{address_problem(cfg.mailing.scheduler)}")
     if not 1 <= cfg.mailing.letters_per_print_file <= 100000:
         problems.append("[mailing] letters_per_print_file must be between 1 and 100000")
     if not 1 <= cfg.mailing.package_size <= 100000:

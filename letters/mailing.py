@@ -8,8 +8,10 @@
    same (a changed input needs a new batch name) and resume it;
 3. give each recipient a notice ID, stable for (batch, defendant);
 4. render the letters that are not yet recorded in worker processes; each worker writes its
-   retained copy (temporary file, fsync, rename); the main process fsyncs the folder and only
-   then records the copies in the ledger, a few hundred letters per transaction;
+   retained copy (temporary file, fsync, rename) — on a Dask cluster (``letters.engines``) the
+   workers return the PDFs and the main process writes the copies; the main process fsyncs the
+   folder and only then records the copies in the ledger, a few hundred letters per
+   transaction;
 5. write ``manifest.csv``, ``SHA256SUMS``, ``rejects.csv``, the print files and ``ROOT`` (the
    RFC 6962 root over the batch's letters, also stored in the ledger).
 
@@ -34,8 +36,9 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Callable, Iterable
 
-from letters import __version__, glyphs, merkle, notice
+from letters import __version__, engines, glyphs, merkle, notice
 from letters.config import Config
+from letters.engines import DaskEngine
 from letters.errors import LettersError, UsageError
 from letters.exports import private_dir, write_csv
 from letters.ledger import BatchRow, Ledger, default_url
@@ -45,7 +48,7 @@ from letters.records import Intake, read_for
 from letters.printshop import PrintJob, sheets_of, write_print_files
 from letters.processes import batch_lock, exit_with_parent
 from letters.store import (
-    CopyConflict, fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
+    fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
 )
 
 #: One row per person in the batch's input: ``state`` letter | suppressed | rejected (see
@@ -214,23 +217,24 @@ def recipient_json(r: Recipient) -> str:
 
 def render_letter(task: tuple[Recipient, str, dt.date]) -> dict:
     """Compose, render and durably keep one letter (runs in a worker process)."""
+    return keep_copy(render_pdf(task, _worker["composer"], _worker["charset"]),
+                     _worker["letters_dir"])
+
+
+def render_pdf(task: tuple[Recipient, str, dt.date], composer, charset: str = "") -> dict:
+    """Compose and render one letter, keeping nothing: ``{"ok": True, "row": ..., "pdf":
+    bytes}`` (the row's ``sha256`` is filled in by :func:`keep_copy`), or ``{"ok": False,
+    ...}`` naming why this person's letter cannot be made."""
     from letters.pdf import render
 
     recipient, notice_id, issue_date, *rest = task
     try:
-        doc = _worker["composer"].compose(recipient, notice_id=notice_id, issue_date=issue_date)
+        doc = composer.compose(recipient, notice_id=notice_id, issue_date=issue_date)
         doc.imb = rest[0] if rest else None
-        doc.charset = _worker["charset"]
+        doc.charset = charset
         out = render(doc)
-        rel = f"letters/{notice_id}.pdf"
-        if _worker["letters_dir"] is None:  # a dry run keeps nothing
-            digest = hashlib.sha256(out.pdf).hexdigest()
-        else:
-            # the folder is fsynced by the main process before the ledger records this copy
-            digest = write_once(_worker["letters_dir"] / f"{notice_id}.pdf", out.pdf,
-                                sync_dir=False)
-    except (CopyConflict, OSError):
-        raise  # a retained copy that differs, or a full disk: stop, never skip a person
+    except OSError:
+        raise  # a full disk or a lost file: stop, never skip a person
     except LettersError as exc:
         return {"ok": False, "defendant_id": recipient.defendant_id,
                 "rows": list(recipient.source_rows), "reason": str(exc).split("\n")[0],
@@ -246,18 +250,41 @@ def render_letter(task: tuple[Recipient, str, dt.date]) -> dict:
             "notice_id": notice_id, "defendant_id": recipient.defendant_id,
             "languages": ",".join(v.lang for v in doc.versions),
             "language_requested": recipient.language_requested, "pages": out.pages,
-            "sha256": digest, "bytes": len(out.pdf), "file": rel,
+            "sha256": "", "bytes": len(out.pdf), "file": f"letters/{notice_id}.pdf",
             "zip": recipient.address.zip[:10], "recipient": recipient_json(recipient),
             "imb": out.imb,
             "cases": [{"docket_number": c.docket_number, "court": c.court, "county": c.county,
                        "offense": c.offense, "disposition_date": c.disposition_date}
                       for c in recipient.cases],
         },
+        "pdf": out.pdf,
     }
 
 
+def keep_copy(result: dict, letters_dir: Path | None) -> dict:
+    """Write a rendered letter's retained copy into ``letters_dir`` (None: a dry run keeps
+    nothing) and put its SHA-256 in the row; the result without the PDF's bytes. A copy that
+    exists with other bytes (:class:`CopyConflict`) or a full disk stops the run."""
+    pdf = result.pop("pdf", None)
+    if not result["ok"]:
+        return result
+    row = result["row"]
+    if letters_dir is None:
+        row["sha256"] = hashlib.sha256(pdf).hexdigest()
+    else:
+        # the folder is fsynced by the main process before the ledger records this copy
+        row["sha256"] = write_once(letters_dir / f"{row['notice_id']}.pdf", pdf,
+                                   sync_dir=False)
+    return result
+
+
 def _results(tasks: list, cfg: Config, letters_dir: Path, workers: int,
-             charset: str = "") -> Iterable[dict]:
+             charset: str = "", engine: DaskEngine | None = None) -> Iterable[dict]:
+    """One result per task, in task order: rendered by ``engine`` (``letters.engines``), else
+    by a pool of ``workers`` processes here (one: in this process)."""
+    if engine is not None:
+        yield from engine.results(tasks, cfg, letters_dir, charset)
+        return
     if workers <= 1:
         _init_worker(cfg, str(letters_dir) if letters_dir else None, charset=charset)
         for task in tasks:
@@ -591,12 +618,15 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
          follow_up_overdue: bool = False, allow_sample_signoffs: bool = False,
          suppress: str | os.PathLike | None = None, export_date: dt.date | None = None,
          allow_past_date: bool = False, again: bool = False,
-         today: dt.date | None = None) -> MailResult:
+         today: dt.date | None = None, engine: str | None = None,
+         scheduler: str | None = None) -> MailResult:
     """Run (or resume) one mailing batch. See the module docstring.
 
     With ``follow_up``, the batch is planned from the ledger (``letters.followup``) instead of
     a records file. ``suppress``: a suppression file (``letters.people``); ``export_date``: when
     the records were exported (default: the file's date), for the newest-address rule.
+    ``engine`` and ``scheduler``: where the letters are rendered (``letters.engines``; default
+    ``[mailing] engine`` and ``scheduler``).
     """
     started = time.perf_counter()
     out, ledger_url, folder, letters_dir = _locations(cfg, batch, out_dir, ledger_url)
@@ -608,82 +638,87 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         allow_sample_signoffs=allow_sample_signoffs)
     intake, recipients, follows = plan.intake, plan.recipients, plan.follows
 
-    private_dir(letters_dir)
-    with batch_lock(folder, batch), Ledger(ledger_url) as ledger:
-        existing_batch = ledger.batch(batch)
-        if issue_date is None:
-            issue_date = existing_batch.issue_date if existing_batch else dt.date.today()
-        hashes, inputs = input_snapshot(cfg, records_path if not follow_up else None,
-                                        issue_date, records_sha=plan.records_sha,
-                                        extra=plan.inputs)
-        result = MailResult(batch=batch, folder=folder, ledger_url=ledger_url,
-                            newer_addresses=dict(plan.newer), notes=list(plan.notes))
-        if existing_batch is not None:
-            _refuse_changed(ledger, existing_batch, hashes, issue_date, cfg, plan.inputs)
-        if existing_batch is None:
-            existing_batch = ledger.open_batch(
-                batch, issue_date=issue_date, tool_version=__version__, policy=cfg.letter.policy,
-                response_deadline=issue_date + dt.timedelta(days=cfg.letter.response_days),
-                hashes=hashes, inputs=inputs, translations=relied, follow_up_of=follow_up)
-        bat = existing_batch
-        recorded = {row.defendant_id: row for row in ledger.letters(bat.id)}
-        for d in (letters_dir, folder, folder / "print"):  # left by a kill or a full disk
-            remove_stale_temporaries(d)
-        if bat.root is not None:
-            result.already_complete = True
-            _summarise(result, intake, recorded.values(), bat.root, started,
-                       ledger.outcomes(bat.id))
+    # a scheduler that cannot be reached stops the run here, before anything is written
+    with engines.opened(engine or cfg.mailing.engine,
+                        cfg.mailing.scheduler if scheduler is None else scheduler,
+                        workers) as renderer:
+        private_dir(letters_dir)
+        with batch_lock(folder, batch), Ledger(ledger_url) as ledger:
+            existing_batch = ledger.batch(batch)
+            if issue_date is None:
+                issue_date = existing_batch.issue_date if existing_batch else dt.date.today()
+            hashes, inputs = input_snapshot(cfg, records_path if not follow_up else None,
+                                            issue_date, records_sha=plan.records_sha,
+                                            extra=plan.inputs)
+            result = MailResult(batch=batch, folder=folder, ledger_url=ledger_url,
+                                newer_addresses=dict(plan.newer), notes=list(plan.notes))
+            if existing_batch is not None:
+                _refuse_changed(ledger, existing_batch, hashes, issue_date, cfg, plan.inputs)
+            if existing_batch is None:
+                existing_batch = ledger.open_batch(
+                    batch, issue_date=issue_date, tool_version=__version__,
+                    policy=cfg.letter.policy,
+                    response_deadline=issue_date + dt.timedelta(days=cfg.letter.response_days),
+                    hashes=hashes, inputs=inputs, translations=relied, follow_up_of=follow_up)
+            bat = existing_batch
+            recorded = {row.defendant_id: row for row in ledger.letters(bat.id)}
+            for d in (letters_dir, folder, folder / "print"):  # left by a kill or full disk
+                remove_stale_temporaries(d)
+            if bat.root is not None:
+                result.already_complete = True
+                _summarise(result, intake, recorded.values(), bat.root, started,
+                           ledger.outcomes(bat.id))
+                result.head = ledger.head()
+                return result
+            _check_recorded_copies(folder, recorded.values())
+
+            taken = ledger.notice_ids() - {row.notice_id for row in recorded.values()}
+            ids = assign_notice_ids(batch, recipients, taken,
+                                    {d: row.notice_id for d, row in recorded.items()})
+            imbs = plan.imb_values(ids)
+            todo = [(r, ids[r.defendant_id], issue_date, imbs.get(r.defendant_id))
+                    for r in recipients if r.defendant_id not in recorded]
+            result.resumed = len(recorded)
+            failures: list[dict] = []
+            pending: list[dict] = []
+            done = 0
+            if progress:
+                progress(0, len(todo))
+            for res in _results(todo, cfg, letters_dir, workers, plan.charset, renderer):
+                if res["ok"]:
+                    res["row"]["follow_up_of"] = follows.get(res["row"]["defendant_id"])
+                    pending.append(res["row"])
+                    result.rendered += 1
+                else:
+                    failures.append(res)
+                done += 1
+                if len(pending) >= 200:
+                    fsync_dir(letters_dir)  # the renames are durable before the ledger has them
+                    ledger.record_letters(bat, pending)
+                    pending = []
+                if progress:
+                    progress(done, len(todo))
+            fsync_dir(letters_dir)
+            ledger.record_letters(bat, pending)
+            for f in failures:
+                ledger.log("letter-failed", batch=batch,
+                           payload={"defendant_id": f["defendant_id"], "reason": f["reason"]})
+
+            rows = ledger.letters(bat.id)
+            people = outcomes_of(rows, failures, plan.left_out)
+            leaves = [f"{row.notice_id}\n{row.sha256}".encode() for row in rows]
+            root = merkle.root(leaves).hex()
+            sums, result.print_job = _write_outputs(folder, intake, rows, failures, root, cfg,
+                                                    workers, people)
+            # Failures are data or template problems that would fail again; they are in
+            # rejects.csv and the event log, and the batch is complete without them.
+            for d in (folder / "print", folder):  # the outputs are durable before the root
+                fsync_dir(d)
+            ledger.close_batch(bat, root, len(rows), people, sums_sha256=sums)
+            result.failed = len(failures)
+            _summarise(result, intake, rows, root, started, people)
             result.head = ledger.head()
             return result
-        _check_recorded_copies(folder, recorded.values())
-
-        taken = ledger.notice_ids() - {row.notice_id for row in recorded.values()}
-        ids = assign_notice_ids(batch, recipients, taken,
-                                {d: row.notice_id for d, row in recorded.items()})
-        imbs = plan.imb_values(ids)
-        todo = [(r, ids[r.defendant_id], issue_date, imbs.get(r.defendant_id))
-                for r in recipients if r.defendant_id not in recorded]
-        result.resumed = len(recorded)
-        failures: list[dict] = []
-        pending: list[dict] = []
-        done = 0
-        if progress:
-            progress(0, len(todo))
-        for res in _results(todo, cfg, letters_dir, workers, plan.charset):
-            if res["ok"]:
-                res["row"]["follow_up_of"] = follows.get(res["row"]["defendant_id"])
-                pending.append(res["row"])
-                result.rendered += 1
-            else:
-                failures.append(res)
-            done += 1
-            if len(pending) >= 200:
-                fsync_dir(letters_dir)  # the renames are durable before the ledger says so
-                ledger.record_letters(bat, pending)
-                pending = []
-            if progress:
-                progress(done, len(todo))
-        fsync_dir(letters_dir)
-        ledger.record_letters(bat, pending)
-        for f in failures:
-            ledger.log("letter-failed", batch=batch, payload={"defendant_id": f["defendant_id"],
-                                                              "reason": f["reason"]})
-
-        rows = ledger.letters(bat.id)
-        people = outcomes_of(rows, failures, plan.left_out)
-        leaves = [f"{row.notice_id}\n{row.sha256}".encode() for row in rows]
-        root = merkle.root(leaves).hex()
-        sums, result.print_job = _write_outputs(folder, intake, rows, failures, root, cfg,
-                                                workers, people)
-        # Failures are data or template problems that would fail again; they are in rejects.csv
-        # and the event log, and the batch is complete without them.
-        for d in (folder / "print", folder):  # the outputs are durable before the root is
-            fsync_dir(d)
-        ledger.close_batch(bat, root, len(rows), people, sums_sha256=sums)
-        result.failed = len(failures)
-        _summarise(result, intake, rows, root, started, people)
-        result.head = ledger.head()
-        return result
 
 
 def _checked_plan(cfg: Config, records_path, *, batch: str, ledger_url: str,
@@ -761,7 +796,8 @@ def dry_run(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
             follow_up_overdue: bool = False, allow_sample_signoffs: bool = False,
             suppress: str | os.PathLike | None = None, export_date: dt.date | None = None,
             allow_past_date: bool = False, again: bool = False,
-            today: dt.date | None = None) -> dict:
+            today: dt.date | None = None, engine: str | None = None,
+            scheduler: str | None = None) -> dict:
     """The whole plan of ``mail`` with the same checks, rendering every letter in memory to
     count its pages, and writing nothing: no folder, no ledger, no file."""
     out, ledger_url, folder, _ = _locations(cfg, batch, out_dir, ledger_url)
@@ -804,18 +840,22 @@ def dry_run(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
     requested: Counter = Counter()
     if progress:
         progress(0, len(tasks))
-    for done, res in enumerate(_results(tasks, cfg, None, workers or os.cpu_count() or 1,
-                                                plan.charset), 1):
-        if progress:
-            progress(done, len(tasks))
-        if res["ok"]:
-            versions[res["row"]["languages"]] += 1
-            if res["row"]["language_requested"]:
-                requested[res["row"]["language_requested"]] += 1
-            summary["pages"] += res["row"]["pages"]
-            summary["sheets"] += sheets_of(res["row"]["pages"], cfg.mailing.duplex)
-        else:
-            summary["failed"] += 1
+    workers = workers or os.cpu_count() or 1
+    with engines.opened(engine or cfg.mailing.engine,
+                        cfg.mailing.scheduler if scheduler is None else scheduler,
+                        workers) as renderer:
+        for done, res in enumerate(_results(tasks, cfg, None, workers, plan.charset, renderer),
+                                   1):
+            if progress:
+                progress(done, len(tasks))
+            if res["ok"]:
+                versions[res["row"]["languages"]] += 1
+                if res["row"]["language_requested"]:
+                    requested[res["row"]["language_requested"]] += 1
+                summary["pages"] += res["row"]["pages"]
+                summary["sheets"] += sheets_of(res["row"]["pages"], cfg.mailing.duplex)
+            else:
+                summary["failed"] += 1
     summary["versions"] = dict(sorted(versions.items()))
     summary["requested"] = dict(sorted(requested.items()))
     return summary
