@@ -18,8 +18,11 @@ One run, on generated people (no damaged rows), issue date fixed:
    does), and on a cluster already running (``--scheduler``: the rendering alone, without the
    cluster's start).
 
-Ratios come from the same run. Results go to bench/RESULTS.md (sections "Mail" and "Mail on
-Dask"); ``--only dask`` runs and records the Dask comparison alone.
+The full mailing reports CPU seconds (the main process and its rendering workers) per letter
+and the peak resident memory of the main process and of a worker. Ratios come from the same
+run. Results go to bench/RESULTS.md (sections "Mail" and "Mail on Dask"); ``--only dask`` runs
+and records the Dask comparison alone, ``--only full --people N`` the full mailing of N people
+alone (section "Mail, N people").
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ sys.path.insert(0, str(HERE.parent))
 from bench.results import record_section  # noqa: E402
 from letters import config, sample  # noqa: E402
 from letters.compose import Composer  # noqa: E402
+from letters.glyphs import batch_charset  # noqa: E402
 from letters.mailing import mail  # noqa: E402
 from letters.pdf import register_fonts, render  # noqa: E402
 from letters.records import read_for  # noqa: E402
@@ -71,11 +75,97 @@ def render_only(cfg, records: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
     intake = read_for(cfg, records)
     composer = Composer(cfg)
+    charset = batch_charset(cfg, intake.recipients, composer)  # as a batch renders
     n = 0
     for r in intake.recipients:
-        render(composer.compose(r, notice_id=f"N{r.defendant_id}", issue_date=ISSUE))
+        doc = composer.compose(r, notice_id=f"N{r.defendant_id}", issue_date=ISSUE)
+        doc.charset = charset
+        render(doc)
         n += 1
     return time.perf_counter() - t0, n
+
+
+class ProcSampler:
+    """CPU seconds and peak resident memory of this process and of its descendants (the
+    rendering workers, started by a fork server, are not this process's children, so
+    ``getrusage`` does not see them): /proc is read every ``every`` seconds. A worker's CPU
+    is its last reading, at most ``every`` seconds before it ended."""
+
+    def __init__(self, every: float = 0.1):
+        import threading
+
+        self.every = every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.cpu: dict[int, float] = {}
+        self.before: dict[int, float] = {}
+        self.main_peak = 0.0
+        self.worker_peak = 0.0
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _stat(pid: int):
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return int(fields[1]), (int(fields[11]) + int(fields[12]))  # ppid, utime + stime
+
+    @staticmethod
+    def _rss(pid: int) -> float:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def _descendants(self) -> list[int]:
+        parents = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    parents[int(entry)] = self._stat(int(entry))[0]
+                except (OSError, IndexError, ValueError):
+                    pass
+        me, found, frontier = os.getpid(), [], [os.getpid()]
+        while frontier:
+            parent = frontier.pop()
+            kids = [p for p, pp in parents.items() if pp == parent and p != me]
+            found += kids
+            frontier += kids
+        return found
+
+    def sample(self) -> None:
+        self.main_peak = max(self.main_peak, self._rss(os.getpid()))
+        for pid in self._descendants():
+            try:
+                cpu = self._stat(pid)[1] / self.tick
+                self.worker_peak = max(self.worker_peak, self._rss(pid))
+            except (OSError, IndexError, ValueError):
+                continue
+            self.cpu[pid] = cpu
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every):
+            self.sample()
+
+    def __enter__(self):
+        import resource
+
+        self.sample()
+        self.before = dict(self.cpu)
+        self.self_before = resource.getrusage(resource.RUSAGE_SELF)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        import resource
+
+        self.stop.set()
+        self.thread.join()
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        self.main_cpu = (after.ru_utime + after.ru_stime - self.self_before.ru_utime
+                         - self.self_before.ru_stime)
+        self.workers_cpu = sum(c - self.before.get(pid, 0.0) for pid, c in self.cpu.items())
+        return False
 
 
 def mail_run(cfg, records: Path, workers: int, scratch: Path, name: str, *,
@@ -161,18 +251,56 @@ def weasyprint_rate(cfg, records: Path, letters: int = 20) -> str:
             f"{w / ours:.2f}×).")
 
 
+def full_mailing_lines(people: int, t_full: float, n_full: int, pages_full: int,
+                       usage: ProcSampler) -> list[str]:
+    cpu = usage.main_cpu + usage.workers_cpu
+    return [
+        f"Machine: {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores. Issue date fixed; generated people, bilingual letters.",
+        "",
+        "| people | workers | seconds | letters/s | pages | CPU s (main + workers) | "
+        "CPU ms per letter | peak RSS, main | peak RSS, a worker |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {n_full:,} | 2 | {t_full:.0f} | {n_full / t_full:.1f} | {pages_full:,} | "
+        f"{cpu:.0f} ({usage.main_cpu:.0f} + {usage.workers_cpu:.0f}) | "
+        f"{1000 * cpu / n_full:.1f} | {usage.main_peak:.0f} MB | {usage.worker_peak:.0f} MB |",
+        "",
+        "The whole job: intake, IDs, rendering, durable copies, ledger, print files, sums and "
+        "root. CPU and memory read from /proc every 0.1 s (main-process memory sampled, not "
+        "its exact peak).",
+    ]
+
+
+def full_only(cfg, people: int, data: Path) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="letters-bench-"))
+    try:
+        full = records_for(people, data)
+        with ProcSampler() as usage:
+            t_full, n_full, pages_full, _ = mail_run(cfg, full, 2, scratch, "full")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    body = full_mailing_lines(people, t_full, n_full, pages_full, usage)
+    record_section(f"Mail, {people:,} people", "\n".join(body),
+                   command=f"python bench/mail.py --only full --people {people}")
+    print("\n".join(body))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=24000)
     parser.add_argument("--compare", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", choices=["all", "dask"], default="all",
-                        help="dask: only the Dask engine beside the local pool")
+    parser.add_argument("--only", choices=["all", "dask", "full"], default="all",
+                        help="dask: only the Dask engine beside the local pool; full: only "
+                             "the full mailing of --people people (CPU and memory)")
     args = parser.parse_args()
 
     cfg = config.load(HERE.parent / "letters.toml")
     data = HERE / "data"
     data.mkdir(exist_ok=True)
+    if args.only == "full":
+        full_only(cfg, args.people, data)
+        return
     scratch = Path(tempfile.mkdtemp(prefix="letters-bench-"))
     compare = records_for(args.compare, data)
     try:
@@ -185,11 +313,11 @@ def main() -> None:
     print(dask)
     if args.only == "dask":
         return
-
     scratch = Path(tempfile.mkdtemp(prefix="letters-bench-"))
     try:
         full = records_for(args.people, data)
-        t_full, n_full, pages_full, _ = mail_run(cfg, full, 2, scratch, "full")
+        with ProcSampler() as usage:
+            t_full, n_full, pages_full, _ = mail_run(cfg, full, 2, scratch, "full")
 
         renders, ones, twos = [], [], []
         for _ in range(args.rounds):  # alternate, keep the best of each
@@ -205,12 +333,7 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
     lines = [
-        f"Machine: {platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} cores. Issue date fixed; generated people, bilingual letters.",
-        "",
-        f"Full mailing: {n_full:,} people, 2 workers: {t_full:.0f} s "
-        f"({n_full / t_full:.1f} letters/s, {pages_full:,} pages) — intake, IDs, rendering, "
-        "durable copies, ledger, print files, sums and root.",
+        *full_mailing_lines(args.people, t_full, n_full, pages_full, usage),
         "",
         f"Side by side on {args.compare:,} people, {args.rounds} alternating rounds, best of each:",
         "",
