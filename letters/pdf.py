@@ -749,12 +749,19 @@ def _all_text(doc: Document):
                               doc.office.phone, doc.office.website])
 
 
+@functools.lru_cache(maxsize=1)
+def _drawable_chars() -> frozenset[str]:
+    return frozenset(chr(c) for c in register_fonts()) | {"\n", "\t"}
+
+
 def check_glyphs(doc: Document) -> None:
     """A character the font cannot draw is an error for this recipient, never a blank box."""
-    drawable = register_fonts()
+    drawable = _drawable_chars()
     for where, text in _all_text(doc):
+        if drawable.issuperset(text):  # the usual case, at C speed
+            continue
         for ch in text:
-            if ord(ch) not in drawable and ch not in "\n\t":
+            if ch not in drawable:
                 name = unicodedata.name(ch, "unnamed character")
                 raise RenderError(
                     f"recipient {doc.recipient.defendant_id}: the font cannot draw "
