@@ -100,7 +100,8 @@ def _tag(n: int) -> str:
 
 
 def _digest(obj, h) -> None:
-    """Feed a font object's content to ``h``: names without subset tags, streams as stored."""
+    """Feed a font object's content to ``h``: names without subset tags, streams as stored,
+    the objects it refers to by their content (not their numbers)."""
     import pikepdf
 
     if isinstance(obj, pikepdf.Stream):
@@ -113,14 +114,13 @@ def _digest(obj, h) -> None:
             h.update(key.encode())
             _digest(obj[key], h)
         h.update(b">>")
-    elif isinstance(obj, pikepdf.Array):
-        h.update(b"[")
-        for item in obj:
-            _digest(item, h)
-        h.update(b"]")
     elif isinstance(obj, pikepdf.Name):
         m = _SUBSET.match(str(obj))
         h.update((f"/+{m.group(2)}" if m else str(obj)).encode())
+    elif isinstance(obj, pikepdf.Array):
+        # widths and boxes: numbers, written at once (an array holding references is
+        # written with their numbers, so two such arrays are never taken for the same)
+        h.update(b"[" + obj.unparse(resolved=True) + b"]")
     else:
         h.update(repr(obj).encode())
 
