@@ -25,6 +25,7 @@ TrueType subsets hold 256 codes); each is then shared the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import unicodedata
 from collections.abc import Iterable
@@ -70,18 +71,27 @@ def batch_charset(cfg, recipients: Iterable, composer=None) -> str:
     """Every character a letter of this batch can print, drawable by the bundled font, in
     code-point order. ``recipients``: the batch's recipients as they will be composed."""
     from letters import i18n
-    from letters.compose import Composer, nfc_recipient
-    from letters.mailing import recipient_json
-
+    from letters.compose import Composer
     from letters.pdf import BULLET
 
     composer = composer or Composer(cfg)
     texts: list[str] = [bytes(range(32, 127)).decode("ascii"), BULLET]
+    chars: set[str] = set()
     languages: set[str] = {i18n.SOURCE_LANGUAGE}
+    asked: set[tuple] = set()
     for r in recipients:
-        languages.update(composer.languages(r))
-        data = recipient_json(nfc_recipient(r))
-        texts += [data, data.upper()]  # the address block prints in capitals
+        key = (r.language, r.language_requested)
+        if key not in asked:
+            asked.add(key)
+            languages.update(composer.languages(r))
+        for text in _strings(r):
+            # as a letter prints it (NFC) and in capitals (the address block)
+            text = unicodedata.normalize("NFC", text)
+            chars.update(text)
+            upper = text.upper()
+            chars.update(upper)
+            if not unicodedata.is_normalized("NFC", upper):
+                chars.update(unicodedata.normalize("NFC", upper))
     locale_dir = Path(cfg.locale_dir)
     for lang in sorted(languages):
         for domain in i18n.DOMAINS:
@@ -103,9 +113,32 @@ def batch_charset(cfg, recipients: Iterable, composer=None) -> str:
     # the characters as they are and in NFC: a letter draws capitals of names that NFC would
     # compose differently ("ΐ".upper()) and configuration or catalog text as it was typed
     joined = "".join(texts)
-    chars = set(joined) | set(unicodedata.normalize("NFC", joined))
+    chars |= set(joined) | set(unicodedata.normalize("NFC", joined))
     return "".join(sorted(c for c in chars if ord(c) in drawable and ord(c) >= 32
                           and unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp")))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _strings(value) -> Iterable[str]:
+    """Every string in a recipient: its fields, its cases', its address's, mapping keys and
+    values, at any depth."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict) or hasattr(value, "items"):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif dataclasses.is_dataclass(value):
+        names = _FIELDS.get(type(value))
+        if names is None:
+            names = _FIELDS[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+        for name in names:
+            yield from _strings(getattr(value, name))
 
 
 def digest(charset: str) -> str:
