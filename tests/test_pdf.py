@@ -280,3 +280,38 @@ def test_shared_layout_gives_the_bytes_a_fresh_layout_gives(monkeypatch):
         plain.append(digest(doc))
     assert plain == cold
     assert len(pdf._BROKEN) == 0
+
+
+def test_shared_drawings_name_only_fonts_and_codes_every_letter_has():
+    """A paragraph drawn once is replayed in other letters of the batch only when what it drew
+    means the same there: a face it named first (italic, after the fixed regular and bold
+    names) or a character outside the batch's set (a code of that letter's own) is not kept,
+    and such letters are byte-identical warm and cold."""
+    from letters import glyphs, pdf
+    from letters.compose import Block, Run
+
+    cfg = config.load(ROOT / "letters.toml")
+    composer = Composer(cfg)
+    people = [person(defendant_id=f"D{i}", language="en") for i in range(2)]
+    charset = glyphs.batch_charset(cfg, people)
+    assert "Ж" not in charset
+    docs = []
+    for i, p in enumerate(people):
+        doc = composer.compose(p, notice_id=f"AAA-AAA-{i:03d}", issue_date=ISSUE,
+                               languages=["en"])
+        doc.charset = charset
+        blocks = doc.versions[0].blocks
+        at = next(k for k, b in enumerate(blocks) if b.kind == "p" and not b.cls) + 1
+        outside = Block("p", [Run("Ответ: Жданов")])
+        blocks[at:at] = [Block("p", [Run("Please read this letter.", italic=True)]),
+                         *[outside] * (2 - i)]  # drawn twice in the first letter, once after
+        docs.append(doc)
+
+    cold = []
+    for doc in docs:
+        pdf.clear_caches()
+        cold.append(pdf.render(doc).pdf)
+    pdf.clear_caches()
+    warm = [pdf.render(doc).pdf for doc in docs + docs]
+    assert warm == cold + cold
+    assert all(b"+DejaVuSans-Oblique" in out for out in warm)  # italic is embedded
