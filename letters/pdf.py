@@ -266,6 +266,12 @@ class Paragraph(_RLParagraph):
             return lines
         before = dict(self.__dict__)
         lines = super().breakLines(width)
+        if self.__dict__.get("_hyphenations"):
+            # a word broken at a soft hyphen: splitting the paragraph across pages changes
+            # that word in place (ReportLab marks the part that ends a page), so these lines and
+            # words stay this paragraph's own
+            self._letters_broken = None
+            return lines
         changed = {k: v for k, v in self.__dict__.items()
                    if k not in before or before[k] is not v}
         if "frags" in changed:
