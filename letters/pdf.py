@@ -217,16 +217,23 @@ class Paragraph(_RLParagraph):
         charset = getattr(canv, "_letters_charset", "")
         if broken is None or not charset:
             return super().draw()
-        key = (broken, self.width, self.height, charset,
+        # the fonts this letter has named so far (a face first drawn here, such as the italic
+        # one, gets the next free name): operators name fonts by these names
+        names = tuple(canv._doc.fontMapping.items())
+        key = (broken, self.width, self.height, charset, names,
                tuple(repr(getattr(canv, a, None)) for a in _CANVAS_STATE))
         hit = _DRAWN.get(key)
         if hit is not None:
             _DRAWN.move_to_end(key)
             canv._code.extend(hit)
             return
-        start, codes = len(canv._code), _font_codes(canv)
+        start = len(canv._code)
         super().draw()
-        if _font_codes(canv) == codes:  # nothing drawn outside the batch's set
+        # kept only if it named no font anew and the letter's faces still have no character
+        # outside the batch's set: then it uses only the batch's codes, the same in every letter
+        # (a character outside the set gets a code of this letter's own, after the set's)
+        if len(canv._doc.fontMapping) == len(names) and \
+                _font_codes(canv) == getattr(canv, "_letters_seeded", None):
             _remember(_DRAWN, key, tuple(canv._code[start:]))
 
     def _setup(self, text, style, bulletText, frags, cleaner):
@@ -259,6 +266,12 @@ class Paragraph(_RLParagraph):
             return lines
         before = dict(self.__dict__)
         lines = super().breakLines(width)
+        if self.__dict__.get("_hyphenations"):
+            # a word broken at a soft hyphen: splitting the paragraph across pages changes
+            # that word in place (ReportLab marks the part that ends a page), so these lines and
+            # words stay this paragraph's own
+            self._letters_broken = None
+            return lines
         changed = {k: v for k, v in self.__dict__.items()
                    if k not in before or before[k] is not v}
         if "frags" in changed:
@@ -595,6 +608,7 @@ class _LetterCanvas(Canvas):
             # so that paragraphs drawn once can be replayed in every letter of the batch
             for name in (FONT, f"{FONT}-Bold"):
                 pdfmetrics.getFont(name).getSubsetInternalName(0, self._doc)
+            self._letters_seeded = _font_codes(self)  # the batch's codes, and none other
         issue = letter_doc.issue_date
         self._doc.setDateFormatter(lambda *_: f"D:{issue:%Y%m%d}000000+00'00'")
 

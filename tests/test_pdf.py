@@ -280,3 +280,76 @@ def test_shared_layout_gives_the_bytes_a_fresh_layout_gives(monkeypatch):
         plain.append(digest(doc))
     assert plain == cold
     assert len(pdf._BROKEN) == 0
+
+
+def test_shared_drawings_name_only_fonts_and_codes_every_letter_has():
+    """A paragraph drawn once is replayed in other letters of the batch only when what it drew
+    means the same there: a face it named first (italic, after the fixed regular and bold
+    names) or a character outside the batch's set (a code of that letter's own) is not kept,
+    and such letters are byte-identical warm and cold."""
+    from letters import glyphs, pdf
+    from letters.compose import Block, Run
+
+    cfg = config.load(ROOT / "letters.toml")
+    composer = Composer(cfg)
+    people = [person(defendant_id=f"D{i}", language="en") for i in range(2)]
+    charset = glyphs.batch_charset(cfg, people)
+    assert "Ж" not in charset
+    docs = []
+    for i, p in enumerate(people):
+        doc = composer.compose(p, notice_id=f"AAA-AAA-{i:03d}", issue_date=ISSUE,
+                               languages=["en"])
+        doc.charset = charset
+        blocks = doc.versions[0].blocks
+        at = next(k for k, b in enumerate(blocks) if b.kind == "p" and not b.cls) + 1
+        outside = Block("p", [Run("Ответ: Жданов")])
+        blocks[at:at] = [Block("p", [Run("Please read this letter.", italic=True)]),
+                         *[outside] * (2 - i)]  # drawn twice in the first letter, once after
+        docs.append(doc)
+
+    cold = []
+    for doc in docs:
+        pdf.clear_caches()
+        cold.append(pdf.render(doc).pdf)
+    pdf.clear_caches()
+    warm = [pdf.render(doc).pdf for doc in docs + docs]
+    assert warm == cold + cold
+    assert all(b"+DejaVuSans-Oblique" in out for out in warm)  # italic is embedded
+
+
+def test_soft_hyphenated_paragraphs_split_across_pages_warm_as_cold():
+    """A word broken at a soft hyphen is changed in place when ReportLab splits its paragraph
+    across pages: such a paragraph's lines are not shared, and letters in which it splits at
+    different lines are byte-identical warm and cold."""
+    import random
+
+    from letters import glyphs, pdf
+    from letters.compose import Block, Run
+
+    cfg = config.load(ROOT / "letters.toml")
+    composer = Composer(cfg)
+    words = ["Wieder\u00adher\u00adstel\u00adlungs\u00adverfahren", "Gerichts\u00adentscheidung",
+             "und", "der", "Straf\u00adregister\u00adauszug", "Löschung",
+             "Antrag\u00adsteller\u00adin"]
+    rng = random.Random(3)
+    text = " ".join(rng.choice(words) for _ in range(400))
+    people = [person(defendant_id=f"D{i}", language="en") for i in range(2)]
+    charset = glyphs.batch_charset(cfg, people)
+    docs = []
+    for i, p in enumerate(people):
+        doc = composer.compose(p, notice_id=f"AAA-AAA-{i:03d}", issue_date=ISSUE,
+                               languages=["en"])
+        doc.charset = charset
+        r = random.Random(i)  # a different amount of text before it: it splits elsewhere
+        filler = [Block("p", [Run("filler " * r.randint(3, 60))])
+                  for _ in range(r.randint(0, 5))]
+        doc.versions[0].blocks[1:1] = [*filler, Block("p", [
+            Run(text[:3000]), Run(" fett ", bold=True), Run(text[3000:])])]
+        docs.append(doc)
+
+    cold = []
+    for doc in docs:
+        pdf.clear_caches()
+        cold.append(pdf.render(doc).pdf)
+    pdf.clear_caches()
+    assert [pdf.render(doc).pdf for doc in docs + docs] == cold + cold
