@@ -56,6 +56,8 @@ def _memoise_subsets(font: TTFont) -> None:
     make = face.makeSubset
 
     def make_subset(subset):
+        if _SUBSETS_KEPT <= 0:  # keeping none: made for each letter
+            return make(subset)
         key = (face.filename, tuple(subset))
         program = _SUBSETS.get(key)
         if program is None:

@@ -169,6 +169,7 @@ def clear_caches() -> None:
     """Forget every shared parse, line break and font subset (a cold start)."""
     _PARSED.clear()
     _BROKEN.clear()
+    _SEEN_ONCE.clear()
     _DRAWN.clear()
     _STYLE_KEYS.clear()
     fonts.clear_caches()
@@ -185,7 +186,19 @@ def _style_key(style: ParagraphStyle) -> tuple:
     return key
 
 
+#: Keys seen once, per cache: an entry is kept from its second sighting on, so that what only
+#: one letter prints (its name, its docket numbers) does not push out what every letter prints.
+_SEEN_ONCE: dict[int, collections.OrderedDict] = collections.defaultdict(collections.OrderedDict)
+
+
 def _remember(cache: collections.OrderedDict, key, value) -> None:
+    once = _SEEN_ONCE[id(cache)]
+    if key not in once:
+        once[key] = None
+        if len(once) > 4 * _CACHE_SIZE:
+            once.popitem(last=False)
+        return
+    del once[key]
     cache[key] = value
     if len(cache) > _CACHE_SIZE:
         cache.popitem(last=False)
