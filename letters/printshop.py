@@ -158,11 +158,11 @@ def _share_fonts(pdf) -> int:
             n = (n + 1) % 26 ** 6
         tag = _tag(n)
         tags.add(tag)
-        for holder, field in ((font, "/BaseFont"), (font.get("/FontDescriptor"), "/FontName")):
-            value = holder.get(field) if holder is not None else None
+        for holder, entry in ((font, "/BaseFont"), (font.get("/FontDescriptor"), "/FontName")):
+            value = holder.get(entry) if holder is not None else None
             m = _SUBSET.match(str(value)) if isinstance(value, pikepdf.Name) else None
             if m is not None:
-                holder[field] = pikepdf.Name(f"/{tag}+{m.group(2)}")
+                holder[entry] = pikepdf.Name(f"/{tag}+{m.group(2)}")
         return font
 
     def walk(resources) -> None:

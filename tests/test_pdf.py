@@ -287,7 +287,7 @@ def test_shared_drawings_name_only_fonts_and_codes_every_letter_has():
     means the same there: a face it named first (italic, after the fixed regular and bold
     names) or a character outside the batch's set (a code of that letter's own) is not kept,
     and such letters are byte-identical warm and cold."""
-    from letters import glyphs, pdf
+    from letters import glyphs
     from letters.compose import Block, Run
 
     cfg = config.load(ROOT / "letters.toml")
@@ -307,12 +307,7 @@ def test_shared_drawings_name_only_fonts_and_codes_every_letter_has():
                          *[outside] * (2 - i)]  # drawn twice in the first letter, once after
         docs.append(doc)
 
-    cold = []
-    for doc in docs:
-        pdf.clear_caches()
-        cold.append(pdf.render(doc).pdf)
-    pdf.clear_caches()
-    warm = [pdf.render(doc).pdf for doc in docs + docs]
+    cold, warm = cold_and_warm(docs)
     assert warm == cold + cold
     assert all(b"+DejaVuSans-Oblique" in out for out in warm)  # italic is embedded
 
@@ -323,7 +318,7 @@ def test_soft_hyphenated_paragraphs_split_across_pages_warm_as_cold():
     different lines are byte-identical warm and cold."""
     import random
 
-    from letters import glyphs, pdf
+    from letters import glyphs
     from letters.compose import Block, Run
 
     cfg = config.load(ROOT / "letters.toml")
@@ -347,9 +342,18 @@ def test_soft_hyphenated_paragraphs_split_across_pages_warm_as_cold():
             Run(text[:3000]), Run(" fett ", bold=True), Run(text[3000:])])]
         docs.append(doc)
 
+    cold, warm = cold_and_warm(docs)
+    assert warm == cold + cold
+
+
+def cold_and_warm(docs) -> tuple[list[bytes], list[bytes]]:
+    """Each letter rendered with every shared layout forgotten first (as `audit verify
+    --rerender` renders one), and all of them twice over in one warm process."""
+    from letters import pdf
+
     cold = []
     for doc in docs:
         pdf.clear_caches()
         cold.append(pdf.render(doc).pdf)
     pdf.clear_caches()
-    assert [pdf.render(doc).pdf for doc in docs + docs] == cold + cold
+    return cold, [pdf.render(doc).pdf for doc in docs + docs]
