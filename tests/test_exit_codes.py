@@ -6,7 +6,6 @@ the sample, one that exits 0. No case may print a traceback or the ledger's pass
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,6 @@ from letters.sample import write as write_sample
 from tests.conftest import copy_workspace
 
 DOWN = "postgresql+psycopg://u:secret@127.0.0.1:1/x"  # nothing listens on port 1
-TODAY = dt.date.today().isoformat()
 
 
 @dataclass(frozen=True)
@@ -196,6 +194,8 @@ def world(tmp_path_factory):
         assert mailed.exit_code == 0, mailed.output
         with Ledger(f"sqlite:///{ws / 'out' / 'ledger.sqlite'}", create=False) as ledger:
             ids = sorted(letter.notice_id for letter in ledger.letters())
+            # responses arrive the day the batch is dated (not "today": midnight may pass)
+            issued = ledger.batch("m").issue_date.isoformat()
             dockets = sorted({c.docket_number for n in ids for c in ledger.cases_of(n)})
         proved = CliRunner().invoke(cli, ["audit", "prove", ids[0], "--out", "out", "-o",
                                           "proof.json"], catch_exceptions=False)
@@ -203,14 +203,14 @@ def world(tmp_path_factory):
     (ws / "court-all.csv").write_text("docket_number\n" + "".join(f"{d}\n" for d in dockets))
     (ws / "court-none.csv").write_text("docket_number\n1299CR999999\n")
     header = "notice_id,kind,received,note,by,new_address,reason\n"
-    (ws / "good.csv").write_text(header + f"{ids[0]},other,{TODAY},,clerk,,\n")
-    (ws / "bad.csv").write_text(header + f"{ids[0]},other,{TODAY},,clerk,,\n"
-                                         f"{ids[1]},maybe,{TODAY},,clerk,,\n")
+    (ws / "good.csv").write_text(header + f"{ids[0]},other,{issued},,clerk,,\n")
+    (ws / "bad.csv").write_text(header + f"{ids[0]},other,{issued},,clerk,,\n"
+                                         f"{ids[1]},maybe,{issued},,clerk,,\n")
     ncoa = "notice_id,new_address,move_date,reason\n"
     (ws / "ncoa-good.csv").write_text(ncoa + f"{ids[0]},\"9 Elm St, Lynn, MA 01902\","
-                                             f"{TODAY},moved\n")
+                                             f"{issued},moved\n")
     (ws / "ncoa-bad.csv").write_text(ncoa + f"{ids[0]},\"9 Elm St, Lynn, MA 01902\","
-                                            f"{TODAY},moved\n{ids[1]},somewhere,{TODAY},\n")
+                                            f"{issued},moved\n{ids[1]},somewhere,{issued},\n")
     i18n.clear_caches()
     return ws, ids[0]
 
