@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from letters.errors import UsageError
@@ -37,10 +38,15 @@ def parse_address(text: str) -> Address | None:
     ('12 Elm Street', 'Apt 2', 'Lynn MA 01902-1234')
     >>> parse_address("somewhere in Lynn") is None
     True
+    >>> parse_address("14 Anna\u00adMaria\u200b Way, Lynn, MA 01902").line1
+    '14 AnnaMaria Way'
     """
     from letters.addresses import standardise
-    from letters.records import _STATE_LOOKUP, _address, _fold
+    from letters.records import _STATE_LOOKUP, _address, _fold, strip_format_characters
 
+    # as intake cleans the records: no invisible format characters (a soft hyphen, a
+    # zero-width space typed or pasted with the address), composed accents
+    text = unicodedata.normalize("NFC", strip_format_characters(text))
     parts = [" ".join(p.split()) for p in text.split(",") if p.strip()]
     if len(parts) < 3:
         return None
