@@ -703,6 +703,10 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
             for f in failures:
                 ledger.log("letter-failed", batch=batch,
                            payload={"defendant_id": f["defendant_id"], "reason": f["reason"]})
+            # Every letter is recorded, and the outputs are made from the ledger's rows: the
+            # people's objects and the export's table go before those rows are read, so that a
+            # large batch does not hold both at once.
+            todo = res = recipients = plan.recipients = intake.recipients = None
 
             rows = ledger.letters(bat.id)
             people = outcomes_of(rows, failures, plan.left_out)
