@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from letters import fonts
@@ -129,7 +129,7 @@ def _strings(value) -> Iterable[str]:
     elif isinstance(value, (tuple, list)):
         for item in value:
             yield from _strings(item)
-    elif isinstance(value, dict) or hasattr(value, "items"):
+    elif isinstance(value, Mapping):
         for k, v in value.items():
             yield from _strings(k)
             yield from _strings(v)
