@@ -171,6 +171,7 @@ def clear_caches() -> None:
     _BROKEN.clear()
     _SEEN_ONCE.clear()
     _DRAWN.clear()
+    _STAMPS.clear()
     _STYLE_KEYS.clear()
     fonts.clear_caches()
 
@@ -191,20 +192,27 @@ def _style_key(style: ParagraphStyle) -> tuple:
 _SEEN_ONCE: dict[int, collections.OrderedDict] = collections.defaultdict(collections.OrderedDict)
 
 
-def _remember(cache: collections.OrderedDict, key, value) -> None:
+def _remember(cache: collections.OrderedDict, key, value, size: int = _CACHE_SIZE) -> None:
     once = _SEEN_ONCE[id(cache)]
     if key not in once:
         once[key] = None
-        if len(once) > 4 * _CACHE_SIZE:
+        if len(once) > 4 * size:
             once.popitem(last=False)
         return
     del once[key]
     cache[key] = value
-    if len(cache) > _CACHE_SIZE:
+    if len(cache) > size:
         cache.popitem(last=False)
 
 
+def _canvas_state(canv) -> tuple:
+    return tuple(repr(getattr(canv, a, None)) for a in _CANVAS_STATE)
+
+
 _DRAWN: collections.OrderedDict = collections.OrderedDict()
+#: Every parse gets a number of its own (kept with it in ``_PARSED``): the same number, the
+#: same paragraph text and style. Numbers are never reused.
+_SERIALS = itertools.count(1)
 _CANVAS_STATE = ("_fillColorObj", "_strokeColorObj", "_fontname", "_fontsize", "_leading",
                  "_charSpace", "_wordSpace", "_horizScale", "_textRenderMode", "_rise",
                  "_lineWidth", "_fillAlpha", "_strokeAlpha")
@@ -256,12 +264,26 @@ class Paragraph(_RLParagraph):
         hit = _PARSED.get(key)
         if hit is None:
             super()._setup(text, style, bulletText, frags, cleaner)
-            _remember(_PARSED, key, (self.text, tuple(self.frags), self.style, self.bulletText))
+            self._letters_serial = serial = next(_SERIALS)
+            _remember(_PARSED, key, (self.text, tuple(self.frags), self.style, self.bulletText,
+                                     serial))
             return
         _PARSED.move_to_end(key)
-        self.text, frags, self.style, self.bulletText = hit
+        self.text, frags, self.style, self.bulletText, self._letters_serial = hit
+        self._letters_shared = True  # printed by other letters too: it may be stamped
         self.frags = list(frags)
         self.debug = 0
+
+    def split(self, availWidth, availHeight):
+        parts = super().split(availWidth, availHeight)
+        key = self.__dict__.get("_stamp")
+        if key is not None and len(parts) == 2:
+            # the rest of a shared paragraph that ends a page is the same text in every
+            # letter that splits it after as many lines: it starts the next page's stamp
+            _split_from(self, parts, availWidth, availHeight,
+                        [None, ("rest", key, availWidth, len(parts[0].blPara.lines))])
+        return parts
+
 
     def breakLines(self, width):
         parsed = self.__dict__.get("_letters_key")
@@ -293,6 +315,27 @@ class Paragraph(_RLParagraph):
         return lines
 
 
+def _split_from(f, parts: list, width: float, height: float, keys) -> None:
+    """Mark the parts a flowable with a stamp key split into (see "stamps" below): each
+    keyed part can start the next page's stamp, and a stamp that ends the page with it can
+    split ``f`` the same way again."""
+    for i, (part, key) in enumerate(zip(parts, keys)):
+        if key is not None:  # a list's items pass attributes on to what they indent
+            part.__dict__.update(_stamp=key, _stamp_from=f, _stamp_split=(width, height, i),
+                                 _stamp_shared=f.__dict__.get("_stamp_shared", False))
+
+
+class _List(ListFlowable):
+    """ReportLab's list; splitting it gives its items, which are marked (``_split_from``)."""
+
+    def split(self, aW, aH):
+        parts = super().split(aW, aH)
+        key = self.__dict__.get("_stamp")
+        if key is not None:
+            _split_from(self, parts, aW, aH, [("item", key, i) for i in range(len(parts))])
+        return parts
+
+
 # --- flowables ----------------------------------------------------------------------------------
 
 class _VersionStart(Flowable):
@@ -302,6 +345,7 @@ class _VersionStart(Flowable):
         super().__init__()
         self.lang = lang
         self.starts = starts
+        self._stamp, self._stamp_shared = ("version", lang), True
 
     def wrap(self, available_width, available_height):
         return 0, 0
@@ -413,7 +457,7 @@ def _table(block: Block, width: float, st: dict) -> Table:
         ("LEFTPADDING", (0, 0), (-1, -1), 4), ("RIGHTPADDING", (0, 0), (-1, -1), 4),
     ]))
     table.spaceAfter = 10
-    return table
+    return _keyed(table, ("table", width, len(header)), [p for row in header + rows for p in row])
 
 
 #: Column widths of the cases table by its number of columns (case: docket, court and
@@ -422,13 +466,55 @@ CASE_COLUMN_SHARES = {4: (0.28, 0.26, 0.23, 0.23),
                       5: (0.24, 0.2, 0.18, 0.18, 0.2)}
 
 
+def _para_key(p) -> tuple[tuple | None, bool]:
+    """A paragraph's stamp key (its parse's number, and anything set on it after) and
+    whether other letters print it too."""
+    serial = p.__dict__.get("_letters_serial")
+    if serial is None:
+        return None, False
+    return (("para", serial, p.__dict__.get("keepWithNext")),
+            p.__dict__.get("_letters_shared", False) and not p.getKeepWithNext())
+
+
+def _keyed(f, key, paragraphs=()):
+    """Give ``f`` a stamp key: ``key`` and the keys of the paragraphs it is made of. A
+    flowable without one (or made of a paragraph without one) is never stamped."""
+    keys, shared = [], True
+    for p in paragraphs:
+        k, s = _para_key(p)
+        if k is None:
+            return f
+        keys.append(k)
+        shared = shared and s
+    f._stamp = (*key, tuple(keys))
+    f._stamp_shared = shared and not f.getKeepWithNext()
+    return f
+
+
 def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> list:
+    out = _unkeyed_flowables(blocks, width, st, pointers)
+    for f in out:
+        if "_stamp" in f.__dict__:
+            continue
+        if isinstance(f, Paragraph):
+            f._stamp, f._stamp_shared = _para_key(f)
+        elif type(f) is CondPageBreak:
+            f._stamp, f._stamp_shared = ("cond", f.height), True
+        elif type(f) is HRFlowable:
+            f._stamp, f._stamp_shared = ("hr", f.width, f.lineWidth, repr(f.color),
+                                         f.spaceBefore, f.spaceAfter), True
+        elif isinstance(f, _BlankLine):
+            f._stamp, f._stamp_shared = ("blank", f.label, f.alt, f.size, f.alt_size), True
+    return out
+
+
+def _unkeyed_flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> list:
     out: list = []
     signature: list = []  # consecutive signature paragraphs stay on one page
     titled = False
     for block in blocks:
         if signature and not (block.kind == "p" and block.cls == "signature"):
-            out.append(KeepTogether(signature))
+            out.append(_keyed(KeepTogether(signature), ("keep",), signature))
             signature = []
         if block.kind in ("h1", "h2", "h3"):
             out.append(CondPageBreak(1.6 * inch))
@@ -449,7 +535,7 @@ def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> li
             out.extend(_paragraph(block, st, block.cls or "p"))
         elif block.kind == "list":
             checkboxes = block.cls == "checkboxes"
-            items = []
+            items, cells = [], []
             for i, item in enumerate(block.items):
                 cell = [Paragraph(markup(item), st["li"])]
                 if checkboxes and i < len(block.alt_items):
@@ -458,13 +544,17 @@ def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> li
                             Paragraph(escape(block.alt_items[i]), ParagraphStyle(
                                 "alt-item", parent=st["alt"], leftIndent=st["li"].fontSize,
                                 spaceAfter=2))]
+                cells.append(cell)
                 items.append(ListItem(cell, **({"value": "", "bulletText": ""}
                                                if checkboxes else {})))
-            out.append(ListFlowable(
+            out.append(_keyed(_List(
                 items, bulletType="1" if block.ordered else "bullet",
                 start=None if block.ordered else ("" if checkboxes else BULLET),
                 bulletFontName=FONT, bulletFontSize=st["li"].fontSize,
-                leftIndent=8 if checkboxes else st["li"].fontSize * 1.5, spaceAfter=6))
+                leftIndent=8 if checkboxes else st["li"].fontSize * 1.5, spaceAfter=6),
+                ("list", block.ordered, checkboxes, st["li"].fontSize,
+                 tuple(len(cell) for cell in cells)),
+                [p for cell in cells for p in cell]))
         elif block.kind == "table":
             out.append(_table(block, width, st))
         elif block.kind == "hr":
@@ -473,7 +563,7 @@ def _flowables(blocks: list[Block], width: float, st: dict, pointers=None) -> li
         elif block.kind == "pagebreak":
             out.append(PageBreak())
     if signature:
-        out.append(KeepTogether(signature))
+        out.append(_keyed(KeepTogether(signature), ("keep",), signature))
     return out
 
 
@@ -756,6 +846,150 @@ def _first_page(canv: Canvas, _doc, letter_doc: Document, width: float) -> None:
     canv.restoreState()
 
 
+# --- stamps -------------------------------------------------------------------------------------
+#
+# Most of a letter's pages are the same as other letters' pages: after the parts about the person
+# (greeting, cases), the notice goes on in the same words. ReportLab lays a letter out flowable
+# by flowable, each at the place left by the ones before; where a run of flowables that other
+# letters print too (each keyed by what it is: its text, style and width) starts at the same
+# place on the page, in the same canvas state and with the same fonts, it lays out and draws
+# the same way. Such a run's page content is stamped: laid out once, its operators kept with
+# what it consumed and where it left the page, and replayed in every later letter at that
+# place. What a stamp replays is what ReportLab drew there, so a letter is the same bytes
+# whether its pages were stamped or laid out (tests/test_pdf.py renders letters cold and warm).
+#
+# A stamp ends where its run does (at a flowable about this letter only, a page break, the end
+# of the letter), or where the page ends: then it keeps what was left for the next page (a
+# flowable of the run, the rest of a paragraph split after so many lines, the items of a list
+# from the one that did not fit) and that page
+# ends on replay as it did. Runs that change anything else (a font named anew, a character
+# given a code of this letter's own, an annotation) are not kept.
+
+_STAMPS: collections.OrderedDict = collections.OrderedDict()
+_STAMPS_KEPT = 1024
+
+
+@dataclass
+class _Recording:
+    key: tuple
+    run: list           # the flowables of the run
+    end: object         # the flowable after the run, or None at the end of the letter
+    code: int           # where its operators start in the page's
+    count: int          # the page's flowable count before it
+    state: tuple        # canvas state, font names and objects when it started
+
+
+def _canvas_fingerprint(canv) -> tuple:
+    return (_canvas_state(canv), tuple(canv._doc.fontMapping.items()),
+            len(canv._doc.idToObject), _font_codes(canv))
+
+
+class _LetterDocTemplate(BaseDocTemplate):
+    """ReportLab's document template, with the stamps above."""
+
+    _stamp_rec: _Recording | None = None
+    _stamp_flowables: list = []
+
+    def build(self, flowables, filename=None, canvasmaker=Canvas):
+        self._stamp_flowables = flowables
+        return super().build(flowables, filename, canvasmaker)
+
+    def handle_flowable(self, flowables):
+        if flowables is self._stamp_flowables and getattr(self.canv, "_letters_charset", ""):
+            rec = self._stamp_rec
+            if rec is not None and flowables and flowables[0] is rec.end:
+                self._stamp_finish(flowables, page_ends=False)
+            if self._stamp_rec is None and self.frame is not None and self._stamp(flowables):
+                return
+        super().handle_flowable(flowables)
+
+    def handle_pageEnd(self):
+        if self._stamp_rec is not None:
+            flowables = self._stamp_flowables
+            self._stamp_finish(flowables, page_ends=bool(flowables))
+        super().handle_pageEnd()
+
+    def _stamp(self, flowables: list) -> bool:
+        """Replay the stamp of the run of shared flowables at the head of ``flowables``, or
+        start recording one; True when it was replayed."""
+        if not flowables[0].__dict__.get("_stamp_shared"):
+            return False
+        canv, frame = self.canv, self.frame
+        state = _canvas_fingerprint(canv)
+        if state[-1] != getattr(canv, "_letters_seeded", None):
+            return False  # this letter has codes of its own by now
+        m = 1
+        while m < len(flowables) and flowables[m].__dict__.get("_stamp_shared"):
+            m += 1
+        run = flowables[:m]
+        key = (frame._x1, frame._y1, frame._width, frame._height, frame._leftPadding,
+               frame._rightPadding, frame._topPadding, frame._bottomPadding, frame._x, frame._y,
+               frame._atTop, frame._prevASpace, frame._leftExtraIndent,
+               frame._rightExtraIndent, canv._letters_charset, state,
+               tuple(f.__dict__["_stamp"] for f in run))
+        hit = _STAMPS.get(key)
+        if hit is None:
+            self._stamp_rec = _Recording(key, run, flowables[m] if m < len(flowables) else None,
+                                         len(canv._code), self._curPageFlowableCount, state)
+            return False
+        _STAMPS.move_to_end(key)
+        code, count, used, starts, after, split, postponed = hit
+        canv._code.extend(code)
+        for i in starts:  # the language versions that start here
+            run[i].canv = canv
+            run[i].draw()
+            del run[i].canv
+        self._curPageFlowableCount += count
+        if after is not None:  # the page goes on after the run
+            del flowables[:used]
+            frame._x, frame._y, frame._atTop, frame._prevASpace = after
+            return True
+        if split is not None:  # the next page starts with a part of a flowable split here
+            width, height, part = split
+            first = flowables[used]
+            first._frame, first.canv = frame, canv
+            try:
+                first.wrap(width, height)
+                parts = first.split(width, height)
+            finally:
+                del first._frame, first.canv
+            flowables[: used + 1] = parts[part:]
+        else:
+            del flowables[:used]
+        if postponed:
+            flowables[0]._postponed = 1
+        self.handle_frameEnd()
+        return True
+
+    def _stamp_finish(self, flowables: list, page_ends: bool) -> None:
+        rec, self._stamp_rec = self._stamp_rec, None
+        canv, frame = self.canv, self.frame
+        if _canvas_fingerprint(canv) != rec.state:
+            return  # it changed more than the page's operators
+        split = after = None
+        postponed = False
+        if not page_ends:
+            used = len(rec.run)
+            after = (frame._x, frame._y, frame._atTop, frame._prevASpace)
+        else:
+            head = flowables[0]
+            where = {id(f): i for i, f in enumerate(rec.run)}
+            if head is rec.end:
+                used = len(rec.run)
+            elif id(head) in where:
+                used = where[id(head)]
+            elif id(head.__dict__.get("_stamp_from")) in where:
+                used = where[id(head.__dict__["_stamp_from"])]
+                split = head.__dict__["_stamp_split"]
+            else:
+                return  # the page ends inside something a flowable of the run split into
+            postponed = hasattr(head, "_postponed")
+        starts = tuple(i for i, f in enumerate(rec.run[:used]) if isinstance(f, _VersionStart))
+        _remember(_STAMPS, rec.key, (tuple(canv._code[rec.code:]),
+                                     self._curPageFlowableCount - rec.count, used, starts,
+                                     after, split, postponed), _STAMPS_KEPT)
+
+
 # --- checks and rendering -----------------------------------------------------------------------
 
 def _all_text(doc: Document):
@@ -823,7 +1057,7 @@ def render(doc: Document) -> Rendered:
     slot: dict = {}
     st = styles(doc.font_size)
     width = PAGE_WIDTH - 2 * MARGIN
-    template = BaseDocTemplate(
+    template = _LetterDocTemplate(
         buf, pagesize=letter, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=BODY_TOP,
         bottomMargin=BODY_BOTTOM, title=doc.title, subject=doc.subject, author=doc.office.name,
         creator=f"letters {__version__}", invariant=1, lang=doc.versions[0].lang,

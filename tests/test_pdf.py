@@ -357,3 +357,53 @@ def cold_and_warm(docs) -> tuple[list[bytes], list[bytes]]:
         cold.append(pdf.render(doc).pdf)
     pdf.clear_caches()
     return cold, [pdf.render(doc).pdf for doc in docs + docs]
+
+
+def test_stamped_pages_are_the_pages_laid_out(tmp_path, monkeypatch):
+    """Pages that letters share are stamped (laid out once, replayed after): people the
+    letters have never seen, each written to three times (other notice IDs), rendered warm in
+    one process, give each letter the bytes it gets rendered alone and cold; stamps were
+    replayed mid-page, up to a page's end, and with the rest of a paragraph or a list that ends
+    a page carried to the next."""
+    import dataclasses
+
+    from letters import glyphs, pdf, sample
+    from letters.records import read_for
+
+    cfg = config.load(ROOT / "letters.toml")
+    records = tmp_path / "people.csv"
+    with open(records, "w", encoding="utf-8", newline="") as fh:
+        sample.write(fh, 24, seed=7, with_bad_rows=False)
+    people = list(read_for(cfg, records).recipients)
+    people = [dataclasses.replace(p, large_print=i % 4 == 3) for i, p in enumerate(people)]
+    composer = Composer(cfg)
+    charset = glyphs.batch_charset(cfg, people)
+    docs = []
+    for round_ in range(3):
+        for i, p in enumerate(people):
+            doc = composer.compose(p, notice_id=f"AAA-AA{round_}-{i:03d}", issue_date=ISSUE)
+            doc.charset = charset
+            docs.append(doc)
+
+    replayed = []
+    stamp = pdf._LetterDocTemplate._stamp
+
+    def counting(self, flowables):
+        done = stamp(self, flowables)
+        replayed.append(done)
+        return done
+
+    monkeypatch.setattr(pdf._LetterDocTemplate, "_stamp", counting)
+    pdf.clear_caches()
+    warm = [pdf.render(doc).pdf for doc in docs]
+    kept = list(pdf._STAMPS.values())
+    starts = {key[-1][0][0] for key in pdf._STAMPS}  # what the first flowable of each is
+    checked = list(range(0, len(docs), 3)) + list(range(2 * len(people), len(docs)))
+    for i in checked:
+        pdf.clear_caches()
+        assert pdf.render(docs[i]).pdf == warm[i], f"letter {i}"
+    assert sum(replayed) > 5 * len(docs)
+    assert any(after is not None for *_, after, split, _ in kept)       # the page goes on
+    assert any(after is None and split is None for *_, after, split, _ in kept)
+    assert any(split is not None for *_, split, _ in kept)
+    assert {"rest", "item", "para", "version"} <= starts  # a paragraph's rest, a list's item
