@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from importlib import resources
 
-from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
 #: Font family -> face -> file in ``letters/fonts/``.
@@ -48,6 +48,8 @@ def clear_caches() -> None:
     """Forget the subset programs made so far."""
     _SUBSETS.clear()
     _COMPRESSED.clear()
+    _WIDTHS.clear()
+    _CMAPS.clear()
 
 
 def _memoise_subsets(font: TTFont) -> None:
@@ -70,10 +72,55 @@ def _memoise_subsets(font: TTFont) -> None:
     face.makeSubset = make_subset
 
 
+class _Formatted(pdfdoc.PDFObject):
+    """A PDF object that was formatted before (a font subset's widths): its bytes, kept."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def format(self, document) -> bytes:
+        return self.data
+
+
+#: A subset's widths as written in the PDF, and its ToUnicode map compressed: the same for
+#: every letter that embeds that subset (what ``_memoise_objects`` keeps).
+_WIDTHS: dict[tuple[int, ...], _Formatted] = {}
+_CMAPS: dict[str, bytes] = {}
+
+
+def _memoise_objects(font: TTFont) -> None:
+    """Make ``font`` write each subset's widths array once per process (ReportLab formats its
+    hundreds of numbers again for every letter) and compress each ToUnicode map once."""
+    from reportlab.pdfbase import pdfdoc
+
+    add = font.addObjects
+
+    def add_objects(doc):
+        names = {font.getSubsetInternalName(n, doc)[1:]
+                 for n in range(len(font.state[doc].subsets))} if doc in font.state else set()
+        add(doc)
+        if _SUBSETS_KEPT <= 0:
+            return
+        fonts = doc.idToObject["BasicFonts"].dict
+        for name in sorted(names):
+            pdf_font = fonts.get(name)
+            widths = getattr(pdf_font, "Widths", None)
+            if not isinstance(widths, pdfdoc.PDFArray):
+                continue
+            key = tuple(widths.sequence)
+            kept = _WIDTHS.get(key)
+            if kept is None:
+                if len(_WIDTHS) >= _SUBSETS_KEPT:
+                    _WIDTHS.clear()
+                kept = _WIDTHS[key] = _Formatted(widths.format(doc))
+            pdf_font.Widths = kept
+
+    font.addObjects = add_objects
+
+
 def _install_compression_memo() -> None:
     """ReportLab compresses every stream when the PDF is written: a font program made by
     ``_memoise_subsets`` is compressed once (zlib is deterministic: the same bytes)."""
-    from reportlab.pdfbase import pdfdoc
 
     cls = pdfdoc.PDFStreamFilterZCompress
     if getattr(cls, "_letters_memo", False):
@@ -84,6 +131,13 @@ def _install_compression_memo() -> None:
         kept = _COMPRESSED.get(id(text))
         if kept is not None and kept[0] is text:
             return kept[1]
+        if isinstance(text, str) and text.startswith("/CIDInit") and _SUBSETS_KEPT > 0:
+            out = _CMAPS.get(text)  # a subset's ToUnicode map
+            if out is None:
+                if len(_CMAPS) >= _SUBSETS_KEPT:
+                    _CMAPS.clear()
+                out = _CMAPS[text] = encode(self, text)
+            return out
         out = encode(self, text)
         if isinstance(text, bytes) and any(text is p for p in _SUBSETS.values()):
             _COMPRESSED[id(text)] = (text, out)
@@ -106,6 +160,7 @@ def register(family: str = DEFAULT_FAMILY) -> frozenset[int]:
             with resources.as_file(folder / filename) as path:
                 font = TTFont(name, str(path))
             _memoise_subsets(font)
+            _memoise_objects(font)
             pdfmetrics.registerFont(font)
             cmaps.append(set(font.face.charToGlyph))
         _install_compression_memo()
