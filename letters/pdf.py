@@ -573,19 +573,17 @@ QR_SIZE = 0.8 * inch
 
 class _QrCode(Flowable):
     """The QR code of a notice ID, ``QR_SIZE`` square with its 4-module quiet zone: encoded
-    once (error correction M), drawn as one filled path of the dark runs of each row."""
+    once (error correction M, ReportLab's matrix by :func:`letters.qr.modules`), drawn as one
+    filled path of the dark runs of each row."""
 
     BORDER = 4
 
     def __init__(self, value: str):
         super().__init__()
-        from reportlab.graphics.barcode import qrencoder
+        from letters import qr  # numpy, only once a letter has a form to draw
 
-        code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
-        code.addData(value)
-        code.make()
         self.value = value
-        self.modules = [[bool(m) for m in row] for row in code.modules]
+        self.modules = qr.modules(value)
         self.width = self.height = QR_SIZE
 
     def wrap(self, available_width, available_height):
