@@ -472,8 +472,8 @@ def _para_key(p) -> tuple[tuple | None, bool]:
     serial = p.__dict__.get("_letters_serial")
     if serial is None:
         return None, False
-    return (("para", serial, p.__dict__.get("keepWithNext")),
-            p.__dict__.get("_letters_shared", False) and not p.getKeepWithNext())
+    return ("para", serial, p.__dict__.get("keepWithNext")), \
+        p.__dict__.get("_letters_shared", False)
 
 
 def _keyed(f, key, paragraphs=()):
@@ -487,7 +487,7 @@ def _keyed(f, key, paragraphs=()):
         keys.append(k)
         shared = shared and s
     f._stamp = (*key, tuple(keys))
-    f._stamp_shared = shared and not f.getKeepWithNext()
+    f._stamp_shared = shared
     return f
 
 
@@ -861,7 +861,8 @@ def _first_page(canv: Canvas, _doc, letter_doc: Document, width: float) -> None:
 # flowable of the run, the rest of a paragraph split after so many lines, the items of a list
 # from the one that did not fit) and that page
 # ends on replay as it did. Runs that change anything else (a font named anew, a character
-# given a code of this letter's own, an annotation) are not kept.
+# given a code of this letter's own, an annotation, the keepWithNext ReportLab clears on what
+# it kept together, left for the next page) are not kept.
 
 _STAMPS: collections.OrderedDict = collections.OrderedDict()
 _STAMPS_KEPT = 1024
@@ -875,6 +876,7 @@ class _Recording:
     code: int           # where its operators start in the page's
     count: int          # the page's flowable count before it
     state: tuple        # canvas state, font names and objects when it started
+    keep: list          # each flowable's own keepWithNext when it started
 
 
 def _canvas_fingerprint(canv) -> tuple:
@@ -928,7 +930,8 @@ class _LetterDocTemplate(BaseDocTemplate):
         hit = _STAMPS.get(key)
         if hit is None:
             self._stamp_rec = _Recording(key, run, flowables[m] if m < len(flowables) else None,
-                                         len(canv._code), self._curPageFlowableCount, state)
+                                         len(canv._code), self._curPageFlowableCount, state,
+                                         [f.__dict__.get("keepWithNext") for f in run])
             return False
         _STAMPS.move_to_end(key)
         code, count, used, starts, after, split, postponed = hit
@@ -982,6 +985,9 @@ class _LetterDocTemplate(BaseDocTemplate):
             else:
                 return  # the page ends inside something a flowable of the run split into
             postponed = hasattr(head, "_postponed")
+            if any(f.__dict__.get("keepWithNext") != keep
+                   for f, keep in zip(rec.run[used:], rec.keep[used:])):
+                return  # kept with the next one on this page, it is not so on the next
         starts = tuple(i for i, f in enumerate(rec.run[:used]) if isinstance(f, _VersionStart))
         _remember(_STAMPS, rec.key, (tuple(canv._code[rec.code:]),
                                      self._curPageFlowableCount - rec.count, used, starts,
