@@ -804,43 +804,81 @@ def _taglines_height(doc: Document, width: float) -> float:
     return table.wrap(width, PAGE_HEIGHT)[1] if table is not None else 0.0
 
 
+def _drawn_once(canv: Canvas, key: tuple, draw) -> None:
+    """``draw()`` on the canvas; in a batch's letters (fixed font names and codes) the same
+    ``key`` in the same canvas state draws the same operators and leaves the same state, so
+    they are kept (``_DRAWN``) and replayed: what every first page prints around its address."""
+    charset = getattr(canv, "_letters_charset", "")
+    if not charset:
+        return draw()
+    names = tuple(canv._doc.fontMapping.items())
+    key = ("drawn", key, charset, names, _canvas_state(canv))
+    hit = _DRAWN.get(key)
+    if hit is not None:
+        _DRAWN.move_to_end(key)
+        code, after = hit
+        canv._code.extend(code)
+        for name, value in zip(_CANVAS_STATE, after):
+            setattr(canv, name, value)
+        return
+    start = len(canv._code)
+    draw()
+    if len(canv._doc.fontMapping) == len(names) and \
+            _font_codes(canv) == getattr(canv, "_letters_seeded", None):
+        _remember(_DRAWN, key, (tuple(canv._code[start:]),
+                                tuple(getattr(canv, name, None) for name in _CANVAS_STATE)))
+
+
 def _first_page(canv: Canvas, _doc, letter_doc: Document, width: float) -> None:
     office = letter_doc.office
     first = letter_doc.versions[0]
     labels = first.labels
-    canv.saveState()
-    # return address, in the upper window
-    ret = [(f"{FONT}-Bold", office.name), *[(FONT, line) for line in office.address]]
-    size = fit_font_size([t for _, t in ret], f"{FONT}-Bold", RETURN_WINDOW, largest=9.5) or 7.5
-    _draw_lines(canv, ret, RETURN_WINDOW, size)
-    # date and notice ID at the top right
+    right = PAGE_WIDTH - 0.75 * inch
     date_text = format_date(letter_doc.issue_date, "long",
                             locale=locale_for(first.locale or first.lang))
-    right = PAGE_WIDTH - 0.75 * inch
-    canv.setFont(FONT, 10)
-    canv.drawRightString(right, PAGE_HEIGHT - 0.75 * inch, f"{labels['date']}: {date_text}")
+    contact = [x for x in (office.hotline or office.phone, office.website) if x]
+
+    def office_and_date():
+        # return address, in the upper window
+        ret = [(f"{FONT}-Bold", office.name), *[(FONT, line) for line in office.address]]
+        size = fit_font_size([t for _, t in ret], f"{FONT}-Bold", RETURN_WINDOW,
+                             largest=9.5) or 7.5
+        _draw_lines(canv, ret, RETURN_WINDOW, size)
+        # date and notice ID at the top right
+        canv.setFont(FONT, 10)
+        canv.drawRightString(right, PAGE_HEIGHT - 0.75 * inch, f"{labels['date']}: {date_text}")
+
+    def contact_lines():
+        canv.setFont(FONT, 9)
+        for i, line in enumerate(contact):
+            canv.drawRightString(right, PAGE_HEIGHT - 0.75 * inch - 30 - 12 * i, line)
+
+    def folds_and_taglines():
+        # fold marks in the left margin
+        canv.setLineWidth(0.4)
+        for y in (PAGE_HEIGHT - FOLD, PAGE_HEIGHT - 2 * FOLD):
+            canv.line(0.15 * inch, y, 0.35 * inch, y)
+        # the taglines, boxed, at the foot of the page
+        table = _taglines_table(letter_doc, width)
+        if table is not None:
+            table.wrap(width, PAGE_HEIGHT)
+            table.drawOn(canv, MARGIN, BODY_BOTTOM)
+
+    canv.saveState()
+    _drawn_once(canv, ("office", office.name, tuple(office.address), labels["date"],
+                       date_text), office_and_date)
     canv.setFont(f"{FONT}-Bold", 10)
     canv.drawRightString(right, PAGE_HEIGHT - 0.75 * inch - 14,
                          f"{labels['notice_id']}: {letter_doc.notice_id}")
-    contact = [x for x in (office.hotline or office.phone, office.website) if x]
-    canv.setFont(FONT, 9)
-    for i, line in enumerate(contact):
-        canv.drawRightString(right, PAGE_HEIGHT - 0.75 * inch - 30 - 12 * i, line)
+    _drawn_once(canv, ("contact", tuple(contact)), contact_lines)
     # recipient, in the lower window, and the Intelligent Mail barcode beneath the last line
     lines, size, bar = address_layout(letter_doc)
     _draw_lines(canv, [(FONT, line) for line in lines], ADDRESS_WINDOW, size)
     if bar is not None:
         x, y = barcode_position(len(lines), size, bar)
         bar.drawOn(canv, x, y)
-    # fold marks in the left margin
-    canv.setLineWidth(0.4)
-    for y in (PAGE_HEIGHT - FOLD, PAGE_HEIGHT - 2 * FOLD):
-        canv.line(0.15 * inch, y, 0.35 * inch, y)
-    # the taglines, boxed, at the foot of the page
-    table = _taglines_table(letter_doc, width)
-    if table is not None:
-        table.wrap(width, PAGE_HEIGHT)
-        table.drawOn(canv, MARGIN, BODY_BOTTOM)
+    _drawn_once(canv, ("folds and taglines", width, letter_doc.font_size,
+                       tuple((t.lang, t.text) for t in letter_doc.taglines)), folds_and_taglines)
     canv.restoreState()
 
 
