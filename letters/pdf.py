@@ -781,10 +781,14 @@ class _LetterCanvas(Canvas):
 
 def _taglines_table(doc: Document, width: float) -> Table | None:
     """The taglines in two columns, in the order configured (down the first column first)."""
-    if not doc.taglines:
+    return _taglines_table_of(tuple(t.text for t in doc.taglines), doc.font_size, width)
+
+
+def _taglines_table_of(texts: tuple[str, ...], font_size: float, width: float) -> Table | None:
+    if not texts:
         return None
-    st = styles(doc.font_size)["tagline"]
-    paras = [Paragraph(escape(t.text), st) for t in doc.taglines]
+    st = styles(font_size)["tagline"]
+    paras = [Paragraph(escape(text), st) for text in texts]
     half = (len(paras) + 1) // 2
     left, right = paras[:half], paras[half:]
     rows = [[a, right[i] if i < len(right) else ""] for i, a in enumerate(left)]
@@ -800,7 +804,12 @@ def _taglines_table(doc: Document, width: float) -> Table | None:
 
 
 def _taglines_height(doc: Document, width: float) -> float:
-    table = _taglines_table(doc, width)
+    return _taglines_height_of(tuple(t.text for t in doc.taglines), doc.font_size, width)
+
+
+@functools.lru_cache(maxsize=64)
+def _taglines_height_of(texts: tuple[str, ...], font_size: float, width: float) -> float:
+    table = _taglines_table_of(texts, font_size, width)
     return table.wrap(width, PAGE_HEIGHT)[1] if table is not None else 0.0
 
 
