@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import unicodedata
 import traceback
@@ -358,11 +359,98 @@ def _tidy(runs: list[Run]) -> list[Run]:
 
 
 def parse(html: str, template: str = "<string>") -> list[Block]:
-    """Parse rendered letter HTML into blocks; raise TemplateError outside the subset."""
+    """Parse rendered letter HTML into blocks; raise TemplateError outside the subset.
+
+    Letters share most of their HTML, so the parse of each top-level block's text is kept (see
+    :func:`_parse_pieces`); the result is the same as :func:`parse_whole`'s, errors included."""
+    if PARSE_CACHE:
+        blocks = _parse_pieces(html)
+        if blocks is not None:
+            return blocks
+    return parse_whole(html, template)
+
+
+def parse_whole(html: str, template: str = "<string>") -> list[Block]:
+    """Parse the whole HTML in one pass, nothing kept: the reference for :func:`parse`."""
     parser = _SubsetParser(template)
     parser.feed(html)
     parser.close()
     return parser.blocks
+
+
+# --- the parse cache ----------------------------------------------------------------------------
+#
+# A letter's HTML is cut after each tag that can end a top-level block, and each piece's parse is
+# kept in an LRU cache keyed by the piece's text alone. This is exact because
+#
+# - the HTML is cut only when it is made of plain text and simple tags (``_SIMPLE_HTML``): no
+#   comment, declaration, unquoted or '<'/'>'-holding attribute, stray '<'. Then every '<' starts
+#   a tag the HTML parser reads exactly as the regex does, a piece ends with a whole tag, and a
+#   fresh parser sees the same tags and the same text segments in a piece as the one parsing the
+#   whole HTML;
+# - a piece's parse is used only if it leaves the parser as it found it (no open block, list,
+#   table, section, row, cell or inline style): by induction each piece then starts, in the
+#   whole-HTML parse too, from the initial state, makes the same calls and the same blocks;
+# - anything else (a piece that does not close what it opens, an error, any exception) parses
+#   the whole HTML again with :func:`parse_whole`, which gives the result or the error (with the
+#   template and the line in the whole HTML) exactly as before.
+#
+# Cached blocks are never handed out: each parse returns fresh copies (``_copy_block``), so a
+# caller may change them (``pair_form`` sets ``alt``). Runs are frozen and are shared.
+
+#: Off: every parse is :func:`parse_whole` (tests compare the two).
+PARSE_CACHE = True
+#: Pieces kept, read at import (a piece is one top-level block's HTML: about 100 per bilingual
+#: letter, most of them the same in every letter; 2,048 pieces hold about 5 MB).
+PARSE_CACHE_SIZE = 2048
+
+_WS = "[ \t\n\r\f]"
+_ATTR = rf"""{_WS}+[a-z]+=(?:"[^"<>]*"|'[^'<>]*')"""
+#: Text and simple tags only (``<p class="box">``, ``</p>``, ``<br/>``).
+_SIMPLE_HTML = re.compile(
+    rf"(?:[^<]*<(?:/[a-z][a-z0-9]*{_WS}*|[a-z][a-z0-9]*(?:{_ATTR})*{_WS}*/?)>)*[^<]*")
+#: Up to and including the next tag that can end a top-level block; else the rest.
+_PIECE_END = r"(?:/(?:p|h1|h2|h3|ul|ol|table)|(?:hr|pagebreak)/?)>"
+_PIECE = re.compile(rf"[^<]*(?:<(?!{_PIECE_END})[^<]*)*<{_PIECE_END}|.+", re.S)
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_piece(piece: str) -> tuple[tuple[Block, ...], bool]:
+    """A piece's blocks, and whether the parser ends in its initial state (the blocks are
+    meaningless otherwise). Raises what the parser raises (not cached)."""
+    parser = _SubsetParser("")
+    parser.feed(piece)
+    HTMLParser.close(parser)  # flushes trailing text; not _SubsetParser.close's check
+    clean = not (parser.styles or parser.block is not None or parser.runs is not None
+                 or parser.lists or parser.table is not None or parser.section
+                 or parser.row is not None)
+    return tuple(parser.blocks), clean
+
+
+def _parse_pieces(html: str) -> list[Block] | None:
+    """The blocks of ``html`` from the cache, or None to parse it whole."""
+    if _SIMPLE_HTML.fullmatch(html) is None:
+        return None
+    out: list[Block] = []
+    try:
+        for piece in _PIECE.findall(html):
+            blocks, clean = _parse_piece(piece)
+            if not clean:
+                return None
+            out += map(_copy_block, blocks)
+    except Exception:  # the whole parse raises it again, with its line
+        return None
+    return out
+
+
+def _copy_block(b: Block) -> Block:
+    return Block(b.kind, b.runs[:], b.cls, b.ordered, [item[:] for item in b.items],
+                 [[cell[:] for cell in row] for row in b.header],
+                 [[cell[:] for cell in row] for row in b.rows], b.alt, b.alt_items[:])
+
+
+def clear_caches() -> None:
+    _parse_piece.cache_clear()
 
 
 _TAG = re.compile(r"<\s*/?\s*([A-Za-z][\w-]*)([^<>]*)>")
