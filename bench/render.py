@@ -11,8 +11,9 @@ does (a warm-up of other people first, as a worker's first letters):
   response form with its QR code), with the batch's character set and the layout shared
   between letters (paragraph parses, line breaks, font subsets and the stamps of the pages'
   shared parts made once per process);
-- letters, nothing shared: the same, with ReportLab's own paragraphs, a font subset made and
-  compressed for every letter and no batch character set (the design before sharing);
+- letters, nothing shared: the same, with each letter's HTML parsed whole, ReportLab's own
+  paragraphs and QR encoder, a font subset made and compressed for every letter and no batch
+  character set (the design before sharing);
 - plain platypus: a minimal SimpleDocTemplate script given the already composed content of the
   same letters with the same markup (inline bold runs included), paragraphs, lists and the
   cases table in the same font, nothing else.
@@ -40,7 +41,7 @@ from reportlab.lib.styles import ParagraphStyle  # noqa: E402
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Table  # noqa: E402
 
 from bench.results import record_section  # noqa: E402
-from letters import config, fonts, glyphs, pdf  # noqa: E402
+from letters import compose, config, fonts, glyphs, pdf, qr  # noqa: E402
 from letters.compose import Composer  # noqa: E402
 from letters.pdf import FONT, markup, register_fonts, render  # noqa: E402
 from letters.records import read_for  # noqa: E402
@@ -58,14 +59,25 @@ def letters_side(composer, people, charset=""):
 
 
 def unshared_side(composer, people):
-    """The letters side as it was before layout was shared between letters."""
-    saved = pdf.Paragraph, fonts._SUBSETS_KEPT
-    pdf.Paragraph, fonts._SUBSETS_KEPT = pdf._RLParagraph, 0
+    """The letters side as it was before layout was shared between letters: each letter's
+    HTML parsed whole, ReportLab's own paragraphs, no stamps, a font subset made, formatted
+    and compressed for every letter, ReportLab's QR encoder."""
+    from reportlab.graphics.barcode import qrencoder
+
+    def reportlab_qr(value):
+        code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+        code.addData(value)
+        code.make()
+        return [[bool(m) for m in row] for row in code.modules]
+
+    saved = pdf.Paragraph, fonts._SUBSETS_KEPT, compose.PARSE_CACHE, qr.modules
+    pdf.Paragraph, fonts._SUBSETS_KEPT, compose.PARSE_CACHE = pdf._RLParagraph, 0, False
+    qr.modules = reportlab_qr
     try:
         pdf.clear_caches()
         return letters_side(composer, people)
     finally:
-        pdf.Paragraph, fonts._SUBSETS_KEPT = saved
+        pdf.Paragraph, fonts._SUBSETS_KEPT, compose.PARSE_CACHE, qr.modules = saved
 
 
 def plain_story(doc):
