@@ -162,7 +162,11 @@ def markup(runs: list[Run]) -> str:
 _CACHE_SIZE = 4096
 _PARSED: collections.OrderedDict = collections.OrderedDict()
 _BROKEN: collections.OrderedDict = collections.OrderedDict()
-_STYLE_KEYS: dict[int, tuple[ParagraphStyle, tuple]] = {}
+_STYLE_KEYS: dict[int, tuple[ParagraphStyle, int]] = {}
+_STYLE_NUMBERS: dict[tuple, int] = {}
+#: Numbers for styles and parses (a parse's is kept with it in ``_PARSED``): the same number,
+#: the same style, or the same paragraph text in the same style. Numbers are never reused.
+_SERIALS = itertools.count(1)
 
 
 def clear_caches() -> None:
@@ -173,18 +177,27 @@ def clear_caches() -> None:
     _DRAWN.clear()
     _STAMPS.clear()
     _STYLE_KEYS.clear()
+    _STYLE_NUMBERS.clear()
     fonts.clear_caches()
 
 
-def _style_key(style: ParagraphStyle) -> tuple:
+def _style_key(style: ParagraphStyle) -> int:
+    """A number for every attribute of ``style``: styles alike get the same number (never
+    reused for another), which keys are made of (a number hashes faster than the attributes)."""
     kept = _STYLE_KEYS.get(id(style))
     if kept is not None and kept[0] is style:
         return kept[1]
-    key = tuple((name, repr(getattr(style, name, None))) for name in sorted(style.defaults))
+    attributes = tuple((name, repr(getattr(style, name, None)))
+                       for name in sorted(style.defaults))
+    number = _STYLE_NUMBERS.get(attributes)
+    if number is None:
+        if len(_STYLE_NUMBERS) >= _CACHE_SIZE:
+            _STYLE_NUMBERS.clear()
+        number = _STYLE_NUMBERS[attributes] = next(_SERIALS)
     if len(_STYLE_KEYS) >= _CACHE_SIZE:
         _STYLE_KEYS.clear()
-    _STYLE_KEYS[id(style)] = (style, key)
-    return key
+    _STYLE_KEYS[id(style)] = (style, number)
+    return number
 
 
 #: Keys seen once, per cache: an entry is kept from its second sighting on, so that what only
@@ -210,9 +223,6 @@ def _canvas_state(canv) -> tuple:
 
 
 _DRAWN: collections.OrderedDict = collections.OrderedDict()
-#: Every parse gets a number of its own (kept with it in ``_PARSED``): the same number, the
-#: same paragraph text and style. Numbers are never reused.
-_SERIALS = itertools.count(1)
 _CANVAS_STATE = ("_fillColorObj", "_strokeColorObj", "_fontname", "_fontsize", "_leading",
                  "_charSpace", "_wordSpace", "_horizScale", "_textRenderMode", "_rise",
                  "_lineWidth", "_fillAlpha", "_strokeAlpha")
@@ -430,14 +440,28 @@ class _Pointers(Flowable):
         self.slot.update(x=x, y=y, width=self.width, height=self.height)
 
 
+_DERIVED: dict[tuple, tuple[ParagraphStyle, ParagraphStyle]] = {}
+
+
+def _derived(name: str, parent: ParagraphStyle, **changes) -> ParagraphStyle:
+    """``ParagraphStyle(name, parent=parent, **changes)``, made once: every letter's paragraphs
+    in it share one style object (and so one style key, ``_style_key``)."""
+    key = (name, id(parent), tuple(sorted(changes.items())))
+    kept = _DERIVED.get(key)
+    if kept is None or kept[0] is not parent:
+        if len(_DERIVED) >= 256:
+            _DERIVED.clear()
+        kept = _DERIVED[key] = (parent, ParagraphStyle(name, parent=parent, **changes))
+    return kept[1]
+
+
 def _paragraph(block: Block, st: dict, cls: str) -> list:
     """A paragraph, and its second-language twin (``alt``) in small type beneath it."""
     if not block.alt:
         return [Paragraph(markup(block.runs), st[cls])]
-    return [Paragraph(markup(block.runs), ParagraphStyle(f"{cls}-paired", parent=st[cls],
-                                                         spaceAfter=1)),
-            Paragraph(escape(block.alt), ParagraphStyle("alt-after", parent=st["alt"],
-                                                        spaceAfter=st[cls].spaceAfter))]
+    return [Paragraph(markup(block.runs), _derived(f"{cls}-paired", st[cls], spaceAfter=1)),
+            Paragraph(escape(block.alt), _derived("alt-after", st["alt"],
+                                                  spaceAfter=st[cls].spaceAfter))]
 
 
 def _table(block: Block, width: float, st: dict) -> Table:
@@ -539,10 +563,10 @@ def _unkeyed_flowables(blocks: list[Block], width: float, st: dict, pointers=Non
             for i, item in enumerate(block.items):
                 cell = [Paragraph(markup(item), st["li"])]
                 if checkboxes and i < len(block.alt_items):
-                    cell = [Paragraph(markup(item), ParagraphStyle(
-                                "li-paired", parent=st["li"], spaceAfter=0)),
-                            Paragraph(escape(block.alt_items[i]), ParagraphStyle(
-                                "alt-item", parent=st["alt"], leftIndent=st["li"].fontSize,
+                    cell = [Paragraph(markup(item), _derived("li-paired", st["li"],
+                                                             spaceAfter=0)),
+                            Paragraph(escape(block.alt_items[i]), _derived(
+                                "alt-item", st["alt"], leftIndent=st["li"].fontSize,
                                 spaceAfter=2))]
                 cells.append(cell)
                 items.append(ListItem(cell, **({"value": "", "bulletText": ""}
