@@ -125,39 +125,47 @@ def _digest(obj, h) -> None:
         h.update(repr(obj).encode())
 
 
-def _share_fonts(pdf) -> int:
-    """Keep one copy of each distinct font subset in the print file, tagged by its content.
+class _SharedFonts:
+    """One copy of each distinct font subset in a print file, tagged by its content.
 
-    Letters of a batch embed byte-identical subsets (``letters.glyphs``): each page's font
-    resources are pointed at the first copy, and the others, no longer referenced, are not
-    written. Each distinct subset gets a tag of its own, six capitals drawn from a digest of
-    its content (``/BaseFont`` and its descriptor's ``/FontName``), so the same subset carries
-    the same tag in every print file and two different subsets never share one in a file.
-    Returns the number of distinct subsets kept.
+    Letters of a batch embed byte-identical subsets (``letters.glyphs``): the first copy of
+    each is kept and every page's font resources point at it. Each distinct subset gets a tag
+    of its own, six capitals drawn from a digest of its content (``/BaseFont`` and its
+    descriptor's ``/FontName``), so the same subset carries the same tag in every print file
+    and two different subsets never share one in a file.
     """
-    import hashlib
 
-    import pikepdf
+    def __init__(self, pdf):
+        self.pdf = pdf
+        self.kept: dict[bytes, object] = {}
+        self.tags: set[str] = set()
+        self.mine: set[tuple[int, int]] = set()     # the kept fonts, in ``pdf``
 
-    kept: dict[bytes, object] = {}
-    tags: set[str] = set()
-    done: set[tuple[int, int]] = set()
+    def keep(self, font, foreign: bool = False) -> object:
+        """The font to use for ``font`` (of ``pdf``, or of a letter's PDF when ``foreign``):
+        the first copy of the same subset, or ``font`` itself (copied in), retagged."""
+        import hashlib
 
-    def keep(font) -> object:
-        """The font to use for ``font``: the first copy of the same subset, or ``font``
-        itself, retagged, when it is the first."""
+        import pikepdf
+
+        if not foreign and font.is_indirect and font.objgen in self.mine:
+            return font
         h = hashlib.sha256()
         _digest(font, h)
         key = h.digest()
-        same = kept.get(key)
+        same = self.kept.get(key)
         if same is not None:
             return same
-        kept[key] = font
+        if foreign:
+            font = self.pdf.copy_foreign(font)
+        self.kept[key] = font
+        if font.is_indirect:
+            self.mine.add(font.objgen)
         n = int.from_bytes(key[:8], "big") % 26 ** 6
-        while _tag(n) in tags:
+        while _tag(n) in self.tags:
             n = (n + 1) % 26 ** 6
         tag = _tag(n)
-        tags.add(tag)
+        self.tags.add(tag)
         for holder, entry in ((font, "/BaseFont"), (font.get("/FontDescriptor"), "/FontName")):
             value = holder.get(entry) if holder is not None else None
             m = _SUBSET.match(str(value)) if isinstance(value, pikepdf.Name) else None
@@ -165,9 +173,17 @@ def _share_fonts(pdf) -> int:
                 holder[entry] = pikepdf.Name(f"/{tag}+{m.group(2)}")
         return font
 
+
+def _share_fonts(pdf, shared: _SharedFonts | None = None) -> int:
+    """Point every page's font resources, and those of its form XObjects, at one copy of each
+    distinct subset (``_SharedFonts``); the others, no longer referenced, are not written.
+    Returns the number of distinct subsets kept."""
+    import pikepdf
+
+    shared = shared or _SharedFonts(pdf)
+    done: set[tuple[int, int]] = set()
+
     def walk(resources) -> None:
-        """Point a resource dictionary's fonts, and those of its form XObjects, at the kept
-        copies."""
         if resources is None or (resources.is_indirect and resources.objgen in done):
             return
         if resources.is_indirect:
@@ -177,7 +193,7 @@ def _share_fonts(pdf) -> int:
             if table.is_indirect:
                 done.add(table.objgen)
             for name in list(table.keys()):
-                table[name] = keep(table[name])
+                table[name] = shared.keep(table[name])
         forms = resources.get("/XObject")
         for name in list(forms.keys()) if forms is not None else ():
             form = forms[name]
@@ -189,7 +205,59 @@ def _share_fonts(pdf) -> int:
 
     for page in pdf.pages:
         walk(page.obj.get("/Resources"))
-    return len(kept)
+    return len(shared.kept)
+
+
+def _copied(pdf, value):
+    """``value`` of a letter's PDF, for ``pdf``: indirect objects copied in (with what they
+    refer to), direct arrays and dictionaries rebuilt around them."""
+    import pikepdf
+
+    if not isinstance(value, pikepdf.Object):  # a number or a boolean, as Python's
+        return value
+    if value.is_indirect:
+        return pdf.copy_foreign(value)
+    if isinstance(value, pikepdf.Array):
+        return pikepdf.Array([_copied(pdf, v) for v in value])
+    if isinstance(value, pikepdf.Dictionary):
+        return pikepdf.Dictionary({k: _copied(pdf, v) for k, v in value.items()})
+    return value
+
+
+def _pages_of(merged, src, shared: _SharedFonts) -> list:
+    """``src``'s pages made in ``merged`` (not yet in its page tree), their fonts pointed at
+    ``shared``'s copies: a letter's fonts are compared by content and copied in only when new,
+    instead of every letter's being copied and dropped."""
+    import pikepdf
+
+    fonts: dict[tuple[int, int], object] = {}
+    inherited = {k: src.Root.Pages[k] for k in ("/Resources", "/MediaBox", "/CropBox",
+                                                 "/Rotate") if k in src.Root.Pages}
+    out = []
+    for page in src.pages:
+        obj = page.obj
+        new = pikepdf.Dictionary({k: _copied(merged, v) for k, v in inherited.items()
+                                  if k not in obj and k != "/Resources"})
+        for key, value in obj.items():
+            if key not in ("/Parent", "/Resources"):
+                new[key] = _copied(merged, value)
+        kept = pikepdf.Dictionary()
+        for key, value in obj.get("/Resources", inherited.get("/Resources", {})).items():
+            if key != "/Font":
+                kept[key] = _copied(merged, value)
+                continue
+            table = pikepdf.Dictionary()
+            for name, font in value.items():
+                if not font.is_indirect:
+                    table[name] = _copied(merged, font)
+                    continue
+                if font.objgen not in fonts:
+                    fonts[font.objgen] = shared.keep(font, foreign=True)
+                table[name] = fonts[font.objgen]
+            kept[key] = table
+        new.Resources = kept
+        out.append(merged.make_indirect(new))
+    return out
 
 
 def _merge_print_file(job: tuple[str, list[str]]) -> str:
@@ -198,11 +266,16 @@ def _merge_print_file(job: tuple[str, list[str]]) -> str:
 
     target, sources = job
     merged = pikepdf.Pdf.new()
+    shared = _SharedFonts(merged)
     opened = [pikepdf.open(io.BytesIO(Path(p).read_bytes())) for p in sources]
     try:
-        for src in opened:
-            merged.pages.extend(src.pages)
-        _share_fonts(merged)
+        pages = [page for src in opened for page in _pages_of(merged, src, shared)]
+        # the page tree made at once (one page appended at a time costs qpdf a scan each)
+        tree = merged.Root.Pages
+        for page in pages:
+            page.Parent = tree
+        tree.Kids, tree.Count = pikepdf.Array(pages), len(pages)
+        _share_fonts(merged, shared)  # those of the pages' form XObjects
         buf = io.BytesIO()
         # Letter streams are already compressed: copy them as they are (decoding and
         # recompressing them made merging nine times slower for no smaller file).
