@@ -301,9 +301,14 @@ class Paragraph(_RLParagraph):
             return super().breakLines(width)
         key = (parsed, tuple(width) if isinstance(width, (list, tuple)) else width)
         self._letters_broken = key
-        hit = _BROKEN.get(key)
+        own = self.__dict__.get("_letters_own")
+        if own is not None and own[0] == key:
+            hit = own[1]
+        else:
+            hit = _BROKEN.get(key)
+            if hit is not None:
+                _BROKEN.move_to_end(key)
         if hit is not None:
-            _BROKEN.move_to_end(key)
             lines, changed = hit
             self.__dict__.update(changed)
             if "frags" in changed:
@@ -321,6 +326,9 @@ class Paragraph(_RLParagraph):
                    if k not in before or before[k] is not v}
         if "frags" in changed:
             changed["frags"] = tuple(changed["frags"])
+        # kept on the paragraph too: a table wraps its cells again to draw them, and what only
+        # this letter prints (a docket number) is not in the shared cache yet
+        self._letters_own = (key, (lines, changed))
         _remember(_BROKEN, key, (lines, changed))
         return lines
 
