@@ -128,6 +128,33 @@ def _filters(locale: Locale) -> dict:
     return {"date": date_filter, "number": number_filter}
 
 
+def _remembered(translate):
+    """Jinja's newstyle ``gettext`` (and kin) for one environment, each message translated
+    and filled in once per set of values: a letter asks for some ninety, most of them with
+    the same values in every letter (the office, the dates), and the answer is a string."""
+    from jinja2.utils import pass_context
+
+    kept: dict = {}
+
+    @pass_context
+    def remembered(context, *args, **variables):
+        try:
+            # the values' types too: a Markup value goes in as it is, a str one escaped
+            key = (context.eval_ctx.autoescape, args, tuple(type(a) for a in args),
+                   tuple(sorted((k, type(v), v) for k, v in variables.items())))
+            hash(key)
+        except TypeError:  # a value that is not hashable: translated each time
+            return translate(context, *args, **variables)
+        out = kept.get(key)
+        if out is None:
+            if len(kept) >= 4096:
+                kept.clear()
+            out = kept[key] = translate(context, *args, **variables)
+        return out
+
+    return remembered
+
+
 def environment(templates_dir: str | Path, locale_dir: str | Path, lang: str, *,
                 locale: str | None = None, domain: str = DOMAIN) -> SandboxedEnvironment:
     """The (cached) Jinja environment that renders templates in ``lang`` with the ``domain``
@@ -150,6 +177,9 @@ def environment(templates_dir: str | Path, locale_dir: str | Path, lang: str, *,
     )
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_translations(translations, newstyle=True)
+    for name in ("gettext", "ngettext", "pgettext", "npgettext"):
+        if name in env.globals:
+            env.globals[name] = _remembered(env.globals[name])
     env.filters.update(_filters(locale_for(locale or lang)))
     env.globals["lang"] = lang
     with _lock:

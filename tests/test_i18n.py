@@ -129,3 +129,23 @@ def test_preview_command_writes_watermarked_proofs_with_safe_names(workspace, mo
     missing = CliRunner().invoke(cli, ["preview", str(path), "--id", "nobody"])
     assert missing.exit_code == 1
     assert missing.output == "Error: defendant nobody: not in the records\n"
+
+
+def test_translated_messages_are_filled_in_once_per_values_and_escaped_by_type(tmp_path):
+    """A message filled in with the same values is translated once per environment, and a
+    value's type is part of what is the same: text is escaped, Markup goes in as it is."""
+    from markupsafe import Markup
+
+    (tmp_path / "templates" / "en").mkdir(parents=True)
+    (tmp_path / "templates" / "en" / "t.html").write_text(
+        '<p>{{ _("Dear %(name)s,", name=name) }} '
+        '{{ ngettext("%(num)s case", "%(num)s cases", n) }}</p>', encoding="utf-8")
+    (tmp_path / "locale").mkdir()
+    env = i18n.environment(tmp_path / "templates", tmp_path / "locale", "en")
+    template = env.get_template("t.html")
+    plain = template.render(name="Tom & <Jerry>", n=2)
+    assert plain == "<p>Dear Tom &amp; &lt;Jerry&gt;, 2 cases</p>"
+    assert template.render(name=Markup("<b>Tom</b>"), n=1) == "<p>Dear <b>Tom</b>, 1 case</p>"
+    assert template.render(name="Tom & <Jerry>", n=2) == plain
+    assert template.render(name=Markup("Tom & <Jerry>"), n=True) == \
+        "<p>Dear Tom & <Jerry>, True case</p>"  # equal to the text above, not the same
