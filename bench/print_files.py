@@ -46,7 +46,12 @@ def measure(cfg, out: Path, batch: str) -> dict:
             "distinct": len(set(subsets))}
 
 
-def keep_every_subset(pdf) -> int:
+def copy_every_subset(shared, font, foreign=False):
+    """The merge before: a letter's fonts are copied in whatever they hold."""
+    return shared.pdf.copy_foreign(font) if foreign else font
+
+
+def keep_every_subset(pdf, shared=None) -> int:
     """The merge before: every letter's subsets stay, each under a tag of its own."""
     import pikepdf
 
@@ -66,7 +71,8 @@ def main() -> None:
     cfg = config.load(HERE.parent / "letters.toml")
     with tempfile.TemporaryDirectory() as tmp:
         with mock.patch.object(mailing.glyphs, "batch_charset", lambda *a, **k: ""):
-            with mock.patch.object(printshop, "_share_fonts", keep_every_subset):
+            with mock.patch.object(printshop, "_share_fonts", keep_every_subset), \
+                    mock.patch.object(printshop._SharedFonts, "keep", copy_every_subset):
                 before = measure(cfg, Path(tmp) / "before", "before")
             identical = measure(cfg, Path(tmp) / "identical", "identical")
         after = measure(cfg, Path(tmp) / "after", "after")
