@@ -219,13 +219,15 @@ def _remember(cache: collections.OrderedDict, key, value, size: int = _CACHE_SIZ
 
 
 def _canvas_state(canv) -> tuple:
-    return tuple(repr(getattr(canv, a, None)) for a in _CANVAS_STATE)
+    extg = getattr(canv, "_extgstate", None)
+    return (*(repr(getattr(canv, a, None)) for a in _CANVAS_STATE),
+            repr(sorted(extg._d.items())) if extg is not None else "")
 
 
 _DRAWN: collections.OrderedDict = collections.OrderedDict()
-_CANVAS_STATE = ("_fillColorObj", "_strokeColorObj", "_fontname", "_fontsize", "_leading",
-                 "_charSpace", "_wordSpace", "_horizScale", "_textRenderMode", "_rise",
-                 "_lineWidth", "_fillAlpha", "_strokeAlpha")
+#: The canvas's graphics state, as ReportLab saves and restores it (its transparency and
+#: overprint, ``_extgstate``, are compared by what they hold: ``_canvas_state``).
+_CANVAS_STATE = tuple(a for a in Canvas.STATE_ATTRIBUTES if a != "_extgstate")
 
 
 def _font_codes(canv) -> tuple:
@@ -489,7 +491,8 @@ def _table(block: Block, width: float, st: dict) -> Table:
         ("LEFTPADDING", (0, 0), (-1, -1), 4), ("RIGHTPADDING", (0, 0), (-1, -1), 4),
     ]))
     table.spaceAfter = 10
-    return _keyed(table, ("table", width, len(header)), [p for row in header + rows for p in row])
+    return _keyed(table, ("table", width, len(header), tuple(len(r) for r in header + rows)),
+                  [p for row in header + rows for p in row])
 
 
 #: Column widths of the cases table by its number of columns (case: docket, court and
@@ -862,10 +865,13 @@ def _drawn_once(canv: Canvas, key: tuple, draw) -> None:
         for name, value in zip(_CANVAS_STATE, after):
             setattr(canv, name, value)
         return
-    start = len(canv._code)
+    start, objects, extg = len(canv._code), len(canv._doc.idToObject), key[-1][-1]
     draw()
+    # kept when it named no font anew, gave no character a code of this letter's own, made
+    # no object and left transparency as it was (the attributes set again on replay)
     if len(canv._doc.fontMapping) == len(names) and \
-            _font_codes(canv) == getattr(canv, "_letters_seeded", None):
+            _font_codes(canv) == getattr(canv, "_letters_seeded", None) and \
+            len(canv._doc.idToObject) == objects and _canvas_state(canv)[-1] == extg:
         _remember(_DRAWN, key, (tuple(canv._code[start:]),
                                 tuple(getattr(canv, name, None) for name in _CANVAS_STATE)))
 
@@ -941,7 +947,11 @@ def _first_page(canv: Canvas, _doc, letter_doc: Document, width: float) -> None:
 # from the one that did not fit) and that page
 # ends on replay as it did. Runs that change anything else (a font named anew, a character
 # given a code of this letter's own, an annotation, the keepWithNext ReportLab clears on what
-# it kept together, left for the next page) are not kept.
+# it kept together, left for the next page) are not kept. A run never ends with a flowable
+# ReportLab keeps with the next one (where the pair goes depends on what follows the run).
+# Replay re-runs no flowable's drawing but the language markers' (``_VersionStart``, which note
+# the page each version starts on): a flowable with any other effect on the letter than its
+# operators (the pointers' slot, a link, a bookmark) has no stamp key and is laid out.
 
 _STAMPS: collections.OrderedDict = collections.OrderedDict()
 _STAMPS_KEPT = 1024
@@ -1000,12 +1010,20 @@ class _LetterDocTemplate(BaseDocTemplate):
         m = 1
         while m < len(flowables) and flowables[m].__dict__.get("_stamp_shared"):
             m += 1
+        # ReportLab keeps a flowable marked keepWithNext together with the one after it: a run
+        # does not end with one (where it goes would depend on what follows the run)
+        while m < len(flowables) and m and flowables[m - 1].getKeepWithNext():
+            m -= 1
+        if not m:
+            return False
         run = flowables[:m]
         key = (frame._x1, frame._y1, frame._width, frame._height, frame._leftPadding,
                frame._rightPadding, frame._topPadding, frame._bottomPadding, frame._x, frame._y,
                frame._atTop, frame._prevASpace, frame._leftExtraIndent,
                frame._rightExtraIndent, canv._letters_charset, state,
-               tuple(f.__dict__["_stamp"] for f in run))
+               hasattr(run[0], "_postponed"),
+               # keepWithNext as it is now: ReportLab clears it on what it kept together
+               tuple((f.__dict__["_stamp"], bool(f.getKeepWithNext())) for f in run))
         hit = _STAMPS.get(key)
         if hit is None:
             self._stamp_rec = _Recording(key, run, flowables[m] if m < len(flowables) else None,

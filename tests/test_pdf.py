@@ -397,7 +397,7 @@ def test_stamped_pages_are_the_pages_laid_out(tmp_path, monkeypatch):
     pdf.clear_caches()
     warm = [pdf.render(doc).pdf for doc in docs]
     kept = list(pdf._STAMPS.values())
-    starts = {key[-1][0][0] for key in pdf._STAMPS}  # what the first flowable of each is
+    starts = {key[-1][0][0][0] for key in pdf._STAMPS}  # what the first flowable of each is
     checked = list(range(0, len(docs), 3)) + list(range(2 * len(people), len(docs)))
     for i in checked:
         pdf.clear_caches()
@@ -407,3 +407,53 @@ def test_stamped_pages_are_the_pages_laid_out(tmp_path, monkeypatch):
     assert any(after is None and split is None for *_, after, split, _ in kept)
     assert any(split is not None for *_, split, _ in kept)
     assert {"rest", "item", "para", "version"} <= starts  # a paragraph's rest, a list's item
+
+
+def test_stamps_never_end_with_what_reportlab_keeps_with_the_next_flowable():
+    """A paragraph kept with the next one (a form label) goes where the pair fits: a stamp does
+    not end with one (what follows it is this letter's own), and what ReportLab cleared on a
+    label it kept together is part of the stamp's key. Warm letters are cold letters."""
+    from letters import glyphs, pdf
+    from letters.compose import Block, Run
+    from letters.model import Case
+
+    cfg = config.load(ROOT / "letters.toml")
+    composer = Composer(cfg)
+    people = []
+    for i in range(6):
+        offense = "Possession of a Class B substance" + (
+            " with intent to distribute in a school zone, second and subsequent offense," * 6
+            if i == 5 else "")
+        cases = (Case(f"0301CR00010{i}", "Lowell District Court", "Middlesex", offense,
+                      "2004-05-06", 2),
+                 Case(f"0701CR00020{i}", "Boston Municipal Court, Central Division", "Suffolk",
+                      "Distribution of a Class A substance", "2008-11-30", 3))
+        people.append(person(defendant_id=f"D{i}", language="en", cases=cases))
+    charset = glyphs.batch_charset(cfg, people)
+    big = "This paragraph is shared by every letter and runs on and on. " * 120
+    label_before_table, chain_broken = [], []
+    for i, p in enumerate(people):
+        for docs in (label_before_table, chain_broken):
+            doc = composer.compose(p, notice_id=f"AAA-AAA-{i:03d}", issue_date=ISSUE,
+                                   languages=["en"])
+            doc.charset = charset
+            docs.append(doc)
+        # a label (kept with the next flowable) right before the cases table, which starts
+        # low on the page; the last letter's table is taller
+        blocks = label_before_table[-1].versions[0].blocks
+        at = next(k for k, b in enumerate(blocks) if b.kind == "table")
+        blocks[at:at] = [Block("p", [Run("Shared filler text for every letter. " * 15)]),
+                         Block("p", [Run("Please check each case in this table:")], cls="label")]
+        # a shared label after one of this letter's own: kept with it in five letters, on its
+        # own in the last, then a paragraph too tall to share a page with it
+        blocks = chain_broken[-1].versions[0].blocks
+        at = next(k for k, b in enumerate(blocks) if b.kind == "p" and b.cls == "greeting") + 1
+        blocks[at:at] = [Block("pagebreak", []),
+                         Block("p", [Run(f"Reference {i}")], cls="p" if i == 5 else "label"),
+                         Block("p", [Run("A shared instruction that stays with what follows.")],
+                               cls="label"),
+                         Block("p", [Run(big)])]
+    for docs in (label_before_table, chain_broken):
+        cold, warm = cold_and_warm(docs)
+        assert warm == cold + cold
+        assert len(pdf._STAMPS) > 0
