@@ -91,8 +91,6 @@ _CMAPS: dict[str, bytes] = {}
 def _memoise_objects(font: TTFont) -> None:
     """Make ``font`` write each subset's widths array once per process (ReportLab formats its
     hundreds of numbers again for every letter) and compress each ToUnicode map once."""
-    from reportlab.pdfbase import pdfdoc
-
     add = font.addObjects
 
     def add_objects(doc):
@@ -121,7 +119,6 @@ def _memoise_objects(font: TTFont) -> None:
 def _install_compression_memo() -> None:
     """ReportLab compresses every stream when the PDF is written: a font program made by
     ``_memoise_subsets`` is compressed once (zlib is deterministic: the same bytes)."""
-
     cls = pdfdoc.PDFStreamFilterZCompress
     if getattr(cls, "_letters_memo", False):
         return

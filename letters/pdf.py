@@ -230,6 +230,15 @@ _DRAWN: collections.OrderedDict = collections.OrderedDict()
 _CANVAS_STATE = tuple(a for a in Canvas.STATE_ATTRIBUTES if a != "_extgstate")
 
 
+def _batch_codes_only(canv, names: tuple) -> bool:
+    """Whether what was drawn since the letter's fonts were ``names`` named no font anew and
+    left its faces with no character outside the batch's set: then it used only the batch's
+    codes, the same in every letter (a character outside the set gets a code of this letter's
+    own, after the set's), and may be replayed in another letter."""
+    return len(canv._doc.fontMapping) == len(names) and \
+        _font_codes(canv) == getattr(canv, "_letters_seeded", None)
+
+
 def _font_codes(canv) -> tuple:
     """How many characters each face has codes for in this letter's PDF so far."""
     doc = canv._doc
@@ -253,8 +262,7 @@ class Paragraph(_RLParagraph):
         # the fonts this letter has named so far (a face first drawn here, such as the italic
         # one, gets the next free name): operators name fonts by these names
         names = tuple(canv._doc.fontMapping.items())
-        key = (broken, self.width, self.height, charset, names,
-               tuple(repr(getattr(canv, a, None)) for a in _CANVAS_STATE))
+        key = (broken, self.width, self.height, charset, names, _canvas_state(canv))
         hit = _DRAWN.get(key)
         if hit is not None:
             _DRAWN.move_to_end(key)
@@ -262,11 +270,7 @@ class Paragraph(_RLParagraph):
             return
         start = len(canv._code)
         super().draw()
-        # kept only if it named no font anew and the letter's faces still have no character
-        # outside the batch's set: then it uses only the batch's codes, the same in every letter
-        # (a character outside the set gets a code of this letter's own, after the set's)
-        if len(canv._doc.fontMapping) == len(names) and \
-                _font_codes(canv) == getattr(canv, "_letters_seeded", None):
+        if _batch_codes_only(canv, names):
             _remember(_DRAWN, key, tuple(canv._code[start:]))
 
     def _setup(self, text, style, bulletText, frags, cleaner):
@@ -295,7 +299,6 @@ class Paragraph(_RLParagraph):
             _split_from(self, parts, availWidth, availHeight,
                         [None, ("rest", key, availWidth, len(parts[0].blPara.lines))])
         return parts
-
 
     def breakLines(self, width):
         parsed = self.__dict__.get("_letters_key")
@@ -855,8 +858,8 @@ def _drawn_once(canv: Canvas, key: tuple, draw) -> None:
     charset = getattr(canv, "_letters_charset", "")
     if not charset:
         return draw()
-    names = tuple(canv._doc.fontMapping.items())
-    key = ("drawn", key, charset, names, _canvas_state(canv))
+    names, before = tuple(canv._doc.fontMapping.items()), _canvas_state(canv)
+    key = ("drawn", key, charset, names, before)
     hit = _DRAWN.get(key)
     if hit is not None:
         _DRAWN.move_to_end(key)
@@ -865,13 +868,12 @@ def _drawn_once(canv: Canvas, key: tuple, draw) -> None:
         for name, value in zip(_CANVAS_STATE, after):
             setattr(canv, name, value)
         return
-    start, objects, extg = len(canv._code), len(canv._doc.idToObject), key[-1][-1]
+    start, objects = len(canv._code), len(canv._doc.idToObject)
     draw()
-    # kept when it named no font anew, gave no character a code of this letter's own, made
-    # no object and left transparency as it was (the attributes set again on replay)
-    if len(canv._doc.fontMapping) == len(names) and \
-            _font_codes(canv) == getattr(canv, "_letters_seeded", None) and \
-            len(canv._doc.idToObject) == objects and _canvas_state(canv)[-1] == extg:
+    # kept when it used the batch's codes only, made no object and left transparency as it
+    # was (the other attributes of the state are set again on replay)
+    if _batch_codes_only(canv, names) and len(canv._doc.idToObject) == objects and \
+            _canvas_state(canv)[-1] == before[-1]:
         _remember(_DRAWN, key, (tuple(canv._code[start:]),
                                 tuple(getattr(canv, name, None) for name in _CANVAS_STATE)))
 
@@ -944,10 +946,10 @@ def _first_page(canv: Canvas, _doc, letter_doc: Document, width: float) -> None:
 # A stamp ends where its run does (at a flowable about this letter only, a page break, the end
 # of the letter), or where the page ends: then it keeps what was left for the next page (a
 # flowable of the run, the rest of a paragraph split after so many lines, the items of a list
-# from the one that did not fit) and that page
-# ends on replay as it did. Runs that change anything else (a font named anew, a character
-# given a code of this letter's own, an annotation, the keepWithNext ReportLab clears on what
-# it kept together, left for the next page) are not kept. A run never ends with a flowable
+# from the one that did not fit) and that page ends on replay as it did. Runs that change
+# anything else (a font named anew, a character given a code of this letter's own, an
+# annotation, the keepWithNext ReportLab clears on what it kept together, left for the next
+# page) are not kept. A run never ends with a flowable
 # ReportLab keeps with the next one (where the pair goes depends on what follows the run).
 # Replay re-runs no flowable's drawing but the language markers' (``_VersionStart``, which note
 # the page each version starts on): a flowable with any other effect on the letter than its
