@@ -241,7 +241,7 @@ class DaskEngine:
         client = self.client
         threads = max(1, sum(client.nthreads().values()))
         size = chunk_size(len(tasks), threads)
-        chunks = iter([tasks[i:i + size] for i in range(0, len(tasks), size)])
+        chunks = (tasks[i:i + size] for i in range(0, len(tasks), size))
         fingerprint = workspace_fingerprint(cfg)
         shared = client.scatter(cfg, broadcast=True, hash=False)
         in_flight: collections.deque = collections.deque()

@@ -34,7 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from letters import __version__, engines, glyphs, merkle, notice
 from letters.config import Config
@@ -42,7 +42,7 @@ from letters.engines import DaskEngine
 from letters.errors import LettersError, UsageError
 from letters.exports import private_dir, write_csv
 from letters.ledger import BatchRow, Ledger, default_url
-from letters.model import Recipient
+from letters.model import PackedRecipients, Recipient
 from letters.people import Outcome
 from letters.records import Intake, read_for
 from letters.printshop import PrintJob, sheets_of, write_print_files
@@ -298,6 +298,31 @@ def _results(tasks: list, cfg: Config, letters_dir: Path, workers: int,
         yield from _bounded_map(pool, tasks, chunk, window=workers * 4)
 
 
+class _Tasks(Sequence):
+    """The letters still to render, as ``(recipient, notice ID, issue date, IMb)`` tasks made
+    when they are read: the main process never holds every person's task at once."""
+
+    def __init__(self, recipients: Sequence[Recipient], ids: dict[str, str],
+                 issue_date: dt.date, imbs: dict[str, str], skip=()):
+        self._recipients, self._ids, self._date, self._imbs = recipients, ids, issue_date, imbs
+        self._todo = [i for i, r in enumerate(recipients) if r.defendant_id not in skip]
+
+    def __len__(self) -> int:
+        return len(self._todo)
+
+    def _task(self, i: int) -> tuple:
+        r = self._recipients[i]
+        return (r, self._ids[r.defendant_id], self._date, self._imbs.get(r.defendant_id))
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self._task(i) for i in self._todo[k]]
+        return self._task(self._todo[k])
+
+    def __iter__(self):
+        return (self._task(i) for i in self._todo)
+
+
 def _render_chunk(tasks: list) -> list[dict]:
     return [render_letter(task) for task in tasks]
 
@@ -388,7 +413,8 @@ class BatchPlan:
     """What a batch will do, decided before anything is written (``mail --dry-run`` shows it)."""
 
     intake: object                      # records.Intake, or followup.FollowUpPlan
-    recipients: list[Recipient]         # who gets a letter, as it will be addressed
+    #: who gets a letter, as it will be addressed (held compressed: ``PackedRecipients``)
+    recipients: Sequence[Recipient]
     #: people without a letter: defendant_id -> Outcome (suppressed or rejected)
     left_out: dict[str, Outcome]
     follows: dict[str, str]             # follow-up: defendant_id -> the notice it follows
@@ -413,11 +439,11 @@ class BatchPlan:
             return {}
         from letters import imb
 
-        order = sorted((ids[r.defendant_id], r) for r in self.recipients)
-        return {r.defendant_id: imb.value(self.imb["barcode_id"], self.imb["service_type"],
-                                          self.imb["mailer_id"], self.imb["base_serial"] + i,
-                                          r.address.zip)
-                for i, (_, r) in enumerate(order)}
+        order = sorted((ids[r.defendant_id], r.defendant_id, r.address.zip)
+                       for r in self.recipients)
+        return {d: imb.value(self.imb["barcode_id"], self.imb["service_type"],
+                             self.imb["mailer_id"], self.imb["base_serial"] + i, zip_code)
+                for i, (_, d, zip_code) in enumerate(order)}
 
     @property
     def people(self) -> int:
@@ -487,7 +513,7 @@ def plan_batch(cfg: Config, records_path: str | os.PathLike | None, *, batch: st
                              f"(in {where}) and are left out; --again includes them")
             records_sha = intake.digest()
             inputs.append(("plan", "follow-up plan", records_sha, intake.to_json()))
-            recipients = list(intake.recipients)
+            recipients = PackedRecipients(intake.recipients)
             follows = intake.follows
         else:
             if records_path is None:
@@ -496,7 +522,7 @@ def plan_batch(cfg: Config, records_path: str | os.PathLike | None, *, batch: st
             intake = read_for(cfg, records_path)
             records_sha = None
             follows = {}
-            recipients = list(intake.recipients)
+            recipients = PackedRecipients(intake.recipients)
             if cfg.mailing.newest_address:
                 kept = _stored(previous, "plan", "newest addresses")
                 if kept is not None or existing is not None:
@@ -510,7 +536,8 @@ def plan_batch(cfg: Config, records_path: str | os.PathLike | None, *, batch: st
                     chosen = {r.defendant_id: {"address": asdict(r.address),
                                                "source": r.address_source}
                               for r in recipients if r.address_source}
-                recipients = [_with_address(r, chosen.get(r.defendant_id)) for r in recipients]
+                recipients = PackedRecipients(_with_address(r, chosen.get(r.defendant_id))
+                                              for r in recipients)
                 newer = {r.defendant_id: r.address_source.rsplit(" ", 1)[-1]
                          for r in recipients if r.address_source}
                 data = json.dumps(chosen, sort_keys=True, ensure_ascii=False).encode()
@@ -637,6 +664,8 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
         export_date=export_date, allow_past_date=allow_past_date, again=again, today=today,
         allow_sample_signoffs=allow_sample_signoffs)
     intake, recipients, follows = plan.intake, plan.recipients, plan.follows
+    # The export's table is not read again: the recipients are packed in the plan.
+    intake.recipients = None
 
     # a scheduler that cannot be reached stops the run here, before anything is written
     with engines.opened(engine or cfg.mailing.engine,
@@ -676,8 +705,7 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
             ids = assign_notice_ids(batch, recipients, taken,
                                     {d: row.notice_id for d, row in recorded.items()})
             imbs = plan.imb_values(ids)
-            todo = [(r, ids[r.defendant_id], issue_date, imbs.get(r.defendant_id))
-                    for r in recipients if r.defendant_id not in recorded]
+            todo = _Tasks(recipients, ids, issue_date, imbs, skip=recorded)
             result.resumed = len(recorded)
             failures: list[dict] = []
             pending: list[dict] = []
@@ -706,7 +734,7 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
             # Every letter is recorded, and the outputs are made from the ledger's rows: the
             # people's objects and the export's table go before those rows are read, so that a
             # large batch does not hold both at once.
-            todo = res = recipients = plan.recipients = intake.recipients = None
+            todo = res = recipients = plan.recipients = None
 
             rows = ledger.letters(bat.id)
             people = outcomes_of(rows, failures, plan.left_out)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from letters.errors import InputFileError
-from letters.model import Address, Recipient
+from letters.model import Address, PackedRecipients, Recipient
 
 LETTER, SUPPRESSED, REJECTED = "letter", "suppressed", "rejected"
 STATES = (LETTER, SUPPRESSED, REJECTED)
@@ -138,10 +138,10 @@ def _clean(value) -> str:
 
 
 def apply_suppressions(recipients: Iterable[Recipient], suppressions: Mapping[str, Suppression],
-                       reasons: Mapping) -> tuple[list[Recipient], list[Outcome]]:
+                       reasons: Mapping) -> tuple[PackedRecipients, list[Outcome]]:
     """The recipients to mail (counsel of record in place of a represented person), and the
     people left out."""
-    mailed: list[Recipient] = []
+    mailed = PackedRecipients()
     left_out: list[Outcome] = []
     for r in recipients:
         s = suppressions.get(r.defendant_id)
@@ -201,10 +201,10 @@ def newest_addresses(ledger, since: dt.date) -> tuple[dict[str, AddressUpdate], 
     return found, notes
 
 
-def use_newest(recipients: list[Recipient], updates: Mapping[str, AddressUpdate]
-               ) -> tuple[list[Recipient], dict[str, str]]:
+def use_newest(recipients: Iterable[Recipient], updates: Mapping[str, AddressUpdate]
+               ) -> tuple[PackedRecipients, dict[str, str]]:
     """Recipients with their newest address; defendant_id -> the notice whose response gave it."""
-    out, changed = [], {}
+    out, changed = PackedRecipients(), {}
     for r in recipients:
         u = updates.get(r.defendant_id)
         if u is None or u.address == r.address:

@@ -435,3 +435,25 @@ def test_a_changed_suppression_file_is_refused_by_the_dry_run_as_by_the_run(supp
                 "--workers", "1", *extra)
         assert r.exit_code == 2, (extra, r.output)
         assert "changed: the suppression file" in r.output
+
+
+def test_packed_recipients_read_back_as_they_were_packed():
+    """A plan holds its recipients compressed: every way of reading gives the same people, in
+    order, as the export's own sequence, including a block still being filled."""
+    from letters.model import PackedRecipients
+    from letters.records import read_for
+
+    people = list(read_for(CFG, ROOT / "examples" / "records.csv").recipients)
+    assert len(people) > 2 * PackedRecipients.BLOCK  # full blocks and a tail
+    packed = PackedRecipients(people)
+    assert len(packed) == len(people)
+    assert list(packed) == people
+    assert packed[0] == people[0] and packed[-1] == people[-1]
+    assert packed[PackedRecipients.BLOCK] == people[PackedRecipients.BLOCK]
+    assert packed[5:300:7] == people[5:300:7]
+    assert [packed[i] for i in range(len(people) - 1, -1, -1)] == people[::-1]
+    with pytest.raises(IndexError):
+        packed[len(people)]
+    packed.append(people[3])
+    assert packed[-1] == people[3] and len(packed) == len(people) + 1
+    assert not PackedRecipients() and packed
