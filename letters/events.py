@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 
 def sha256_text(text: str | bytes | None) -> str:
@@ -80,12 +80,44 @@ def batch_inputs_digest(rows: list[dict]) -> str:
     return sha256_text(json.dumps(items, ensure_ascii=False))
 
 
-def outcomes_digest(rows: list[dict]) -> str:
+_OUTCOME_COLUMNS = ("defendant_id", "state", "reason", "note", "notice_id", "dockets", "sent_to",
+                    "address_source")
+
+
+class OutcomesDigest:
+    """SHA-256 over a batch's people states, in defendant order: the JSON text of the sorted
+    list of their rows' values. Rows are added in any order and in parts; each is kept as its
+    JSON text only, not as the row."""
+
+    def __init__(self):
+        self._items: list[tuple[str, str]] = []
+
+    def update(self, rows: Iterable[dict]) -> None:
+        for r in rows:
+            item = [r[k] if r[k] is not None else "" for k in _OUTCOME_COLUMNS]
+            self._items.append((item[0], json.dumps(item, ensure_ascii=False)))
+
+    def hexdigest(self) -> str:
+        items = self._items
+        items.sort(key=lambda x: x[0])
+        # People whose first value is the same keep the order of their whole lists.
+        i = 0
+        while i < len(items):
+            j = i + 1
+            while j < len(items) and items[j][0] == items[i][0]:
+                j += 1
+            if j - i > 1:
+                items[i:j] = sorted(items[i:j], key=lambda x: json.loads(x[1]))
+            i = j
+        # json.dumps of a list is its items' texts joined by ", " in brackets
+        return sha256_text("[" + ", ".join(text for _, text in items) + "]")
+
+
+def outcomes_digest(rows: Iterable[dict]) -> str:
     """SHA-256 over a batch's people states, in defendant order."""
-    cols = ("defendant_id", "state", "reason", "note", "notice_id", "dockets", "sent_to",
-            "address_source")
-    items = sorted([[r[k] if r[k] is not None else "" for k in cols] for r in rows])
-    return sha256_text(json.dumps(items, ensure_ascii=False))
+    digest = OutcomesDigest()
+    digest.update(rows)
+    return digest.hexdigest()
 
 
 def compare(kind: Kind, payload: dict, row: dict,

@@ -21,6 +21,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from typing import Iterator
 from pathlib import Path
 
 from sqlalchemy import (
@@ -578,6 +579,13 @@ class Ledger:
         with self.engine.connect() as conn:
             return list(conn.execute(q))
 
+    def iter_letters(self, batch_id: int, *, chunk: int = 1000) -> Iterator:
+        """A batch's letters in notice-ID order, read ``chunk`` rows at a time (a large batch's
+        rows are never all in memory at once)."""
+        q = select(letters).where(letters.c.batch_id == batch_id).order_by(letters.c.notice_id)
+        with self.engine.connect() as conn:
+            yield from conn.execution_options(yield_per=chunk).execute(q)
+
     def notice_ids(self) -> set[str]:
         with self.engine.connect() as conn:
             return set(conn.execute(select(letters.c.notice_id)).scalars())
@@ -591,25 +599,32 @@ class Ledger:
                     people: list | None = None, *, sums_sha256: str | None = None) -> None:
         """Record the batch's root, what became of every person in it, and the SHA-256 of its
         SHA256SUMS file (one transaction)."""
-        from letters.events import outcomes_digest
+        from letters.events import OutcomesDigest
 
         states: dict[str, int] = {}
-        rows = [{"batch_id": batch.id, "defendant_id": o.defendant_id, "state": o.state,
-                 "reason": o.reason, "note": o.note, "notice_id": o.notice_id or None,
-                 "dockets": json.dumps(list(o.dockets), ensure_ascii=False),
-                 "sent_to": o.sent_to, "address_source": o.address_source}
-                for o in people or []]
-        for o in people or []:
-            states[o.state] = states.get(o.state, 0) + 1
+        digest = OutcomesDigest()
         created = now()
         with self.engine.begin() as conn:
+            rows: list[dict] = []
+            for o in people or ():  # written in chunks: a batch's people need not all be held
+                rows.append({"batch_id": batch.id, "defendant_id": o.defendant_id,
+                             "state": o.state, "reason": o.reason, "note": o.note,
+                             "notice_id": o.notice_id or None,
+                             "dockets": json.dumps(list(o.dockets), ensure_ascii=False),
+                             "sent_to": o.sent_to, "address_source": o.address_source})
+                states[o.state] = states.get(o.state, 0) + 1
+                if len(rows) == 2000:
+                    digest.update(rows)
+                    conn.execute(insert(outcomes), rows)
+                    rows = []
             if rows:
+                digest.update(rows)
                 conn.execute(insert(outcomes), rows)
             conn.execute(insert(batch_roots).values(batch_id=batch.id, root=root,
                                                     letter_count=count, created_at=created))
             self.add_event(conn, "batch-complete", batch=batch.name, created_at=created,
                            payload={"root": root, "letters": count, "people": states,
-                                    "created_at": created, "outcomes_sha256": outcomes_digest(rows),
+                                    "created_at": created, "outcomes_sha256": digest.hexdigest(),
                                     "sums_sha256": sums_sha256})
 
     def outcomes(self, batch_id: int | None = None) -> list:

@@ -76,18 +76,37 @@ def postage_step(weight_oz: float) -> str:
 
 def sort_groups(rows, minimum: int = PACKAGE_MIN) -> dict[str, tuple[int, str, str]]:
     """notice ID -> (level, key, label) of its sort group (see the module's docstring)."""
-    zip5 = Counter(r.zip[:5] for r in rows)
-    rest = [r for r in rows if zip5[r.zip[:5]] < minimum]
-    zip3 = Counter(r.zip[:3] for r in rest)
-    out = {}
-    for r in rows:
-        if zip5[r.zip[:5]] >= minimum:
-            out[r.notice_id] = (0, r.zip[:5], f"5-digit {r.zip[:5]}")
-        elif zip3[r.zip[:3]] >= minimum:
-            out[r.notice_id] = (1, r.zip[:3], f"3-digit {r.zip[:3]}")
+    rows = list(rows)
+    return dict(zip([r.notice_id for r in rows], _groups_of([r.zip for r in rows], minimum)))
+
+
+def _groups_of(zips: list[str], minimum: int = PACKAGE_MIN) -> list[tuple[int, str, str]]:
+    """Per letter (by position), its sort group as :func:`sort_groups` gives it; letters of a
+    group share one tuple."""
+    zip5 = Counter(z[:5] for z in zips)
+    zip3 = Counter(z[:3] for z in zips if zip5[z[:5]] < minimum)
+    made: dict[tuple, tuple[int, str, str]] = {}
+    out = []
+    for z in zips:
+        if zip5[z[:5]] >= minimum:
+            key = (0, z[:5])
+        elif zip3[z[:3]] >= minimum:
+            key = (1, z[:3])
         else:
-            out[r.notice_id] = (2, "", "mixed")
+            key = (2, "")
+        group = made.get(key)
+        if group is None:
+            label = {0: f"5-digit {key[1]}", 1: f"3-digit {key[1]}", 2: "mixed"}[key[0]]
+            group = made[key] = (*key, label)
+        out.append(group)
     return out
+
+
+def _rows_at(rows, positions: list[int]) -> list:
+    """The rows at these positions: ``rows.take`` when the rows have it (they are read then,
+    not held), else by index."""
+    take = getattr(rows, "take", None)
+    return take(positions) if take is not None else [rows[i] for i in positions]
 
 
 def _tag(n: int) -> str:
@@ -311,59 +330,83 @@ class PrintJob:
         return w, postage_step(w)
 
 
-def _address(row, upper_case: bool) -> tuple[list[str], str]:
-    """The window's lines and the ZIP (+4) of a letter, from the ledger's recipient data, the
-    same way ``letters.pdf.address_lines`` prints them."""
+def window(recipient: dict, notice_id: str, upper_case: bool) -> tuple[list[str], str]:
+    """The window's lines and the ZIP (+4) of a letter, from the ledger's recipient data (its
+    JSON, decoded), the same way ``letters.pdf.address_lines`` prints them."""
     from letters.addresses import block_lines
     from letters.compose import nfc_recipient
     from letters.model import recipient_from_dict
 
-    r = nfc_recipient(recipient_from_dict(json.loads(row.recipient)))
+    r = nfc_recipient(recipient_from_dict(recipient))
     name = r.deliver_to["name"] if r.deliver_to else r.full_name
     lines = block_lines(name, r.address, upper_case=upper_case)
     if len(lines) > ADDRESS_LINES:
-        raise ValueError(f"notice {row.notice_id}: {len(lines)} address lines, more than the "
+        raise ValueError(f"notice {notice_id}: {len(lines)} address lines, more than the "
                          f"window's {ADDRESS_LINES}")
     return lines, r.address.zip
+
+
+def _address(row, upper_case: bool) -> tuple[list[str], str]:
+    """A letter's window: precomputed (``window`` and ``window_zip``, as
+    ``letters.mailing.SentLetters`` holds them) or from the ledger row's recipient data."""
+    lines = getattr(row, "window", None)
+    if lines is not None:
+        return list(lines), row.window_zip
+    return window(json.loads(row.recipient), row.notice_id, upper_case)
 
 
 def write_print_files(folder: Path, rows, mailing, workers: int, *, batch: str,
                       upper_case: bool = True) -> PrintJob:
     """Combined PDFs in presort order for the mail house, their manifest, the address file and
     the job sheet; ``mailing`` is the ``[mailing]`` configuration."""
-    rows = list(rows)
-    groups = sort_groups(rows)
-    ordered = sorted(rows, key=lambda r: (*groups[r.notice_id][:2], r.zip, r.notice_id))
+    # Positions, not rows, are sorted: a batch's rows are read a print file at a time.
+    zips, ids = [], []
+    for r in rows:
+        zips.append(r.zip)
+        ids.append(r.notice_id)
+    group_of = _groups_of(zips)
+    order = sorted(range(len(ids)), key=lambda i: (*group_of[i][:2], zips[i], ids[i]))
     print_dir = private_dir(folder / "print")
-    job = PrintJob(duplex=mailing.duplex, letters=len(rows))
-    jobs = []
-    manifest = []
-    addresses = []
-    package, in_package, last_group = 0, 0, None
+    job = PrintJob(duplex=mailing.duplex, letters=len(ids))
     per_file = mailing.letters_per_print_file
-    for n, start in enumerate(range(0, len(ordered), per_file), start=1):
-        name = f"{batch}-{n:03d}.pdf"
-        page = 1
-        chunk = ordered[start:start + per_file]
-        last_group = None  # a package never crosses a print file
-        for seq, r in enumerate(chunk, start=1):
-            group = groups[r.notice_id][2]
-            if group != last_group or in_package >= mailing.package_size:
-                package, in_package, last_group = package + 1, 0, group
-            in_package += 1
+    files = [(f"{batch}-{n:03d}.pdf", order[start:start + per_file])
+             for n, start in enumerate(range(0, len(order), per_file), start=1)]
+
+    def placed():
+        """(print file, sequence, row, first page, package, sort group) in print order."""
+        package, in_package = 0, 0
+        for name, positions in files:
+            page, last_group = 1, None  # a package never crosses a print file
+            for seq, r in enumerate(_rows_at(rows, positions), start=1):
+                group = group_of[positions[seq - 1]][2]
+                if group != last_group or in_package >= mailing.package_size:
+                    package, in_package, last_group = package + 1, 0, group
+                in_package += 1
+                yield name, seq, r, page, package, group
+                page += r.pages
+
+    jobs: dict[str, list[str]] = {}
+    manifest = []
+    package = 0
+    for name, seq, r, page, package, group in placed():
+        sheets = sheets_of(r.pages, mailing.duplex)
+        manifest.append((batch, name, seq, r.notice_id, r.zip, r.pages, sheets, page,
+                         package, group))
+        job.envelopes[sheets] = job.envelopes.get(sheets, 0) + 1
+        job.pages += r.pages
+        job.sheets += sheets
+        jobs.setdefault(name, []).append(str(folder / r.file))
+    job.files += [f"print/{name}" for name in jobs]
+    jobs = [(str(print_dir / name), paths) for name, paths in jobs.items()]
+
+    def windows():
+        for name, seq, r, page, package, group in placed():
             sheets = sheets_of(r.pages, mailing.duplex)
-            manifest.append((batch, name, seq, r.notice_id, r.zip, r.pages, sheets, page,
-                             package, group))
             lines, zip_code = _address(r, upper_case)
             lines += [""] * (ADDRESS_LINES - len(lines))
-            addresses.append((batch, r.notice_id, *lines, zip_code, name, page, sheets,
-                              package, getattr(r, "imb", None) or ""))
-            job.envelopes[sheets] = job.envelopes.get(sheets, 0) + 1
-            job.pages += r.pages
-            job.sheets += sheets
-            page += r.pages
-        jobs.append((str(print_dir / name), [str(folder / r.file) for r in chunk]))
-        job.files.append(f"print/{name}")
+            yield (batch, r.notice_id, *lines, zip_code, name, page, sheets, package,
+                   getattr(r, "imb", None) or "")
+
     job.print_files, job.packages = len(jobs), package
     job.envelopes = dict(sorted(job.envelopes.items()))
     job.weights = {s: round(s * mailing.sheet_weight_oz + mailing.envelope_weight_oz, 4)
@@ -378,7 +421,7 @@ def write_print_files(folder: Path, rows, mailing, workers: int, *, batch: str,
         for j in jobs:
             _merge_print_file(j)
     write_csv(print_dir / "manifest.csv", PRINT_MANIFEST_HEADER, manifest)
-    write_csv(print_dir / "addresses.csv", ADDRESS_HEADER, addresses)
+    write_csv(print_dir / "addresses.csv", ADDRESS_HEADER, windows())
     replace_file(print_dir / "JOB.txt", job_sheet(job, batch, manifest, mailing).encode("utf-8"))
     job.files += ["print/manifest.csv", "print/addresses.csv", "print/JOB.txt"]
     return job

@@ -220,3 +220,54 @@ def test_reconcile_against_a_crafted_court_list(batch, tmp_path):
                          f"  notice {rows[0].notice_id}  (returned-undeliverable)",
                          "Cases not noticed because the person was suppressed: 0",
                          "Cases not noticed because the person's rows were rejected: 0"]
+
+
+def test_outcomes_digest_in_parts_is_the_digest_of_the_sorted_list():
+    """A batch's outcomes are hashed in chunks as they are written; the digest is still the
+    SHA-256 of the JSON of all rows' values sorted as lists (ties on the defendant ID
+    included, and text that sorts differently as JSON than as values)."""
+    import hashlib
+    import random
+
+    from letters.events import OutcomesDigest, outcomes_digest
+
+    cols = ("defendant_id", "state", "reason", "note", "notice_id", "dockets", "sent_to",
+            "address_source")
+    rng = random.Random(5)
+    words = ["", "a", "a b", 'a"', "a\\", "é", "Ω", "\u2028", "z", "a\x1f", None]
+    rows = [{k: rng.choice(words) for k in cols} for _ in range(400)]
+    for r in rows:
+        r["defendant_id"] = rng.choice(["D1", "D2", "row 7", "Ñ", "D1 "])
+    expected = hashlib.sha256(json.dumps(sorted(
+        [[r[k] if r[k] is not None else "" for k in cols] for r in rows]),
+        ensure_ascii=False).encode()).hexdigest()
+    parts = OutcomesDigest()
+    for start in range(0, len(rows), 37):
+        parts.update(rows[start:start + 37])
+    assert parts.hexdigest() == expected
+    assert outcomes_digest(rows) == expected
+    assert outcomes_digest([]) == hashlib.sha256(b"[]").hexdigest()
+
+
+def test_sent_letters_read_back_the_ledger_rows(batch):
+    """What the outputs read of a batch's letters: the ledger rows in order, each recipient's
+    window as the print files show it, whole or at chosen positions."""
+    from letters.mailing import SentLetters
+    from letters.printshop import window
+
+    out, url, rows = batch
+    SentLetters.PART, part = 4, SentLetters.PART  # several parts for a small batch
+    try:
+        sent = SentLetters(rows)
+    finally:
+        SentLetters.PART = part
+    got = list(sent)
+    assert len(sent) == len(rows) == len(got) > 4
+    for row, s in zip(rows, got):
+        rec = json.loads(row.recipient)
+        assert (s.notice_id, s.sha256, s.pages, s.file, s.imb) == (
+            row.notice_id, row.sha256, row.pages, row.file, row.imb)
+        assert (s.window, s.window_zip) == window(rec, row.notice_id, True)
+        assert s.dockets == [c["docket_number"] for c in rec["cases"]]
+    order = [5, 0, 3, 3, len(rows) - 1]
+    assert sent.take(order) == [got[i] for i in order]
