@@ -58,10 +58,18 @@ def write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Seq
 
     path = Path(path)
     private_dir(path.parent)
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([v if isinstance(v, int) else neutralise(v) for v in row])
-    replace_file(path, buf.getvalue().encode("utf-8"))
+
+    def parts():  # encoded a few thousand rows at a time: a large file is never held as text
+        buf = io.StringIO(newline="")
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        for n, row in enumerate(rows, start=1):
+            writer.writerow([v if isinstance(v, int) else neutralise(v) for v in row])
+            if n % 4096 == 0:
+                yield buf.getvalue().encode("utf-8")
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue().encode("utf-8")
+
+    replace_file(path, parts())
     return path

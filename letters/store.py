@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from letters.errors import LettersError
@@ -91,14 +92,19 @@ def name_the_file(exc: BaseException, path: str | os.PathLike) -> None:
         exc.filename = str(path)
 
 
-def replace_file(path: str | os.PathLike, data: bytes) -> None:
-    """Atomically replace a derived file (manifest, sums, print file); owner-only."""
+def replace_file(path: str | os.PathLike, data: bytes | Iterable[bytes]) -> None:
+    """Atomically replace a derived file (manifest, sums, print file); owner-only. ``data``:
+    the bytes, or their parts in order (a large file need not be held whole)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                fh.write(data)
+            else:
+                for part in data:
+                    fh.write(part)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -355,3 +355,25 @@ def test_length_limits_canonical_and_other_columns(records):
     assert reasons_by_row(intake) == {
         (3, "address_line1"): "value too long: at most 1,000 characters in this column",
         (4, "notes"): "value too long: at most 32,767 characters in this column"}
+
+
+def test_a_large_csv_is_written_in_parts_as_one_file(tmp_path):
+    """write_csv encodes a few thousand rows at a time; the file is the whole table, each
+    value as the spreadsheet-safe CSV gives it, the header once, and nothing else."""
+    import csv as csv_mod
+    import io
+
+    from letters.exports import neutralise, write_csv
+
+    rows = [(i, f"=cmd{i}" if i % 7 == 0 else f"Ñame {i}", "línea\ncon salto", "文字")
+            for i in range(10_000)]
+    path = write_csv(tmp_path / "big.csv", ("n", "name", "note", "wide"), iter(rows))
+    expected = io.StringIO(newline="")
+    writer = csv_mod.writer(expected, lineterminator="\n")
+    writer.writerow(("n", "name", "note", "wide"))
+    for row in rows:
+        writer.writerow([v if isinstance(v, int) else neutralise(v) for v in row])
+    assert path.read_bytes() == expected.getvalue().encode("utf-8")
+    back = list(csv_mod.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    assert len(back) == 10_001 and back[8][1] == neutralise("=cmd7")
+    assert not list(tmp_path.glob(".*.tmp"))
