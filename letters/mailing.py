@@ -305,7 +305,8 @@ class _Tasks(Sequence):
     def __init__(self, recipients: Sequence[Recipient], ids: dict[str, str],
                  issue_date: dt.date, imbs: dict[str, str], skip=()):
         self._recipients, self._ids, self._date, self._imbs = recipients, ids, issue_date, imbs
-        self._todo = [i for i, r in enumerate(recipients) if r.defendant_id not in skip]
+        self._todo = ([i for i, r in enumerate(recipients) if r.defendant_id not in skip]
+                      if skip else range(len(recipients)))
 
     def __len__(self) -> int:
         return len(self._todo)
@@ -536,8 +537,9 @@ def plan_batch(cfg: Config, records_path: str | os.PathLike | None, *, batch: st
                     chosen = {r.defendant_id: {"address": asdict(r.address),
                                                "source": r.address_source}
                               for r in recipients if r.address_source}
-                recipients = PackedRecipients(_with_address(r, chosen.get(r.defendant_id))
-                                              for r in recipients)
+                if chosen or any(r.address_source for r in recipients):
+                    recipients = PackedRecipients(_with_address(r, chosen.get(r.defendant_id))
+                                                  for r in recipients)
                 newer = {r.defendant_id: r.address_source.rsplit(" ", 1)[-1]
                          for r in recipients if r.address_source}
                 data = json.dumps(chosen, sort_keys=True, ensure_ascii=False).encode()

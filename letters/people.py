@@ -141,6 +141,8 @@ def apply_suppressions(recipients: Iterable[Recipient], suppressions: Mapping[st
                        reasons: Mapping) -> tuple[PackedRecipients, list[Outcome]]:
     """The recipients to mail (counsel of record in place of a represented person), and the
     people left out."""
+    if not suppressions and isinstance(recipients, PackedRecipients):
+        return recipients, []  # nobody to leave out: the same people, not packed again
     mailed = PackedRecipients()
     left_out: list[Outcome] = []
     for r in recipients:
@@ -204,6 +206,8 @@ def newest_addresses(ledger, since: dt.date) -> tuple[dict[str, AddressUpdate], 
 def use_newest(recipients: Iterable[Recipient], updates: Mapping[str, AddressUpdate]
                ) -> tuple[PackedRecipients, dict[str, str]]:
     """Recipients with their newest address; defendant_id -> the notice whose response gave it."""
+    if not updates and isinstance(recipients, PackedRecipients):
+        return recipients, {}
     out, changed = PackedRecipients(), {}
     for r in recipients:
         u = updates.get(r.defendant_id)
