@@ -992,7 +992,12 @@ def _key_codes(df: pd.DataFrame, cols: list[str], *, sort: bool = False, joined:
             raise ValueError("sorted codes are for one column")
         codes = None
         for c in cols:
-            own = _key_codes(df, [c])[0]
+            column = pc.cast(pa.array(df[c]), pa.large_string())
+            if isinstance(column, pa.ChunkedArray):
+                column = column.combine_chunks()
+            # a missing value is a value of its own, never a code that is not a number
+            own = pc.dictionary_encode(column, null_encoding="encode").indices.to_numpy(
+                zero_copy_only=False).astype(np.int64)
             if codes is None:
                 codes = own
             else:  # both below the row count: the pair fits in 64 bits

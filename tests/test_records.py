@@ -385,3 +385,25 @@ def test_a_character_the_font_cannot_draw_is_caught_at_validate(records, field, 
     (reject,) = intake.rejects
     assert (reject.row, reject.field, reject.value) == (2, field, value)
     assert reject.reason.startswith(f"the letter's font cannot draw {char} ")
+
+
+def test_several_columns_key_equal_rows_alike_and_only_those():
+    """Rows get one code when all their values are equal (missing values included), and
+    different codes otherwise, however the values would read joined together."""
+    import random
+
+    import pandas as pd
+
+    from letters.records import _key_codes
+
+    rng = random.Random(3)
+    values = ["", "a", "a\x1fb", "b", "a\x1f", None, "é"]
+    cols = ["c1", "c2", "c3"]
+    data = {c: [rng.choice(values) for _ in range(500)] for c in cols}
+    df = pd.DataFrame({c: pd.array(v, dtype="str") for c, v in data.items()})
+    codes, _ = _key_codes(df, cols)
+    rows = list(zip(*(data[c] for c in cols)))
+    first: dict = {}
+    for row, code in zip(rows, codes.tolist()):
+        assert first.setdefault(row, code) == code
+    assert len(set(first.values())) == len(first)
