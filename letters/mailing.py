@@ -1061,8 +1061,10 @@ def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], roo
                 yield ("", o.defendant_id, o.state, o.reason, "", "", "", "", "", "", "", "",
                        "", "")
                 continue
-            r = next(letters)
-            assert r.notice_id == o.notice_id, (r.notice_id, o.notice_id)
+            r = next(letters, None)
+            if r is None or r.notice_id != o.notice_id:  # people must list letters first
+                raise RuntimeError(f"the people's outcomes and the letters are not in the same "
+                                   f"order at notice {o.notice_id}")
             yield (r.notice_id, r.defendant_id, o.state, o.reason, o.sent_to,
                    o.address_source, r.languages, r.language_requested or "", r.pages,
                    r.sha256, r.file, r.zip, r.changes, r.imb or "")

@@ -196,9 +196,10 @@ class PackedRecipients(Sequence):
     def _block(self, b: int) -> list[Recipient]:
         if b == len(self._blocks):
             return self._tail
-        if self._open[0] != b:
-            self._open = (b, pickle.loads(zlib.decompress(self._blocks[b])))
-        return self._open[1]
+        opened = self._open
+        if opened[0] != b:
+            opened = self._open = (b, pickle.loads(zlib.decompress(self._blocks[b])))
+        return opened[1]
 
     def __getitem__(self, i):
         if isinstance(i, slice):

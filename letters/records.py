@@ -1001,7 +1001,8 @@ def _key_codes(df: pd.DataFrame, cols: list[str], *, sort: bool = False, joined:
             if codes is None:
                 codes = own
             else:  # both below the row count: the pair fits in 64 bits
-                codes = pd.factorize(codes * (int(own.max()) + 1) + own)[0].astype(np.int64)
+                codes = pd.factorize(codes * (int(own.max(initial=0)) + 1) + own)[0].astype(
+                    np.int64)
         return codes, None
     arrays = [pc.cast(pa.array(df[c]), pa.large_string()) for c in cols]
     if len(arrays) == 1:

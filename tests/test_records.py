@@ -407,3 +407,17 @@ def test_several_columns_key_equal_rows_alike_and_only_those():
     for row, code in zip(rows, codes.tolist()):
         assert first.setdefault(row, code) == code
     assert len(set(first.values())) == len(first)
+
+
+def test_an_export_with_a_header_and_no_rows_reads_as_nobody(tmp_path):
+    from letters import config
+    from letters.records import read_for
+    from tests.conftest import ROOT
+
+    cfg = config.load(ROOT / "letters.toml")
+    header = (ROOT / "examples" / "records.csv").read_text(encoding="utf-8").splitlines()[0]
+    for text in (header + "\n", header + "\n" + "," * header.count(",") + "\n"):
+        path = tmp_path / "empty.csv"
+        path.write_text(text, encoding="utf-8")
+        intake = read_for(cfg, path)
+        assert len(intake.recipients) == 0 and intake.rejects == []
