@@ -1077,8 +1077,7 @@ def _write_outputs(folder: Path, intake: Intake, rows, failures: list[dict], roo
             rejects.append((row, f["defendant_id"], "letter", "", f["reason"]))
     rejects.sort(key=lambda x: (x[0], x[2]))
     write_csv(folder / "rejects.csv", REJECTS_HEADER, rejects)
-    job = write_print_files(folder, rows, cfg.mailing, workers, batch=folder.name,
-                            upper_case=cfg.address.upper_case)
+    job = write_print_files(folder, rows, cfg.mailing, workers, batch=folder.name)
     sums = [(r.sha256, r.file) for r in rows]
     for rel in ["manifest.csv", "rejects.csv", "address-warnings.csv", *job.files]:
         sums.append((sha256_file(folder / rel), rel))

@@ -34,7 +34,6 @@ carries a tag of its own, drawn from its content (ReportLab's invariant mode tag
 from __future__ import annotations
 
 import io
-import json
 import multiprocessing
 import os
 import re
@@ -346,19 +345,10 @@ def window(recipient: dict, notice_id: str, upper_case: bool) -> tuple[list[str]
     return lines, r.address.zip
 
 
-def _address(row, upper_case: bool) -> tuple[list[str], str]:
-    """A letter's window: precomputed (``window`` and ``window_zip``, as
-    ``letters.mailing.SentLetters`` holds them) or from the ledger row's recipient data."""
-    lines = getattr(row, "window", None)
-    if lines is not None:
-        return list(lines), row.window_zip
-    return window(json.loads(row.recipient), row.notice_id, upper_case)
-
-
-def write_print_files(folder: Path, rows, mailing, workers: int, *, batch: str,
-                      upper_case: bool = True) -> PrintJob:
+def write_print_files(folder: Path, rows, mailing, workers: int, *, batch: str) -> PrintJob:
     """Combined PDFs in presort order for the mail house, their manifest, the address file and
-    the job sheet; ``mailing`` is the ``[mailing]`` configuration."""
+    the job sheet; ``mailing`` is the ``[mailing]`` configuration, ``rows`` the batch's letters
+    with their windows (``letters.mailing.SentLetters``)."""
     # Positions, not rows, are sorted: a batch's rows are read a print file at a time.
     zips, ids = [], []
     for r in rows:
@@ -402,9 +392,8 @@ def write_print_files(folder: Path, rows, mailing, workers: int, *, batch: str,
     def windows():
         for name, seq, r, page, package, group in placed():
             sheets = sheets_of(r.pages, mailing.duplex)
-            lines, zip_code = _address(r, upper_case)
-            lines += [""] * (ADDRESS_LINES - len(lines))
-            yield (batch, r.notice_id, *lines, zip_code, name, page, sheets, package,
+            lines = list(r.window) + [""] * (ADDRESS_LINES - len(r.window))
+            yield (batch, r.notice_id, *lines, r.window_zip, name, page, sheets, package,
                    getattr(r, "imb", None) or "")
 
     job.print_files, job.packages = len(jobs), package
