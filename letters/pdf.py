@@ -28,6 +28,7 @@ import collections
 import functools
 import io
 import itertools
+import operator
 import unicodedata
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
@@ -219,8 +220,20 @@ def _remember(cache: collections.OrderedDict, key, value, size: int = _CACHE_SIZ
 
 
 def _canvas_state(canv) -> tuple:
-    extg = getattr(canv, "_extgstate", None)
-    return (*(repr(getattr(canv, a, None)) for a in _CANVAS_STATE),
+    """The canvas's graphics state, as text (``repr`` tells 0 from 0.0, which ReportLab may
+    print differently), with its transparency last."""
+    extg = canv.__dict__.get("_extgstate")
+    return (repr(_STATE_OF(canv)), repr(sorted(extg._d.items())) if extg is not None else "")
+
+
+def _drawing_state(canv) -> tuple:
+    """What of the canvas's state a paragraph's operators depend on: all of it but where the
+    origin is (``_currentMatrix``). A paragraph draws from its own origin, in a text object
+    placed from it, and restores the state it found: the same lines in the same state draw
+    the same operators wherever ``drawOn`` translated the canvas to (a table cell's
+    paragraph in another row, a paragraph lower on the page)."""
+    extg = canv.__dict__.get("_extgstate")
+    return (repr(_DRAWING_STATE_OF(canv)),
             repr(sorted(extg._d.items())) if extg is not None else "")
 
 
@@ -228,6 +241,8 @@ _DRAWN: collections.OrderedDict = collections.OrderedDict()
 #: The canvas's graphics state, as ReportLab saves and restores it (its transparency and
 #: overprint, ``_extgstate``, are compared by what they hold: ``_canvas_state``).
 _CANVAS_STATE = tuple(a for a in Canvas.STATE_ATTRIBUTES if a != "_extgstate")
+_STATE_OF = operator.attrgetter(*_CANVAS_STATE)
+_DRAWING_STATE_OF = operator.attrgetter(*(a for a in _CANVAS_STATE if a != "_currentMatrix"))
 
 
 def _batch_codes_only(canv, names: tuple) -> bool:
@@ -262,7 +277,7 @@ class Paragraph(_RLParagraph):
         # the fonts this letter has named so far (a face first drawn here, such as the italic
         # one, gets the next free name): operators name fonts by these names
         names = tuple(canv._doc.fontMapping.items())
-        key = (broken, self.width, self.height, charset, names, _canvas_state(canv))
+        key = (broken, self.width, self.height, charset, names, _drawing_state(canv))
         hit = _DRAWN.get(key)
         if hit is not None:
             _DRAWN.move_to_end(key)
