@@ -32,6 +32,7 @@ import re
 import unicodedata
 import traceback
 from dataclasses import dataclass, field
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -414,13 +415,45 @@ _PIECE_END = r"(?:/(?:p|h1|h2|h3|ul|ol|table)|(?:hr|pagebreak)/?)>"
 _PIECE = re.compile(rf"[^<]*(?:<(?!{_PIECE_END})[^<]*)*<{_PIECE_END}|.+", re.S)
 
 
+#: One tag of simple HTML (``_SIMPLE_HTML``): ``</name>``, ``<name attr="v">``, ``<name/>``.
+_SIMPLE_TAG = re.compile(rf"<(/?)([a-z][a-z0-9]*)((?:{_ATTR})*){_WS}*(/?)>")
+_SIMPLE_ATTR = re.compile(r"""([a-z]+)=(?:"([^"<>]*)"|'([^'<>]*)')""")
+
+
+def _feed_simple(parser: HTMLParser, html: str) -> None:
+    """Give ``parser`` the calls ``parser.feed(html); HTMLParser.close(parser)`` would make,
+    for simple HTML (``_SIMPLE_HTML``) only, without the HTML parser's general machinery: the
+    text between two tags as one ``handle_data`` with its character references converted
+    (``convert_charrefs``), each tag as a start, end or start-end tag with its attributes'
+    values converted. The parse cache parses the pieces it has not seen (the person's own
+    parts of each letter) this way; its tests compare both."""
+    at = 0
+    for m in _SIMPLE_TAG.finditer(html):
+        if m.start() > at:
+            parser.handle_data(unescape(html[at:m.start()]))
+        closing, tag, attributes, empty = m.groups()
+        if closing:
+            parser.handle_endtag(tag)
+        else:
+            attrs = [(a.group(1), unescape(a.group(2) if a.group(2) is not None else
+                                           a.group(3)))
+                     for a in _SIMPLE_ATTR.finditer(attributes)] if attributes else []
+            if empty:
+                parser.handle_startendtag(tag, attrs)
+            else:
+                parser.handle_starttag(tag, attrs)
+        at = m.end()
+    if at < len(html):
+        parser.handle_data(unescape(html[at:]))
+
+
 @functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
 def _parse_piece(piece: str) -> tuple[tuple[Block, ...], bool]:
     """A piece's blocks, and whether the parser ends in its initial state (the blocks are
-    meaningless otherwise). Raises what the parser raises (not cached)."""
+    meaningless otherwise). Raises what the parser raises (not cached). ``piece`` is simple
+    HTML (``_parse_pieces`` checks)."""
     parser = _SubsetParser("")
-    parser.feed(piece)
-    HTMLParser.close(parser)  # flushes trailing text; not _SubsetParser.close's check
+    _feed_simple(parser, piece)
     clean = not (parser.styles or parser.block is not None or parser.runs is not None
                  or parser.lists or parser.table is not None or parser.section
                  or parser.row is not None)

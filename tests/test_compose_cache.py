@@ -236,3 +236,57 @@ def test_any_token_soup_gives_what_the_whole_parse_gives(tokens):
         assert outcome(parse, html) == expected
     finally:
         compose.PARSE_CACHE = saved
+
+
+class _Recorder(compose.HTMLParser):
+    """Every call a parser makes to its handlers, in order."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.calls = []
+
+    def handle_starttag(self, tag, attrs):
+        self.calls.append(("start", tag, attrs))
+
+    def handle_startendtag(self, tag, attrs):
+        self.calls.append(("startend", tag, attrs))
+
+    def handle_endtag(self, tag):
+        self.calls.append(("end", tag))
+
+    def handle_data(self, data):
+        self.calls.append(("data", data))
+
+
+_TEXT = st.lists(st.sampled_from(list("ab é\n\t>'\"=;#&") + [
+    "&amp;", "&lt;", "&gt;", "&eacute;", "&eacute", "&#233;", "&#xE9;", "&bogus;", "&#;"]),
+    max_size=12).map("".join)
+_VALUE = st.lists(st.sampled_from(list("ab x=/") + ["&amp;", "&#233;", "&lt"]),
+                  max_size=6).map("".join)
+_TAG = st.builds(
+    lambda name, attrs, space, kind: (
+        f"</{name}{space}>" if kind == "end" else
+        "<" + name + "".join(f'{sep}{a}={q}{v}{q}' for sep, a, q, v in attrs) + space
+        + ("/>" if kind == "startend" else ">")),
+    st.sampled_from(["p", "b", "br", "h1", "td", "table", "li", "x1"]),
+    st.lists(st.tuples(st.sampled_from([" ", "\n", "  "]), st.sampled_from(["class", "id"]),
+                       st.sampled_from(['"', "'"]), _VALUE), max_size=2),
+    st.sampled_from(["", " ", "\n"]),
+    st.sampled_from(["start", "end", "startend"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_TEXT, _TAG), max_size=8).map("".join))
+def test_simple_html_gives_the_calls_the_html_parser_gives(html):
+    """The parse cache reads simple HTML with its own small tokenizer: for any simple HTML
+    (text, entities, attributes, self-closing tags, spaces inside tags) it makes the handler
+    calls Python's HTML parser makes, in the same order with the same values."""
+    if compose._SIMPLE_HTML.fullmatch(html) is None:
+        html = html.replace("<", "")  # a tag end like '</x >' with attributes: not simple
+    assert compose._SIMPLE_HTML.fullmatch(html) is not None
+    reference = _Recorder()
+    reference.feed(html)
+    compose.HTMLParser.close(reference)
+    fast = _Recorder()
+    compose._feed_simple(fast, html)
+    assert fast.calls == reference.calls
