@@ -144,6 +144,41 @@ def _install_compression_memo() -> None:
     cls._letters_memo = True
 
 
+def _install_name_memo() -> None:
+    """ReportLab writes every dictionary key of every PDF object by making its PDF name and
+    encoding it through a codec written in Python, for each object of each letter: the same
+    few dozen names and values. Both are functions of the text alone, so their results are
+    kept (short texts only, a bounded number of them): the same bytes, made once."""
+    if getattr(pdfdoc, "_letters_names", False):
+        return
+    name, encode = pdfdoc.PDFName, pdfdoc.pdfdocEnc
+    names: dict[str, str] = {}
+    encoded: dict[str, bytes] = {}
+
+    def memo_name(data, lo=chr(0x21), hi=chr(0x7e)):
+        if type(data) is not str or len(data) > 64 or (lo, hi) != ("!", "~"):
+            return name(data, lo, hi)
+        out = names.get(data)
+        if out is None:
+            if len(names) >= 4096:
+                names.clear()
+            out = names[data] = name(data)
+        return out
+
+    def memo_encode(x):
+        if type(x) is not str or len(x) > 64:
+            return encode(x)
+        out = encoded.get(x)
+        if out is None:
+            if len(encoded) >= 4096:
+                encoded.clear()
+            out = encoded[x] = encode(x)
+        return out
+
+    pdfdoc.PDFName, pdfdoc.pdfdocEnc = memo_name, memo_encode
+    pdfdoc._letters_names = (name, encode)  # ReportLab's own, which tests compare
+
+
 def register(family: str = DEFAULT_FAMILY) -> frozenset[int]:
     """Register ``family`` with ReportLab once per process; return the code points every one
     of its faces can draw."""
@@ -161,6 +196,7 @@ def register(family: str = DEFAULT_FAMILY) -> frozenset[int]:
             pdfmetrics.registerFont(font)
             cmaps.append(set(font.face.charToGlyph))
         _install_compression_memo()
+        _install_name_memo()
         faces = {face: face_name(family, face) for face in FAMILIES[family]}
         pdfmetrics.registerFontFamily(family, **faces)
         if family == DEFAULT_FAMILY:

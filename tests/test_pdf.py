@@ -457,3 +457,26 @@ def test_stamps_never_end_with_what_reportlab_keeps_with_the_next_flowable():
         cold, warm = cold_and_warm(docs)
         assert warm == cold + cold
         assert len(pdf._STAMPS) > 0
+
+
+def test_pdf_names_and_texts_written_once_are_what_reportlab_writes():
+    """ReportLab's PDF names and text encoding are kept per text (letters.fonts): each gives
+    what ReportLab's own function gives, for a name or text seen before or not, short or
+    long, and a character the PDF encoding lacks is refused as before."""
+    from reportlab.pdfbase import pdfdoc
+
+    from letters import fonts
+
+    fonts.register()
+    name, encode = pdfdoc._letters_names
+    assert pdfdoc.PDFName is not name and pdfdoc.pdfdocEnc is not encode
+    texts = ["Type", "Page", "F1+0", "a b", "(x)", "#", "é", "Ü/%<>", "x" * 65, "", "DejaVu"]
+    for _ in range(2):  # unseen, then kept
+        for text in texts:
+            assert pdfdoc.PDFName(text) == name(text)
+            assert pdfdoc.pdfdocEnc(text) == encode(text)
+    assert pdfdoc.pdfdocEnc(b"raw") == b"raw"
+    assert pdfdoc.PDFName("\u0100") == name("\u0100")
+    for _ in range(2):
+        with pytest.raises(UnicodeEncodeError):
+            pdfdoc.pdfdocEnc("\u4e2d")
