@@ -37,6 +37,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import jinja2
+import jinja2.meta
 from babel.dates import format_interval, get_day_names
 from babel.lists import format_list
 
@@ -526,6 +527,9 @@ class Composer:
         self._checked: set[tuple[str, str]] = set()
         self._envs: dict[tuple[str, str], object] = {}
         self._label_cache: dict[str, dict[str, str]] = {}
+        #: a tagline's text by language and the values it prints (``_taglines``)
+        self._tagline_texts: dict[tuple, str] = {}
+        self._tagline_names: dict[str, frozenset[str] | None] = {}
         self._data: dict[str, object] = {}
         self._hotline: dict[str, dict] = {}
 
@@ -750,17 +754,48 @@ class Composer:
     def _taglines(self, recipient, languages, ctx, proof) -> list[Tagline]:
         out = []
         for lang in self.tagline_languages(languages):
-            try:
-                html = self._render(lang, i18n.TAGLINE_TEMPLATE, ctx, recipient,
-                                    domain=i18n.TAGLINES)
-            except i18n.CatalogError:
-                if proof:
-                    continue  # a draft may lack a tagline the gate would require
-                raise
-            text = " ".join(b.text() for b in parse(html, f"{lang}/{i18n.TAGLINE_TEMPLATE}"))
+            # a tagline that prints only what is the same in every letter (the office's
+            # hotline) is made once per language: keyed by the values it prints
+            names = self._tagline_free_names(lang)
+            key = (lang, tuple((n, repr(ctx[n])) for n in sorted(names))) \
+                if names is not None else None
+            text = self._tagline_texts.get(key) if key is not None else None
+            if text is None:
+                try:
+                    html = self._render(lang, i18n.TAGLINE_TEMPLATE, ctx, recipient,
+                                        domain=i18n.TAGLINES)
+                except i18n.CatalogError:
+                    if proof:
+                        continue  # a draft may lack a tagline the gate would require
+                    raise
+                text = " ".join(b.text() for b in parse(html,
+                                                          f"{lang}/{i18n.TAGLINE_TEMPLATE}"))
+                if key is not None:
+                    self._tagline_texts[key] = text
             out.append(Tagline(lang, text))
         return out
 
+    def _tagline_free_names(self, lang: str) -> frozenset[str] | None:
+        """The context names the tagline template of ``lang`` reads, when they are all the
+        same for every letter (``_SAME_FOR_EVERY_LETTER``); else None."""
+        if lang not in self._tagline_names:
+            names = None
+            try:
+                env = self._env(lang, i18n.TAGLINES)
+                source = env.loader.get_source(env, i18n.TAGLINE_TEMPLATE)[0]
+                found = jinja2.meta.find_undeclared_variables(
+                    env.parse(source, i18n.TAGLINE_TEMPLATE))
+                if found <= _SAME_FOR_EVERY_LETTER:
+                    names = frozenset(found)
+            except (jinja2.TemplateError, i18n.CatalogError, OSError):
+                names = None  # rendered for each letter, which reports the problem
+            self._tagline_names[lang] = names
+        return self._tagline_names[lang]
+
+
+#: Context names whose values depend on the letter's language and the workspace only, not on
+#: the person (see ``Composer.context``).
+_SAME_FOR_EVERY_LETTER = frozenset({"office", "office_name", "counsel", "hotline", "lang"})
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _PAIRED = {"blank", "label", "field"}

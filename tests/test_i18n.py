@@ -149,3 +149,33 @@ def test_translated_messages_are_filled_in_once_per_values_and_escaped_by_type(t
     assert template.render(name="Tom & <Jerry>", n=2) == plain
     assert template.render(name=Markup("Tom & <Jerry>"), n=True) == \
         "<p>Dear Tom & <Jerry>, True case</p>"  # equal to the text above, not the same
+
+
+def test_a_tagline_is_made_once_unless_it_prints_something_about_the_person(workspace):
+    """A tagline that prints only the office's hotline is the same on every letter: it is
+    rendered once per language per composer. One whose template reads the person is
+    rendered for each letter, and says what it says about each."""
+
+    def taglines_of(names):
+        composer = Composer(config.load(workspace / "letters.toml"))
+        renders = []
+        original = composer._render
+        composer._render = lambda lang, name, *a, **k: (
+            renders.append(lang) if name == i18n.TAGLINE_TEMPLATE else None) or \
+            original(lang, name, *a, **k)
+        docs = [composer.compose(person(defendant_id=f"D{i}", first_name=name),
+                                 notice_id=f"N-{i}", issue_date=dt.date(2026, 12, 1))
+                for i, name in enumerate(names)]
+        return [[t.text for t in doc.taglines] for doc in docs], renders
+
+    texts, renders = taglines_of(["Ana", "Rosa", "Inés"])
+    assert len(texts[0]) >= 5 and texts[0] == texts[1] == texts[2]
+    assert sorted(renders) == sorted(set(renders)) and len(renders) == len(texts[0])
+
+    template = workspace / "templates" / "en" / "tagline.html"
+    template.write_text(template.read_text(encoding="utf-8").replace(
+        "</p>", " {{ recipient.first_name }}</p>"), encoding="utf-8")
+    i18n.clear_caches()  # templates are compiled once per process
+    texts, renders = taglines_of(["Ana", "Rosa"])
+    assert all(t.endswith(" Ana") for t in texts[0]) and all(t.endswith(" Rosa") for t in texts[1])
+    assert len(renders) == 2 * len(texts[0])
