@@ -25,6 +25,7 @@ TrueType subsets hold 256 codes); each is then shared the same way.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import unicodedata
@@ -153,4 +154,27 @@ def seed(pdf_doc, charset: str, faces: Iterable[str]) -> None:
     from reportlab.pdfbase import pdfmetrics
 
     for name in faces:
-        pdfmetrics.getFont(name).splitString(charset, pdf_doc)
+        font = pdfmetrics.getFont(name)
+        if pdf_doc in font.state:  # the face drew something already: the set goes after it
+            font.splitString(charset, pdf_doc)
+            continue
+        seeded = _SEEDED.get((name, charset))
+        if seeded is None or seeded[0] is not font:
+            # ReportLab gives the set its codes once, for a document of no use otherwise
+            from reportlab.pdfbase.pdfdoc import PDFDocument
+
+            scratch = PDFDocument()
+            font.splitString(charset, scratch)
+            if len(_SEEDED) >= 16:
+                _SEEDED.clear()
+            seeded = _SEEDED[(name, charset)] = (font, font.state.pop(scratch))
+        # each letter's document gets its own copy of that state: what it draws later adds
+        # codes to its copy alone
+        state = copy.copy(seeded[1])
+        state.assignments = dict(state.assignments)
+        state.subsets = [list(subset) for subset in state.subsets]
+        font.state[pdf_doc] = state
+
+
+#: (face, charset) -> (the face, its state after the charset was given codes, in no document)
+_SEEDED: dict[tuple[str, str], tuple] = {}

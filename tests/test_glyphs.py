@@ -182,3 +182,35 @@ def test_merge_shares_fonts_reached_through_form_xobjects(sample, tmp_path):
                             check=True).stdout.splitlines()[2:]
     names = sorted(line.split()[0] for line in listed)
     assert len(names) == 2 and not any(n.startswith("AAAAAA+") for n in names), names
+
+
+def test_a_seeded_document_has_the_codes_reportlab_gives_and_its_own_copy_of_them():
+    """Seeding copies the state ReportLab's own ``splitString`` of the set leaves (made once
+    per face and set): the same codes and subsets; a character one letter adds later is that
+    letter's alone."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.pdfdoc import PDFDocument
+
+    from letters import pdf
+
+    pdf.register_fonts()
+    charset = "".join(sorted(set("Aviso importante: ¿Qué pasó? Página 1 de 6 – “ñ” €")))
+    faces = list(pdf.FONT_FILES)
+    reference, first, second = PDFDocument(), PDFDocument(), PDFDocument()
+    for name in faces:
+        pdfmetrics.getFont(name).splitString(charset, reference)
+    glyphs.seed(first, charset, faces)
+    glyphs.seed(second, charset, faces)
+    for name in faces:
+        font = pdfmetrics.getFont(name)
+        want = font.state[reference]
+        for doc in (first, second):
+            got = font.state[doc]
+            assert (got.assignments, got.subsets, got.nextCode, got.frozen,
+                    got.internalName) == (want.assignments, want.subsets, want.nextCode,
+                                          want.frozen, want.internalName)
+    font = pdfmetrics.getFont(faces[0])
+    font.splitString("Ж", first)
+    assert ord("Ж") in font.state[first].assignments
+    assert ord("Ж") not in font.state[second].assignments
+    assert font.state[second].subsets == font.state[reference].subsets
