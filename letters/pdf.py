@@ -25,10 +25,12 @@ document gives the same bytes. Fonts are registered once per process.
 from __future__ import annotations
 
 import collections
+import copy
 import functools
 import io
 import itertools
 import operator
+import re
 import unicodedata
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
@@ -46,6 +48,8 @@ from reportlab.platypus import (
 )
 from reportlab.platypus import Paragraph as _RLParagraph
 from reportlab.platypus.flowables import HRFlowable
+from reportlab.platypus.paragraph import textTransformFrags
+from reportlab.platypus.paraparser import ParaParser
 
 from babel.dates import format_date
 
@@ -173,6 +177,7 @@ _SERIALS = itertools.count(1)
 def clear_caches() -> None:
     """Forget every shared parse, line break and font subset (a cold start)."""
     _PARSED.clear()
+    _PROTOTYPES.clear()
     _BROKEN.clear()
     _SEEN_ONCE.clear()
     _DRAWN.clear()
@@ -294,7 +299,13 @@ class Paragraph(_RLParagraph):
         self._letters_key = key = (text, _style_key(style), bulletText)
         hit = _PARSED.get(key)
         if hit is None:
-            super()._setup(text, style, bulletText, frags, cleaner)
+            quick = _quick_parse(text, style, key[1], cleaner) if QUICK_PARSE else None
+            if quick is None:
+                super()._setup(text, style, bulletText, frags, cleaner)
+            else:
+                self.text, self.frags = quick
+                textTransformFrags(self.frags, style)
+                self.style, self.bulletText, self.debug = style, bulletText, 0
             self._letters_serial = serial = next(_SERIALS)
             _remember(_PARSED, key, (self.text, tuple(self.frags), self.style, self.bulletText,
                                      serial))
@@ -351,6 +362,71 @@ class Paragraph(_RLParagraph):
         self._letters_own = (key, (lines, changed))
         _remember(_BROKEN, key, (lines, changed))
         return lines
+
+
+#: Off: every new paragraph is parsed by ReportLab's parser (tests compare the two).
+QUICK_PARSE = True
+#: What :func:`markup` writes, token by token: an inline tag, a line break, or text.
+_MARKUP_TOKEN = re.compile(r"<(/?)(b|i)>|(<br/>)|([^<&]+)")
+_PROTOTYPES: dict[tuple, object] = {}
+
+
+def _quick_parse(text: str, style: ParagraphStyle, style_key: int, cleaner):
+    """The text and fragments ReportLab's parser gives for ``text`` in ``style``, without
+    running it, or None to run it.
+
+    For what :func:`markup` writes (text with no character reference, ``<b>``, ``<i>`` and
+    ``<br/>`` only, properly nested), ReportLab's parser makes one fragment per
+    piece of text between two tags, and one per line break: a copy of the fragment its open
+    tags make, with that text. Each such fragment is made once per style and open tags by
+    ReportLab's parser itself (a prototype) and copied with each text. The text is cleaned
+    first, as ReportLab does (spaces collapsed, ends stripped), so the pieces are its pieces.
+    Underlined text goes to the parser: its fragments number the paragraph's underlines."""
+    text = cleaner(text)
+    frags = []
+    open_tags: tuple = ()
+    at = 0
+    for m in _MARKUP_TOKEN.finditer(text):
+        if m.start() != at:
+            return None  # a character reference, or a tag markup() does not write
+        at = m.end()
+        closing, tag, line_break, piece = m.groups()
+        if piece is not None or line_break is not None:
+            prototype = _prototype(open_tags, piece is None, style, style_key)
+            if prototype is None:
+                return None
+            frag = copy.copy(prototype)
+            if piece is not None:
+                frag.text = piece
+            frags.append(frag)
+        elif closing:
+            if not open_tags or open_tags[-1] != tag:
+                return None
+            open_tags = open_tags[:-1]
+        else:
+            open_tags += (tag,)
+            if _prototype(open_tags, False, style, style_key) is None:
+                return None  # ReportLab refuses the tag here (bold in a bold style)
+    if at != len(text) or open_tags:
+        return None
+    return text, frags
+
+
+def _prototype(open_tags: tuple, line_break: bool, style: ParagraphStyle, style_key: int):
+    key = (style_key, open_tags, line_break)
+    frag = _PROTOTYPES.get(key)
+    if frag is None:
+        inner = "<br/>" if line_break else "x"
+        sample = "".join(f"<{t}>" for t in open_tags) + inner + \
+            "".join(f"</{t}>" for t in reversed(open_tags))
+        try:
+            _, made, _ = ParaParser().parse(sample, style)
+        except Exception:  # noqa: BLE001 - ReportLab's parser says why, for the paragraph
+            return None
+        if len(_PROTOTYPES) >= _CACHE_SIZE:
+            _PROTOTYPES.clear()
+        frag = _PROTOTYPES[key] = made[0]
+    return frag
 
 
 def _split_from(f, parts: list, width: float, height: float, keys) -> None:

@@ -480,3 +480,111 @@ def test_pdf_names_and_texts_written_once_are_what_reportlab_writes():
     for _ in range(2):
         with pytest.raises(UnicodeEncodeError):
             pdfdoc.pdfdocEnc("\u4e2d")
+
+
+def _parsed_both_ways(text, style):
+    """(text, fragments) of a paragraph by ReportLab's parser and by the quick parse."""
+    from reportlab.platypus.paragraph import Paragraph as ReportLabParagraph
+    from reportlab.platypus.paragraph import cleanBlockQuotedText
+
+    from letters import pdf
+
+    pdf.register_fonts()
+    quick = pdf._quick_parse(text, style, pdf._style_key(style), cleanBlockQuotedText)
+    try:
+        reference = ReportLabParagraph(text, style)
+    except ValueError:  # ReportLab refuses it (bold in a bold style): so does the quick parse
+        assert quick is None
+        return None, None
+    want = (reference.text, [dict(f.__dict__) for f in reference.frags])
+    got = None if quick is None else (quick[0], [dict(f.__dict__) for f in quick[1]])
+    return want, got
+
+
+def test_quick_parse_gives_reportlabs_fragments_for_every_paragraph_of_the_sample():
+    """Paragraphs not seen before skip ReportLab's markup parser (``pdf._quick_parse``):
+    for every paragraph, list item and table cell of the sample's letters, in every style
+    they use, the quick parse gives ReportLab's text and fragments, attribute for attribute."""
+    from letters import pdf
+    from letters.records import read_for
+
+    cfg = config.load(ROOT / "letters.toml")
+    people = list(read_for(cfg, ROOT / "examples" / "records.csv").recipients)[:60]
+    composer = Composer(cfg)
+    seen, quick = set(), 0
+    for p in people:
+        doc = composer.compose(p, notice_id="AAA-AAA-001", issue_date=ISSUE)
+        for f in _all_paragraphs(doc):
+            key = (f.text, id(f.style))
+            if key in seen:
+                continue
+            seen.add(key)
+            want, got = _parsed_both_ways(pdf.markup(f.runs) if hasattr(f, "runs") else f.text,
+                                          f.style)
+            if got is not None:
+                quick += 1
+                assert got == want, f.text
+    assert len(seen) > 300 and quick > 0.9 * len(seen)
+
+
+def _all_paragraphs(doc):
+    """Every paragraph a letter lays out (built as the renderer builds them), table cells and
+    list items included."""
+    from reportlab.platypus import ListFlowable, Table
+
+    from letters import pdf
+
+    width = pdf.PAGE_WIDTH - 2 * pdf.MARGIN
+    st = pdf.styles(doc.font_size)
+    story = [f for v in doc.versions for f in pdf._flowables(v.blocks, width, st)]
+    story += pdf._form_flowables(list(doc.form), doc.notice_id, width, st)
+
+    def walk(f):
+        if isinstance(f, pdf.Paragraph):
+            yield f
+        elif isinstance(f, Table):
+            for row in f._cellvalues:
+                for cell in row:
+                    for x in (cell if isinstance(cell, (list, tuple)) else [cell]):
+                        yield from walk(x)
+        elif isinstance(f, ListFlowable):
+            for item in f._flowables:
+                for x in getattr(item, "_flowables", [item]):
+                    yield from walk(x)
+        else:
+            for x in getattr(f, "_content", []) or []:
+                yield from walk(x)
+
+    for f in story:
+        yield from walk(f)
+
+
+_RUN_TEXT = ["a", "Peña", " ", "  x  ", "\n", "\t", "é ü", "A & B", "<", ">", "x\u00a0y",
+             "\u2003", "word.", ""]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_quick_parse_gives_reportlabs_fragments_for_generated_markup(seed):
+    """Runs of every kind (bold, italic, underlined, line breaks; spaces at their edges and
+    inside, no-break and other spaces, characters markup() escapes) give the text and
+    fragments ReportLab's parser gives, or go to it (a character reference)."""
+    import random
+
+    from letters import pdf
+    from letters.compose import Run
+
+    rng = random.Random(seed)
+    styles = list(pdf.styles(12.0).values()) + list(pdf.styles(18.0).values())[:3]
+    quick = 0
+    for _ in range(250):
+        runs = [Run("\n") if rng.random() < 0.1 else
+                Run(rng.choice(_RUN_TEXT) + rng.choice(_RUN_TEXT), bold=rng.random() < 0.4,
+                    italic=rng.random() < 0.2, underline=rng.random() < 0.2)
+                for _ in range(rng.randint(0, 5))]
+        text = pdf.markup(runs)
+        for raw in (text, text.replace("<b>", "<i><b>", 1).replace("</b>", "</b></i>", 1)):
+            want, got = _parsed_both_ways(raw, rng.choice(styles))
+            if got is not None:
+                quick += 1
+                assert got == want, raw
+    assert quick > 120
