@@ -8,10 +8,12 @@ name or tagline uses a character the family cannot draw, rather than printing a 
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 from importlib import resources
 
-from reportlab.pdfbase import pdfdoc, pdfmetrics
+from reportlab.pdfbase import pdfdoc, pdfmetrics, ttfonts
 from reportlab.pdfbase.ttfonts import TTFont
 
 #: Font family -> face -> file in ``letters/fonts/``.
@@ -166,7 +168,13 @@ def _install_name_memo() -> None:
         return out
 
     def memo_encode(x):
-        if type(x) is not str or len(x) > 64:
+        if type(x) is not str:
+            return encode(x)
+        if len(x) > 64:
+            # long texts (a page's compressed stream in ASCII85) are ASCII: there the PDF
+            # encoding is ASCII's, but for the eight codes it gives accents (or refuses)
+            if x.isascii() and _PDFDOC_OWN.search(x) is None:
+                return x.encode("ascii")
             return encode(x)
         out = encoded.get(x)
         if out is None:
@@ -177,6 +185,15 @@ def _install_name_memo() -> None:
 
     pdfdoc.PDFName, pdfdoc.pdfdocEnc = memo_name, memo_encode
     pdfdoc._letters_names = (name, encode)  # ReportLab's own, which tests compare
+    # a subset's ToUnicode map is the same text for every letter that embeds the subset
+    make_cmap = ttfonts.makeToUnicodeCMap
+    cmap = functools.lru_cache(maxsize=64)(lambda font, subset: make_cmap(font, list(subset)))
+    ttfonts.makeToUnicodeCMap = lambda font, subset: cmap(font, tuple(subset))
+    ttfonts._letters_make_cmap = make_cmap  # ReportLab's own, which tests compare
+
+
+#: The ASCII codes PDFDocEncoding does not give their ASCII meaning (U+0018..U+001F).
+_PDFDOC_OWN = re.compile("[\x18-\x1f]")
 
 
 def register(family: str = DEFAULT_FAMILY) -> frozenset[int]:

@@ -588,3 +588,29 @@ def test_quick_parse_gives_reportlabs_fragments_for_generated_markup(seed):
                 quick += 1
                 assert got == want, raw
     assert quick > 120
+
+
+def test_long_ascii_texts_and_unicode_maps_are_what_reportlab_writes():
+    """Long texts (a page's stream in ASCII85) are encoded as ASCII where that is the PDF
+    encoding, and a subset's ToUnicode map is made once: the same bytes as ReportLab's."""
+    from reportlab.pdfbase import pdfdoc, ttfonts
+
+    from letters import fonts
+
+    fonts.register()
+    _, encode = pdfdoc._letters_names
+    for text in ["<~" + "9jqo^BlbD-BleB1DJ+*+F(f,q/0JhKF<GL>Cj@.4Gp$d7F!,L7@<6@)" * 3 + "~>",
+                 "x" * 65 + "\x18", "é" * 70, "line\nline\r\n\t" * 10]:
+        try:
+            want = encode(text)
+        except UnicodeEncodeError:
+            with pytest.raises(UnicodeEncodeError):
+                pdfdoc.pdfdocEnc(text)
+            continue
+        assert pdfdoc.pdfdocEnc(text) == want
+    subset = [0, 32, 65, 233, 8212]
+    made = ttfonts.makeToUnicodeCMap("AAAAAA+DejaVuSans", subset)
+    assert made == ttfonts.makeToUnicodeCMap("AAAAAA+DejaVuSans", list(subset)) == \
+        ttfonts._letters_make_cmap("AAAAAA+DejaVuSans", subset)
+    assert ttfonts._letters_make_cmap is not ttfonts.makeToUnicodeCMap
+    assert "<04> <2014>" in made and made.startswith("/CIDInit")
