@@ -385,11 +385,14 @@ def parse_whole(html: str, template: str = "<string>") -> list[Block]:
 # A letter's HTML is cut after each tag that can end a top-level block, and each piece's parse is
 # kept in an LRU cache keyed by the piece's text alone. This is exact because
 #
-# - the HTML is cut only when it is made of plain text and simple tags (``_SIMPLE_HTML``): no
-#   comment, declaration, unquoted or '<'/'>'-holding attribute, stray '<'. Then every '<' starts
-#   a tag the HTML parser reads exactly as the regex does, a piece ends with a whole tag, and a
-#   fresh parser sees the same tags and the same text segments in a piece as the one parsing the
-#   whole HTML;
+# - the pieces are used only when each is made of plain text and simple tags (``_SIMPLE_HTML``):
+#   no comment, declaration, unquoted or '<'/'>'-holding attribute, stray '<'. Then so is the
+#   whole HTML (text and simple tags put together are text and simple tags; a piece's check is
+#   kept with its parse), every '<' starts a tag the HTML parser reads exactly as the regex does,
+#   a piece ends with a whole tag, and a fresh parser sees the same tags and the same text
+#   segments in a piece as the one parsing the whole HTML. Conversely, in simple HTML a piece
+#   ends only after a real tag (an attribute value or text holds no '<'), so each piece of it
+#   is simple;
 # - a piece's parse is used only if it leaves the parser as it found it (no open block, list,
 #   table, section, row, cell or inline style): by induction each piece then starts, in the
 #   whole-HTML parse too, from the initial state, makes the same calls and the same blocks;
@@ -450,9 +453,11 @@ def _feed_simple(parser: HTMLParser, html: str) -> None:
 
 @functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
 def _parse_piece(piece: str) -> tuple[tuple[Block, ...], bool]:
-    """A piece's blocks, and whether the parser ends in its initial state (the blocks are
-    meaningless otherwise). Raises what the parser raises (not cached). ``piece`` is simple
-    HTML (``_parse_pieces`` checks)."""
+    """A piece's blocks, and whether it is simple HTML and the parser ends in its initial
+    state (the blocks are meaningless otherwise). Raises what the parser raises (not
+    cached)."""
+    if _SIMPLE_HTML.fullmatch(piece) is None:
+        return (), False
     parser = _SubsetParser("")
     _feed_simple(parser, piece)
     clean = not (parser.styles or parser.block is not None or parser.runs is not None
@@ -462,9 +467,9 @@ def _parse_piece(piece: str) -> tuple[tuple[Block, ...], bool]:
 
 
 def _parse_pieces(html: str) -> list[Block] | None:
-    """The blocks of ``html`` from the cache, or None to parse it whole."""
-    if _SIMPLE_HTML.fullmatch(html) is None:
-        return None
+    """The blocks of ``html`` from the cache, or None to parse it whole. The HTML is simple
+    when each of its pieces is (each is checked once, with its parse): pieces are cut after
+    tags, and text and simple tags put together are simple."""
     out: list[Block] = []
     try:
         for piece in _PIECE.findall(html):
