@@ -38,6 +38,7 @@ from xml.sax.saxutils import escape
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import letter
+from reportlab.lib.rl_accel import fp_str
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
 from reportlab.pdfbase import pdfmetrics
@@ -722,14 +723,23 @@ class _QrCode(Flowable):
         n = len(self.modules)
         box = QR_SIZE / (n + 2 * self.BORDER)
         path = self.canv.beginPath()
+        # what ``path.rect`` writes for each run, with each number formatted once: the
+        # columns' x, the rows' y and the runs' widths
+        xs = [fp_str((c + self.BORDER) * box) for c in range(n)]
+        widths = [""] + [fp_str(count * box) for count in range(1, n + 1)]
+        height = fp_str(box)
+        code: list[str] = []
         for r, row in enumerate(self.modules):
-            y = QR_SIZE - (r + self.BORDER + 1) * box
+            y = fp_str(QR_SIZE - (r + self.BORDER + 1) * box)
             c = 0
             for dark, run in itertools.groupby(row):
                 count = len(list(run))
                 if dark:
-                    path.rect((c + self.BORDER) * box, y, count * box, box)
+                    code.append(f"{xs[c]} {y} {widths[count]} {height} re")
                 c += count
+        if code:
+            path._code_append(code[0])  # the path's first operator (ReportLab adds an 'n')
+            path._code.extend(code[1:])
         self.canv.saveState()
         self.canv.setFillColor(colors.black)
         self.canv.drawPath(path, stroke=0, fill=1)

@@ -118,3 +118,51 @@ def test_lost_points_are_reportlabs_for_any_matrix():
                     m[c + k][r] = bit
         expected = qrencoder.QRUtil.getLostPoint(_Matrix(m))
         assert qr._lost_points(np.array([m], dtype=bool)).tolist() == [expected]
+
+
+@pytest.mark.parametrize("value", ["ND0000101", "AAA-AAA-001", "PROOF-D9", "X"])
+def test_the_drawn_code_is_one_rectangle_per_dark_run_as_reportlab_writes_it(value):
+    """The letter's QR code writes, for each run of dark modules in a row, the rectangle
+    ReportLab's path writes (``PDFPathObject.rect``), in the same order: the same operators,
+    byte for byte, as drawing them one by one."""
+    import io
+    import itertools
+
+    from reportlab.pdfgen.canvas import Canvas
+
+    from letters import pdf
+
+    def drawn(draw) -> str:
+        canv = Canvas(io.BytesIO())
+        code = canv._code
+        start = len(code)
+        draw(canv)
+        return "\n".join(code[start:])
+
+    code = pdf.notice_qr(value)
+
+    def letters_way(canv):
+        code.canv = canv
+        code.draw()
+
+    def one_by_one(canv):  # the rectangles drawn one at a time, as ReportLab's path has them
+        n = len(code.modules)
+        box = pdf.QR_SIZE / (n + 2 * code.BORDER)
+        path = canv.beginPath()
+        for r, row in enumerate(code.modules):
+            y = pdf.QR_SIZE - (r + code.BORDER + 1) * box
+            c = 0
+            for dark, run in itertools.groupby(row):
+                count = len(list(run))
+                if dark:
+                    path.rect((c + code.BORDER) * box, y, count * box, box)
+                c += count
+        canv.saveState()
+        canv.setFillColor(pdf.colors.black)
+        canv.drawPath(path, stroke=0, fill=1)
+        canv.restoreState()
+
+    ours = drawn(letters_way)
+    assert ours == drawn(one_by_one)
+    assert ours.count(" re") == sum(1 for row in code.modules
+                                    for dark, _ in itertools.groupby(row) if dark)
