@@ -239,8 +239,25 @@ def _drawing_state(canv) -> tuple:
     the same operators wherever ``drawOn`` translated the canvas to (a table cell's
     paragraph in another row, a paragraph lower on the page)."""
     extg = canv.__dict__.get("_extgstate")
-    return (repr(_DRAWING_STATE_OF(canv)),
+    fill, stroke = canv._fillColorObj, canv._strokeColorObj
+    return (repr(_DRAWING_STATE_OF(canv)), _color_key(fill), _color_key(stroke),
             repr(sorted(extg._d.items())) if extg is not None else "")
+
+
+def _color_key(color) -> str:
+    """A colour's ``repr``, kept per colour object: a letter sets the same few colours (its
+    styles') again and again, and a Color's ``repr`` is slow to make."""
+    kept = _COLOR_REPRS.get(id(color))
+    if kept is not None and kept[0] is color:
+        return kept[1]
+    if len(_COLOR_REPRS) >= 256:
+        _COLOR_REPRS.clear()
+    text = repr(color)
+    _COLOR_REPRS[id(color)] = (color, text)
+    return text
+
+
+_COLOR_REPRS: dict[int, tuple[object, str]] = {}
 
 
 _DRAWN: collections.OrderedDict = collections.OrderedDict()
@@ -248,7 +265,8 @@ _DRAWN: collections.OrderedDict = collections.OrderedDict()
 #: overprint, ``_extgstate``, are compared by what they hold: ``_canvas_state``).
 _CANVAS_STATE = tuple(a for a in Canvas.STATE_ATTRIBUTES if a != "_extgstate")
 _STATE_OF = operator.attrgetter(*_CANVAS_STATE)
-_DRAWING_STATE_OF = operator.attrgetter(*(a for a in _CANVAS_STATE if a != "_currentMatrix"))
+_DRAWING_STATE_OF = operator.attrgetter(*(a for a in _CANVAS_STATE if a not in (
+    "_currentMatrix", "_fillColorObj", "_strokeColorObj")))
 
 
 def _batch_codes_only(canv, names: tuple) -> bool:
