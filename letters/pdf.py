@@ -280,6 +280,9 @@ def _batch_codes_only(canv, names: tuple) -> bool:
 
 def _font_codes(canv) -> tuple:
     """How many characters each face has codes for in this letter's PDF so far."""
+    states = canv.__dict__.get("_letters_states")
+    if states is not None:  # every face was given the batch's codes (``_LetterCanvas``)
+        return tuple(len(state.assignments) for state in states)
     doc = canv._doc
     return tuple(len(pdfmetrics.getFont(name).state[doc].assignments)
                  if doc in pdfmetrics.getFont(name).state else -1 for name in FONT_FILES)
@@ -866,6 +869,10 @@ class _LetterCanvas(Canvas):
             # so that paragraphs drawn once can be replayed in every letter of the batch
             for name in (FONT, f"{FONT}-Bold"):
                 pdfmetrics.getFont(name).getSubsetInternalName(0, self._doc)
+            # each face's codes in this letter (the state ReportLab keeps per document and
+            # adds to): read directly from here on
+            self._letters_states = tuple(pdfmetrics.getFont(name).state[self._doc]
+                                         for name in FONT_FILES)
             self._letters_seeded = _font_codes(self)  # the batch's codes, and none other
         issue = letter_doc.issue_date
         self._doc.setDateFormatter(lambda *_: f"D:{issue:%Y%m%d}000000+00'00'")
@@ -1240,8 +1247,11 @@ def _drawable_chars() -> frozenset[str]:
 def check_glyphs(doc: Document) -> None:
     """A character the font cannot draw is an error for this recipient, never a blank box."""
     drawable = _drawable_chars()
-    for where, text in _all_text(doc):
-        if drawable.issuperset(text):  # the usual case, at C speed
+    texts = list(_all_text(doc))
+    if drawable.issuperset("".join(text for _, text in texts)):  # the usual case, at C speed
+        return
+    for where, text in texts:
+        if drawable.issuperset(text):
             continue
         for ch in text:
             if ch not in drawable:
