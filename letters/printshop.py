@@ -23,12 +23,15 @@ ZIP order within each level: the 5-digit groups first, then the 3-digit groups, 
 (notice ID breaks ties). A new package (numbered through the batch) starts whenever the sort
 group changes, the package holds ``[mailing] package_size`` letters, or a new print file starts.
 
-Merging is done with pikepdf (qpdf) with a deterministic file ID, so the same batch gives the
-same bytes, and in parallel when there are several files. The letters of a batch embed the
-same font subsets (``letters.glyphs``), so the merge keeps one copy of each: a print file holds
-one subset of each face (regular, bold) however many letters it has, and every distinct subset
-carries a tag of its own, drawn from its content (ReportLab's invariant mode tags them all
-``AAAAAA+``; prepress checks require subsets that differ to differ in name).
+A print file is the letters' retained copies joined at the byte level (``letters.pdfjoin``):
+their pages, content streams and fonts copied in as they are, references renumbered, with a
+deterministic file ID, so the same batch gives the same bytes; files are joined in parallel
+when there are several. A copy the joiner does not recognise as this tool's (it never happens
+with the renderer's own) is merged by pikepdf (qpdf) instead. The letters of a batch embed the
+same font subsets (``letters.glyphs``), so a print file keeps one copy of each: one subset of
+each face (regular, bold) however many letters it has, and every distinct subset carries a tag
+of its own, drawn from its content (ReportLab's invariant mode tags them all ``AAAAAA+``;
+prepress checks require subsets that differ to differ in name).
 """
 
 from __future__ import annotations
@@ -279,13 +282,25 @@ def _pages_of(merged, src, shared: _SharedFonts) -> list:
 
 
 def _merge_print_file(job: tuple[str, list[str]]) -> str:
-    """One combined print file from letter copies, deterministic bytes (runs in a worker)."""
-    import pikepdf
+    """One combined print file from letter copies, deterministic bytes (runs in a worker):
+    the letters' bytes joined as they are (``letters.pdfjoin``), or, for a copy laid out
+    otherwise, merged by pikepdf."""
+    from letters import pdfjoin
 
     target, sources = job
+    copies = [Path(p).read_bytes() for p in sources]
+    joined = pdfjoin.join(copies)
+    replace_file(Path(target), joined if joined is not None else _merged(copies))
+    return target
+
+
+def _merged(copies: list[bytes]) -> bytes:
+    """The letters' PDFs merged by pikepdf (qpdf): pages copied in, fonts shared."""
+    import pikepdf
+
     merged = pikepdf.Pdf.new()
     shared = _SharedFonts(merged)
-    opened = [pikepdf.open(io.BytesIO(Path(p).read_bytes())) for p in sources]
+    opened = [pikepdf.open(io.BytesIO(data)) for data in copies]
     try:
         pages = [page for src in opened for page in _pages_of(merged, src, shared)]
         # the page tree made at once (one page appended at a time costs qpdf a scan each)
@@ -302,8 +317,7 @@ def _merge_print_file(job: tuple[str, list[str]]) -> str:
     finally:
         for src in opened:
             src.close()
-    replace_file(Path(target), buf.getvalue())
-    return target
+    return buf.getvalue()
 
 
 @dataclass

@@ -1,0 +1,115 @@
+"""Print files joined at the byte level (letters.pdfjoin): the letters' own bytes, fonts once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import subprocess
+
+import pikepdf
+import pytest
+
+from letters import config, glyphs, pdfjoin, printshop
+from letters.compose import Composer
+from letters.pdf import render
+from letters.records import read_for
+from tests.conftest import ROOT
+
+ISSUE = dt.date(2026, 12, 1)
+
+
+@pytest.fixture(scope="module")
+def copies():
+    """Retained copies of a dozen sample letters of one batch (its character set), and two
+    letters with subsets of their own (rendered without the batch's set)."""
+    cfg = config.load(ROOT / "letters.toml")
+    people = list(read_for(cfg, ROOT / "examples" / "records.csv").recipients)[:14]
+    charset = glyphs.batch_charset(cfg, people)
+    composer = Composer(cfg)
+    out = []
+    for i, p in enumerate(people):
+        doc = composer.compose(p, notice_id=f"AAA-AAA-{i:03d}", issue_date=ISSUE)
+        doc.charset = charset if i < 12 else ""
+        out.append(render(doc).pdf)
+    return out
+
+
+def _pages(data: bytes) -> list[tuple[bytes, tuple]]:
+    """Each page's content stream as stored, and its fonts' base names and programs."""
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        out = []
+        for page in pdf.pages:
+            fonts = tuple(sorted((str(name), str(f.BaseFont)[7:],
+                                  bytes(f.FontDescriptor.FontFile2.read_raw_bytes()))
+                                 for name, f in page.Resources.Font.items()))
+            out.append((bytes(page.obj.Contents.read_raw_bytes()), fonts))
+        return out
+
+
+def _text(data: bytes, tmp_path, name: str) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
+                          check=True).stdout.decode("utf-8")
+
+
+def test_joined_pages_are_the_letters_pages_byte_for_byte(copies, tmp_path):
+    """Every page of the print file is its letter's page: the same content stream bytes, the
+    same fonts (programs byte for byte); the file is valid (qpdf), reads as the pikepdf merge
+    reads, and the same letters give the same bytes."""
+    joined = pdfjoin.join(copies)
+    assert joined is not None and joined == pdfjoin.join(copies)
+    want = [page for data in copies for page in _pages(data)]
+    assert _pages(joined) == want
+    assert _text(joined, tmp_path, "joined.pdf") == \
+        _text(printshop._merged(copies), tmp_path, "merged.pdf")
+    (tmp_path / "check.pdf").write_bytes(joined)
+    check = subprocess.run(["qpdf", "--check", str(tmp_path / "check.pdf")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_each_subset_is_kept_once_with_a_tag_of_its_own(copies):
+    """The batch's letters share one subset per face; the two letters rendered without the
+    batch's set have their own. Each distinct subset is in the file once, font and
+    descriptor named alike, with a tag drawn from its content: the same in another file."""
+    joined = pdfjoin.join(copies)
+    with pikepdf.open(io.BytesIO(joined)) as pdf:
+        fonts = {}
+        for page in pdf.pages:
+            for font in page.Resources.Font.values():
+                fonts[font.objgen] = font
+        programs = {bytes(f.FontDescriptor.FontFile2.read_raw_bytes()) for f in fonts.values()}
+        assert len(fonts) == len(programs) >= 4  # one object per distinct subset
+        names = [str(f.BaseFont) for f in fonts.values()]
+        assert len(set(names)) == len(names)
+        assert all(str(f.FontDescriptor.FontName) == str(f.BaseFont) for f in fonts.values())
+        batch_names = {str(f.BaseFont) for f in fonts.values()
+                       if bytes(f.FontDescriptor.FontFile2.read_raw_bytes())
+                       in {p[2] for _, fs in _pages(copies[0]) for p in fs}}
+    with pikepdf.open(io.BytesIO(pdfjoin.join(copies[3:7]))) as pdf:
+        again = {str(f.BaseFont) for page in pdf.pages for f in page.Resources.Font.values()}
+    assert again == batch_names and len(again) == 2
+
+
+def test_a_pdf_laid_out_otherwise_goes_to_the_pikepdf_merge(copies, tmp_path):
+    """A copy the joiner does not know (here: saved by qpdf with object streams) is not
+    joined; the print file is then merged by pikepdf, with the same pages."""
+    buf = io.BytesIO()
+    with pikepdf.open(io.BytesIO(copies[1])) as pdf:
+        pdf.save(buf, object_stream_mode=pikepdf.ObjectStreamMode.generate)
+    other = buf.getvalue()
+    assert pdfjoin.join([copies[0], other]) is None
+    assert pdfjoin.join([b"not a pdf"]) is None
+    sources = []
+    for i, data in enumerate([copies[0], other]):
+        sources.append(tmp_path / f"{i}.pdf")
+        sources[-1].write_bytes(data)
+    target = tmp_path / "print.pdf"
+    printshop._merge_print_file((str(target), [str(p) for p in sources]))
+
+    def contents(data: bytes) -> list[bytes]:  # decoded: qpdf wrote the second one anew
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            return [bytes(page.obj.Contents.read_bytes()) for page in pdf.pages]
+
+    assert contents(target.read_bytes()) == contents(copies[0]) + contents(copies[1])
