@@ -229,7 +229,9 @@ def _canvas_state(canv) -> tuple:
     """The canvas's graphics state, as text (``repr`` tells 0 from 0.0, which ReportLab may
     print differently), with its transparency last."""
     extg = canv.__dict__.get("_extgstate")
-    return (repr(_STATE_OF(canv)), repr(sorted(extg._d.items())) if extg is not None else "")
+    return (repr(_STATE_OF(canv)), _color_key(canv._fillColorObj),
+            _color_key(canv._strokeColorObj),
+            repr(sorted(extg._d.items())) if extg is not None else "")
 
 
 def _drawing_state(canv) -> tuple:
@@ -264,7 +266,8 @@ _DRAWN: collections.OrderedDict = collections.OrderedDict()
 #: The canvas's graphics state, as ReportLab saves and restores it (its transparency and
 #: overprint, ``_extgstate``, are compared by what they hold: ``_canvas_state``).
 _CANVAS_STATE = tuple(a for a in Canvas.STATE_ATTRIBUTES if a != "_extgstate")
-_STATE_OF = operator.attrgetter(*_CANVAS_STATE)
+_STATE_OF = operator.attrgetter(*(a for a in _CANVAS_STATE
+                                   if a not in ("_fillColorObj", "_strokeColorObj")))
 _DRAWING_STATE_OF = operator.attrgetter(*(a for a in _CANVAS_STATE if a not in (
     "_currentMatrix", "_fillColorObj", "_strokeColorObj")))
 
