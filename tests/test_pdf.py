@@ -614,3 +614,17 @@ def test_long_ascii_texts_and_unicode_maps_are_what_reportlab_writes():
         ttfonts._letters_make_cmap("AAAAAA+DejaVuSans", subset)
     assert ttfonts._letters_make_cmap is not ttfonts.makeToUnicodeCMap
     assert "<04> <2014>" in made and made.startswith("/CIDInit")
+
+
+def test_the_undrawable_pattern_finds_exactly_what_the_font_lacks():
+    """The letter's text is checked at once with a pattern of the font's code points: for
+    every character it agrees with the font's own set (drawable, or not)."""
+    from letters import pdf
+
+    pdf.register_fonts()
+    drawable, pattern = pdf._drawable_chars(), pdf._undrawable()
+    disagree = [c for c in range(0x30000)
+                if (pattern.search(chr(c)) is None) != (chr(c) in drawable)]
+    assert disagree == [] and len(drawable) > 3000
+    assert pattern.search("Peña, Nguyễn, Дмитрий, Kreyòl") is None
+    assert pattern.search("王 Wang").group(0) == "王"
