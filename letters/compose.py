@@ -782,18 +782,21 @@ class Composer:
 
     def _tagline_free_names(self, lang: str) -> frozenset[str] | None:
         """The context names the tagline template of ``lang`` reads, when they are all the
-        same for every letter (``_SAME_FOR_EVERY_LETTER``); else None."""
+        same for every letter (``_SAME_FOR_EVERY_LETTER``) and it uses no other template;
+        else None (and the tagline is rendered for each letter)."""
         if lang not in self._tagline_names:
             names = None
             try:
                 env = self._env(lang, i18n.TAGLINES)
                 source = env.loader.get_source(env, i18n.TAGLINE_TEMPLATE)[0]
-                found = jinja2.meta.find_undeclared_variables(
-                    env.parse(source, i18n.TAGLINE_TEMPLATE))
-                if found <= _SAME_FOR_EVERY_LETTER:
+                ast = env.parse(source, i18n.TAGLINE_TEMPLATE)
+                found = jinja2.meta.find_undeclared_variables(ast)
+                # a template it includes, imports or extends may read anything: not known
+                if found <= _SAME_FOR_EVERY_LETTER and \
+                        not list(jinja2.meta.find_referenced_templates(ast)):
                     names = frozenset(found)
-            except (jinja2.TemplateError, i18n.CatalogError, OSError):
-                names = None  # rendered for each letter, which reports the problem
+            except Exception:  # noqa: BLE001 - rendered for each letter, which says what is wrong
+                names = None
             self._tagline_names[lang] = names
         return self._tagline_names[lang]
 

@@ -179,3 +179,30 @@ def test_a_tagline_is_made_once_unless_it_prints_something_about_the_person(work
     texts, renders = taglines_of(["Ana", "Rosa"])
     assert all(t.endswith(" Ana") for t in texts[0]) and all(t.endswith(" Rosa") for t in texts[1])
     assert len(renders) == 2 * len(texts[0])
+
+
+@pytest.mark.parametrize("tag", ['{% include "tagline-name.html" %}',
+                                 '{% import "tagline-name.html" as m with context %}{{ m.who() }}'])
+def test_a_tagline_that_uses_another_template_is_made_for_each_letter(workspace, tag):
+    """What another template reads is not seen in the tagline's own: a tagline that includes
+    or imports one is rendered for each letter, so it says what it says about each person."""
+    (workspace / "templates" / "en" / "tagline-name.html").write_text(
+        "{% macro who() %}{{ recipient.first_name }}{% endmacro %}"
+        if "import" in tag else "{{ recipient.first_name }}", encoding="utf-8")
+    template = workspace / "templates" / "en" / "tagline.html"
+    template.write_text(template.read_text(encoding="utf-8").replace("</p>", f" {tag}</p>"),
+                        encoding="utf-8")
+    composer = Composer(config.load(workspace / "letters.toml"))
+    texts = [[t.text for t in composer.compose(person(defendant_id=f"D{i}", first_name=name),
+                                                notice_id=f"N-{i}",
+                                                issue_date=dt.date(2026, 12, 1)).taglines]
+             for i, name in enumerate(["Ana", "Rosa"])]
+    assert texts[0] and all(t.endswith(" Ana") for t in texts[0])
+    assert all(t.endswith(" Rosa") for t in texts[1])
+
+
+def test_a_tagline_template_that_is_not_utf8_is_a_template_error(workspace):
+    template = workspace / "templates" / "en" / "tagline.html"
+    template.write_bytes(template.read_bytes().replace(b"important", b"importante \xe9"))
+    with pytest.raises(TemplateError):
+        compose(workspace)
