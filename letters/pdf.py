@@ -409,6 +409,10 @@ def _quick_parse(text: str, style: ParagraphStyle, style_key: int, cleaner):
     Underlined text goes to the parser: its fragments number the paragraph's underlines."""
     text = cleaner(text)
     frags = []
+    # as ReportLab's parser does, the paragraph's fragments share one list of links and one of
+    # underlines (empty: markup() writes neither), of their own, not the prototypes'
+    links: list = []
+    underlines: list = []
     open_tags: tuple = ()
     at = 0
     for m in _MARKUP_TOKEN.finditer(text):
@@ -421,6 +425,7 @@ def _quick_parse(text: str, style: ParagraphStyle, style_key: int, cleaner):
             if prototype is None:
                 return None
             frag = copy.copy(prototype)
+            frag.link, frag.us_lines = links, underlines
             if piece is not None:
                 frag.text = piece
             frags.append(frag)
@@ -448,6 +453,8 @@ def _prototype(open_tags: tuple, line_break: bool, style: ParagraphStyle, style_
             _, made, _ = ParaParser().parse(sample, style)
         except Exception:  # noqa: BLE001 - ReportLab's parser says why, for the paragraph
             return None
+        if made[0].__dict__.get("link") != [] or made[0].__dict__.get("us_lines") != []:
+            return None  # a style that links or underlines: its own parse each time
         if len(_PROTOTYPES) >= _CACHE_SIZE:
             _PROTOTYPES.clear()
         frag = _PROTOTYPES[key] = made[0]

@@ -628,3 +628,73 @@ def test_the_undrawable_pattern_finds_exactly_what_the_font_lacks():
     assert disagree == [] and len(drawable) > 3000
     assert pattern.search("Peña, Nguyễn, Дмитрий, Kreyòl") is None
     assert pattern.search("王 Wang").group(0) == "王"
+
+
+class _NoHits(dict):
+    """A cache that never has what is asked for and keeps nothing."""
+
+    def get(self, key, default=None):
+        return default
+
+    def __setitem__(self, key, value):
+        pass
+
+    def move_to_end(self, key, last=True):
+        pass
+
+
+def _sample_docs(count: int, cases_at_least: int = 1):
+    import dataclasses
+
+    from letters import glyphs
+    from letters.records import read_for
+
+    cfg = config.load(ROOT / "letters.toml")
+    people = [p for p in read_for(cfg, ROOT / "examples" / "records.csv").recipients
+              if len(p.cases) >= cases_at_least][:count]
+    people += [dataclasses.replace(p, large_print=True) for p in people[:2]]
+    charset = glyphs.batch_charset(cfg, people)
+    composer = Composer(cfg)
+    docs = []
+    for i, p in enumerate(people):
+        doc = composer.compose(p, notice_id=f"AAA-AAA-{i:03d}", issue_date=ISSUE)
+        doc.charset = charset
+        docs.append(doc)
+    return docs
+
+
+def test_paragraphs_replayed_at_other_places_give_the_bytes_drawn_there(monkeypatch):
+    """A paragraph drawn once is replayed wherever the same lines are drawn again, at any
+    origin (a table cell in another row, a later page): letters with several cases, rendered
+    warm with replays, are the bytes they are with nothing ever replayed."""
+    from letters import pdf
+
+    docs = _sample_docs(10, cases_at_least=3)
+    assert len(docs) >= 10
+    pdf.clear_caches()
+    replayed = []
+    original_get = pdf._DRAWN.get
+    monkeypatch.setattr(pdf._DRAWN, "get", lambda key, default=None: replayed.append(
+        key) or original_get(key, default))
+    warm = [pdf.render(doc).pdf for doc in docs + docs]
+    hits = [k for k in replayed if original_get(k) is not None]
+    assert len(hits) > 100  # replays happened, at origins other than the first
+    monkeypatch.undo()
+    monkeypatch.setattr(pdf, "_DRAWN", _NoHits())
+    monkeypatch.setattr(pdf, "_STAMPS", _NoHits())
+    pdf.clear_caches()
+    never = [pdf.render(doc).pdf for doc in docs + docs]
+    assert warm == never
+
+
+def test_letters_are_the_same_bytes_with_the_quick_parse_and_without(monkeypatch):
+    """Paragraph fragments made by the quick parse give whole letters byte for byte the same
+    as ReportLab's parser's."""
+    from letters import pdf
+
+    docs = _sample_docs(8)
+    pdf.clear_caches()
+    quick = [pdf.render(doc).pdf for doc in docs]
+    monkeypatch.setattr(pdf, "QUICK_PARSE", False)
+    pdf.clear_caches()
+    assert [pdf.render(doc).pdf for doc in docs] == quick
