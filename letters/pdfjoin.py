@@ -24,7 +24,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-_REF = re.compile(rb"(\d+) 0 R\b")
+_REF = re.compile(rb"(?<![\w.+-])(\d+) 0 R(?![\w.])")
+#: An ``R`` token: in a dictionary with no string, only a reference has one. A reference
+#: written otherwise than ``N 0 R`` (``N 0\nR``) is refused rather than left unrenumbered.
+_BARE_R = re.compile(rb"(?<![/\w#.])R(?![\w.])")
 _TAGGED = re.compile(rb"(/(?:BaseFont|FontName) /)[A-Z]{6}\+")
 _ANY_TAG = re.compile(rb"/[A-Z]{6}\+")
 _STREAM = b"\nstream\n"
@@ -134,6 +137,8 @@ class _Joined:
         self.size += len(data)
 
     def put(self, n: int, value: bytes, stream: bytes = b"") -> None:
+        if stream:  # a line break before ``endstream`` (not in /Length), as preflight expects
+            stream = stream[:-len(_END_STREAM)] + b"\n" + _END_STREAM
         self.offsets[n] = self.size
         self._write(b"%d 0 obj\n" % n + value + stream + _END_OBJ)
 
@@ -180,8 +185,17 @@ def join(sources: list[bytes]) -> bytes | None:
     them is not laid out as this tool's renderer lays PDFs out (see the module's text)."""
     try:
         return _join(sources)
-    except (_Unsupported, ValueError, IndexError, KeyError):
+    except (_Unsupported, ValueError, IndexError, KeyError, RecursionError):
         return None
+
+
+def _references(value: bytes) -> list[int]:
+    """The objects ``value`` (a dictionary or array, no string) refers to; refused when it
+    holds a reference not written ``N 0 R``."""
+    found = [int(m.group(1)) for m in _REF.finditer(value)]
+    if len(_BARE_R.findall(value)) != len(found):
+        raise _Unsupported("a reference written otherwise")
+    return found
 
 
 def _join(sources: list[bytes]) -> bytes:
@@ -202,6 +216,7 @@ def _join(sources: list[bytes]) -> bytes:
             if n in seen or n == tree:
                 raise _Unsupported("a reference back up the tree")
             value, stream = src.part(n)
+            _references(value)
             value = _ANY_TAG.sub(b"/+", value)
             h = hashlib.sha256(_REF.sub(lambda m: b"<" + key_of(int(m.group(1)),
                                                                   seen + (n,)) + b">", value))
@@ -239,6 +254,7 @@ def _join(sources: list[bytes]) -> bytes:
             if stream or b"/Type /Page" not in value or b"(" in value or \
                     any(word in value for word in _UNSAFE_IN_PAGE):
                 raise _Unsupported("page")
+            _references(value)
             value = _REF.sub(lambda m: b"%d 0 R" % copy(int(m.group(1))), value)
             mine = out.number()
             out.put(mine, value)

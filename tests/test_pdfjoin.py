@@ -9,7 +9,7 @@ import subprocess
 import pikepdf
 import pytest
 
-from letters import config, glyphs, pdfjoin, printshop
+from letters import config, glyphs, imb, pdfjoin, printshop
 from letters.compose import Composer
 from letters.pdf import render
 from letters.records import read_for
@@ -113,3 +113,89 @@ def test_a_pdf_laid_out_otherwise_goes_to_the_pikepdf_merge(copies, tmp_path):
             return [bytes(page.obj.Contents.read_bytes()) for page in pdf.pages]
 
     assert contents(target.read_bytes()) == contents(copies[0]) + contents(copies[1])
+
+
+def test_a_reference_written_otherwise_or_too_deep_goes_to_the_pikepdf_merge(copies):
+    """A reference spelled otherwise than ``N 0 R`` (valid PDF, never written by ReportLab)
+    would be left pointing at another object: the joiner refuses the copy instead. So it does
+    for a chain of references too deep to follow."""
+    first = copies[0]
+    at = first.index(b"/Contents ") + len(b"/Contents ")
+    number = first[at:first.index(b" 0 R", at)]
+    for spelling in (b" 0\nR", b"  0 R", b" 00 R", b" 0\tR"):
+        odd = first[:at] + number + spelling + first[at + len(number) + 4:]
+        assert len(odd) == len(first) + len(spelling) - 4
+        odd = odd if len(spelling) == 4 else _fix_offsets(odd)
+        assert pdfjoin.join([copies[1], odd]) is None, spelling
+    deep = _deep_chain(2000)
+    assert pdfjoin.join([deep]) is None
+
+
+def _fix_offsets(data: bytes) -> bytes:
+    """The same PDF with its cross-reference table written again (pikepdf would do it, but
+    would also respell the reference)."""
+    import re
+
+    body_end = data.rindex(b"\nxref\n") + 1
+    offsets = {int(m.group(1)): m.start() for m in re.finditer(rb"(?m)^(\d+) 0 obj\n",
+                                                               data[:body_end])}
+    count = max(offsets) + 1
+    xref = b"xref\n0 %d\n0000000000 65535 f \n" % count + b"".join(
+        b"%010d 00000 n \n" % offsets[n] for n in range(1, count))
+    trailer = data[data.index(b"trailer", body_end):data.index(b"startxref", body_end)]
+    return data[:body_end] + xref + trailer + b"startxref\n%d\n%%%%EOF\n" % body_end
+
+
+def _deep_chain(depth: int) -> bytes:
+    """A one-page PDF whose page refers to an array that refers to another, ``depth`` deep."""
+    objects = [b"<< /Pages 2 0 R /Type /Catalog >>",
+               b"<< /Count 1 /Kids [ 3 0 R ] /Type /Pages >>",
+               b"<< /MediaBox [ 0 0 612 792 ] /Parent 2 0 R /Resources 4 0 R /Type /Page >>"]
+    for n in range(4, 4 + depth):
+        objects.append(b"[ %d 0 R ]" % (n + 1))
+    objects.append(b"<< >>")
+    out = [b"%PDF-1.4\n"]
+    offsets = []
+    size = len(out[0])
+    for n, value in enumerate(objects, start=1):
+        chunk = b"%d 0 obj\n" % n + value + b"\nendobj\n"
+        offsets.append(size)
+        out.append(chunk)
+        size += len(chunk)
+    xref = b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1) + b"".join(
+        b"%010d 00000 n \n" % o for o in offsets)
+    return b"".join(out) + xref + (b"trailer\n<< /Root 1 0 R /Size %d >>\nstartxref\n%d\n%%%%EOF\n"
+                                   % (len(objects) + 1, size))
+
+
+@pytest.mark.parametrize("kind", ["proof", "imb", "duplex", "large print"])
+def test_letters_of_every_kind_join_as_they_are(kind, tmp_path):
+    """Proofs (a transparent watermark: a graphics state resource), letters with an
+    Intelligent Mail barcode, duplex letters padded with a blank page and large print join
+    page for page as the letters are, valid for qpdf and readable as the pikepdf merge."""
+    import dataclasses
+
+    cfg = config.load(ROOT / "letters.toml")
+    people = list(read_for(cfg, ROOT / "examples" / "records.csv").recipients)[:5]
+    if kind == "large print":
+        people = [dataclasses.replace(p, large_print=True) for p in people]
+    charset = glyphs.batch_charset(cfg, people)
+    composer = Composer(cfg)
+    made = []
+    for i, p in enumerate(people):
+        doc = composer.compose(p, notice_id=f"AAA-AAA-{i:03d}", issue_date=ISSUE,
+                               proof=kind == "proof")
+        doc.charset = charset
+        doc.duplex = kind == "duplex"
+        if kind == "imb":
+            doc.imb = imb.value("00", "300", "123456", i + 1, "02134-1234")
+        made.append(render(doc).pdf)
+    joined = pdfjoin.join(made)
+    assert joined is not None
+    assert _pages(joined) == [page for data in made for page in _pages(data)]
+    assert _text(joined, tmp_path, "j.pdf") == _text(printshop._merged(made), tmp_path, "m.pdf")
+    (tmp_path / "c.pdf").write_bytes(joined)
+    check = subprocess.run(["qpdf", "--check", str(tmp_path / "c.pdf")], capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert joined.count(b"endstream") == joined.count(b"\nendstream")
