@@ -160,12 +160,7 @@ def _install_name_memo() -> None:
     def memo_name(data, lo=chr(0x21), hi=chr(0x7e)):
         if type(data) is not str or len(data) > 64 or (lo, hi) != ("!", "~"):
             return name(data, lo, hi)
-        out = names.get(data)
-        if out is None:
-            if len(names) >= 4096:
-                names.clear()
-            out = names[data] = name(data)
-        return out
+        return _kept(names, data, name)
 
     def memo_encode(x):
         if type(x) is not str:
@@ -176,12 +171,7 @@ def _install_name_memo() -> None:
             if x.isascii() and _PDFDOC_OWN.search(x) is None:
                 return x.encode("ascii")
             return encode(x)
-        out = encoded.get(x)
-        if out is None:
-            if len(encoded) >= 4096:
-                encoded.clear()
-            out = encoded[x] = encode(x)
-        return out
+        return _kept(encoded, x, encode)
 
     pdfdoc.PDFName, pdfdoc.pdfdocEnc = memo_name, memo_encode
     pdfdoc._letters_names = (name, encode)  # ReportLab's own, which tests compare
@@ -190,6 +180,16 @@ def _install_name_memo() -> None:
     cmap = functools.lru_cache(maxsize=64)(lambda font, subset: make_cmap(font, list(subset)))
     ttfonts.makeToUnicodeCMap = lambda font, subset: cmap(font, tuple(subset))
     ttfonts._letters_make_cmap = make_cmap  # ReportLab's own, which tests compare
+
+
+def _kept(cache: dict, text: str, make):
+    """``make(text)``, kept in ``cache`` (emptied when it holds 4,096)."""
+    out = cache.get(text)
+    if out is None:
+        if len(cache) >= 4096:
+            cache.clear()
+        out = cache[text] = make(text)
+    return out
 
 
 #: The ASCII codes PDFDocEncoding does not give their ASCII meaning (U+0018..U+001F).
