@@ -70,7 +70,7 @@ def keep_every_subset(pdf, shared=None) -> int:
                 and "/FontDescriptor" in obj and obj.objgen not in seen:
             seen.add(obj.objgen)
             face = str(obj.BaseFont).split("+", 1)[1]
-            obj.BaseFont = obj.FontDescriptor.FontName = pikepdf.Name(f"/{printshop._tag(n)}+{face}")
+            obj.BaseFont = obj.FontDescriptor.FontName = pikepdf.Name(f"/{pdfjoin.subset_tag(n)}+{face}")
             n += 1
     return n
 

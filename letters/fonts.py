@@ -146,11 +146,12 @@ def _install_compression_memo() -> None:
     cls._letters_memo = True
 
 
-def _install_name_memo() -> None:
+def _install_write_memos() -> None:
     """ReportLab writes every dictionary key of every PDF object by making its PDF name and
     encoding it through a codec written in Python, for each object of each letter: the same
     few dozen names and values. Both are functions of the text alone, so their results are
-    kept (short texts only, a bounded number of them): the same bytes, made once."""
+    kept (short texts only, a bounded number of them): the same bytes, made once. So is each
+    subset's ToUnicode map."""
     if getattr(pdfdoc, "_letters_names", False):
         return
     name, encode = pdfdoc.PDFName, pdfdoc.pdfdocEnc
@@ -213,7 +214,7 @@ def register(family: str = DEFAULT_FAMILY) -> frozenset[int]:
             pdfmetrics.registerFont(font)
             cmaps.append(set(font.face.charToGlyph))
         _install_compression_memo()
-        _install_name_memo()
+        _install_write_memos()
         faces = {face: face_name(family, face) for face in FAMILIES[family]}
         pdfmetrics.registerFontFamily(family, **faces)
         if family == DEFAULT_FAMILY:

@@ -225,11 +225,12 @@ def _remember(cache: collections.OrderedDict, key, value, size: int = _CACHE_SIZ
         cache.popitem(last=False)
 
 
-def _canvas_state(canv) -> tuple:
+def _canvas_state(canv, attributes=None) -> tuple:
     """The canvas's graphics state, as text (``repr`` tells 0 from 0.0, which ReportLab may
-    print differently), with its transparency last."""
+    print differently), with its transparency last; ``attributes``: a getter of the others to
+    compare (all of them by default)."""
     extg = canv.__dict__.get("_extgstate")
-    return (repr(_STATE_OF(canv)), _color_key(canv._fillColorObj),
+    return (repr((attributes or _STATE_OF)(canv)), _color_key(canv._fillColorObj),
             _color_key(canv._strokeColorObj),
             repr(sorted(extg._d.items())) if extg is not None else "")
 
@@ -240,10 +241,7 @@ def _drawing_state(canv) -> tuple:
     placed from it, and restores the state it found: the same lines in the same state draw
     the same operators wherever ``drawOn`` translated the canvas to (a table cell's
     paragraph in another row, a paragraph lower on the page)."""
-    extg = canv.__dict__.get("_extgstate")
-    fill, stroke = canv._fillColorObj, canv._strokeColorObj
-    return (repr(_DRAWING_STATE_OF(canv)), _color_key(fill), _color_key(stroke),
-            repr(sorted(extg._d.items())) if extg is not None else "")
+    return _canvas_state(canv, _DRAWING_STATE_OF)
 
 
 def _color_key(color) -> str:

@@ -37,6 +37,15 @@ _END_OBJ = b"endobj\n"
 _UNSAFE_IN_PAGE = (b"/Annots", b"/XObject", b"/B ", b"/Thumb", b"/AA", b"/StructParents")
 
 
+def subset_tag(n: int) -> str:
+    """The ``n``-th subset tag: six capital letters, AAAAAA, AAAAAB, ..."""
+    letters = []
+    for _ in range(6):
+        n, d = divmod(n, 26)
+        letters.append(chr(ord("A") + d))
+    return "".join(reversed(letters))
+
+
 class _Unsupported(Exception):
     """This PDF is not laid out as :func:`join` expects."""
 
@@ -148,15 +157,9 @@ class _Joined:
         tag = self.tag_of.get(key)
         if tag is None:
             n = int(key[:16], 16) % 26 ** 6
-            while True:
-                letters, m = [], n
-                for _ in range(6):
-                    m, d = divmod(m, 26)
-                    letters.append(65 + d)
-                tag = bytes(reversed(letters))
-                if tag not in self.tags:
-                    break
+            while subset_tag(n).encode() in self.tags:
                 n = (n + 1) % 26 ** 6
+            tag = subset_tag(n).encode()
             self.tags.add(tag)
             self.tag_of[key] = tag
         return tag

@@ -45,7 +45,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from letters import pdfjoin
 from letters.exports import private_dir, write_csv
+from letters.pdfjoin import subset_tag
 from letters.processes import exit_with_parent
 from letters.store import replace_file
 
@@ -111,15 +113,6 @@ def _rows_at(rows, positions: list[int]) -> list:
     return take(positions) if take is not None else [rows[i] for i in positions]
 
 
-def _tag(n: int) -> str:
-    """The ``n``-th subset tag: six capital letters, AAAAAA, AAAAAB, ..."""
-    letters = []
-    for _ in range(6):
-        n, d = divmod(n, 26)
-        letters.append(chr(ord("A") + d))
-    return "".join(reversed(letters))
-
-
 def _digest(obj, h) -> None:
     """Feed a font object's content to ``h``: names without subset tags, streams as stored,
     the objects it refers to by their content (not their numbers)."""
@@ -183,9 +176,9 @@ class _SharedFonts:
         if font.is_indirect:
             self.mine.add(font.objgen)
         n = int.from_bytes(key[:8], "big") % 26 ** 6
-        while _tag(n) in self.tags:
+        while subset_tag(n) in self.tags:
             n = (n + 1) % 26 ** 6
-        tag = _tag(n)
+        tag = subset_tag(n)
         self.tags.add(tag)
         for holder, entry in ((font, "/BaseFont"), (font.get("/FontDescriptor"), "/FontName")):
             value = holder.get(entry) if holder is not None else None
@@ -285,8 +278,6 @@ def _merge_print_file(job: tuple[str, list[str]]) -> str:
     """One combined print file from letter copies, deterministic bytes (runs in a worker):
     the letters' bytes joined as they are (``letters.pdfjoin``), or, for a copy laid out
     otherwise, merged by pikepdf."""
-    from letters import pdfjoin
-
     target, sources = job
     copies = [Path(p).read_bytes() for p in sources]
     joined = pdfjoin.join(copies)

@@ -992,11 +992,9 @@ def _key_codes(df: pd.DataFrame, cols: list[str], *, sort: bool = False, joined:
             raise ValueError("sorted codes are for one column")
         codes = None
         for c in cols:
-            column = pc.cast(pa.array(df[c]), pa.large_string())
-            if isinstance(column, pa.ChunkedArray):
-                column = column.combine_chunks()
             # a missing value is a value of its own, never a code that is not a number
-            own = pc.dictionary_encode(column, null_encoding="encode").indices.to_numpy(
+            own = pc.dictionary_encode(_text_column(df, c),
+                                       null_encoding="encode").indices.to_numpy(
                 zero_copy_only=False).astype(np.int64)
             if codes is None:
                 codes = own
@@ -1004,13 +1002,11 @@ def _key_codes(df: pd.DataFrame, cols: list[str], *, sort: bool = False, joined:
                 codes = pd.factorize(codes * (int(own.max(initial=0)) + 1) + own)[0].astype(
                     np.int64)
         return codes, None
-    arrays = [pc.cast(pa.array(df[c]), pa.large_string()) for c in cols]
-    if len(arrays) == 1:
-        joined = arrays[0]
+    if len(cols) == 1:
+        joined = _text_column(df, cols[0])
     else:
-        joined = pc.binary_join_element_wise(*arrays, pa.scalar("\x1f", pa.large_string()))
-    if isinstance(joined, pa.ChunkedArray):
-        joined = joined.combine_chunks()
+        joined = pc.binary_join_element_wise(
+            *(_text_column(df, c) for c in cols), pa.scalar("\x1f", pa.large_string()))
     encoded = pc.dictionary_encode(joined)
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     keys = encoded.dictionary
@@ -1021,6 +1017,12 @@ def _key_codes(df: pd.DataFrame, cols: list[str], *, sort: bool = False, joined:
         codes = rank[codes]
         keys = keys.take(pa.array(order))
     return codes, keys
+
+
+def _text_column(df: pd.DataFrame, column: str) -> pa.Array:
+    """A column of ``df`` as one Arrow array of large strings."""
+    values = pc.cast(pa.array(df[column]), pa.large_string())
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
 def _in_threads(fn, jobs: dict) -> dict:
