@@ -18,6 +18,10 @@ does (a warm-up of other people first, as a worker's first letters):
   same letters with the same markup (inline bold runs included), paragraphs, lists and the
   cases table in the same font, nothing else.
 
+The process's garbage collector is set as in a mailing's rendering workers
+(``letters.processes``: young collections every 10,000 objects, what the warm-up left alive
+frozen), for every side alike; ``--collector default`` leaves Python's defaults.
+
 The ratios say what sharing saves and what the letters pipeline costs over the bare layout
 engine. Results go to bench/RESULTS.md (section "Render").
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import io
 import os
 import platform
@@ -44,6 +49,7 @@ from bench.results import record_section  # noqa: E402
 from letters import compose, config, fonts, glyphs, pdf, qr  # noqa: E402
 from letters.compose import Composer  # noqa: E402
 from letters.pdf import FONT, markup, register_fonts, render  # noqa: E402
+from letters.processes import collect_less  # noqa: E402
 from letters.records import read_for  # noqa: E402
 
 ISSUE = dt.date(2026, 12, 1)
@@ -112,6 +118,9 @@ def main() -> None:
     parser.add_argument("--letters", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warm-up", type=int, default=60)
+    parser.add_argument("--collector", choices=("worker", "default"), default="worker",
+                        help="the garbage collector as in a rendering worker (default) or "
+                             "Python's defaults")
     args = parser.parse_args()
 
     from bench.mail import records_for
@@ -129,6 +138,10 @@ def main() -> None:
     unshared_side(composer, warm[:3])
     plain_side([lambda d=d: plain_story(d) for d in (
         composer.compose(r, notice_id=f"N{r.defendant_id}", issue_date=ISSUE) for r in warm[:3])])
+    if args.collector == "worker":
+        collect_less()
+        gc.collect()
+        gc.freeze()
 
     ours, unshared, plain = [], [], []
     pages = 0
@@ -158,7 +171,8 @@ def main() -> None:
         f"({pages:.0f} pages, {pages / n:.1f} per letter), one process, best of {args.rounds} "
         f"alternating rounds of people not seen before ({args.warm_up} others first).",
         f"Machine: {platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} cores.",
+        f"{os.cpu_count()} cores. Garbage collector: "
+        f"{'as in a rendering worker' if args.collector == 'worker' else 'Python defaults'}.",
         "",
         "| renderer | letters/s | pages/s | ms/letter |",
         "|---|---:|---:|---:|",

@@ -28,6 +28,7 @@ import collections
 import contextlib
 import datetime as dt
 import logging
+import os
 import re
 import socket
 import threading
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Iterator
 
 from letters.errors import UsageError
+from letters.processes import collect_less, letter_done
 
 ENGINES = ("local", "dask")
 #: Schemes of a scheduler address; a bare ``host:port`` means ``tcp://``.
@@ -126,14 +128,19 @@ def workspace_fingerprint(cfg) -> str:
     return hashes["inputs_sha256"]
 
 
-def render_chunk(fingerprint: str, cfg, charset: str, tasks: list) -> list[dict]:
+def render_chunk(fingerprint: str, cfg, charset: str, tasks: list,
+                 driver_pid: int | None = None) -> list[dict]:
     """Render a chunk of letters on a worker: per task, the result of
-    :func:`letters.mailing.render_pdf` (the PDF's bytes under ``"pdf"``). Writes nothing."""
+    :func:`letters.mailing.render_pdf` (the PDF's bytes under ``"pdf"``). Writes nothing.
+    A worker in a process of its own (not ``driver_pid``'s) tends its garbage collector as
+    the local pool's workers do (``letters.processes.collect_less``)."""
     with _rendering:
-        return _render_chunk(fingerprint, cfg, charset, tasks)
+        return _render_chunk(fingerprint, cfg, charset, tasks,
+                             own_process=driver_pid is not None and driver_pid != os.getpid())
 
 
-def _render_chunk(fingerprint: str, cfg, charset: str, tasks: list) -> list[dict]:
+def _render_chunk(fingerprint: str, cfg, charset: str, tasks: list,
+                  own_process: bool = False) -> list[dict]:
     from letters.mailing import render_pdf
 
     composer = _prepared.get(fingerprint)
@@ -150,10 +157,17 @@ def _render_chunk(fingerprint: str, cfg, charset: str, tasks: list) -> list[dict
                 hint="Give the workers the same workspace (same paths) and the same letters "
                      "version, or leave out --scheduler to render on this machine.")
         register_fonts()
+        if own_process:
+            collect_less()
         if len(_prepared) >= 4:  # a long-lived worker serving many workspaces
             _prepared.clear()
         composer = _prepared[fingerprint] = Composer(cfg)
-    return [render_pdf(task, composer, charset) for task in tasks]
+    out = []
+    for task in tasks:
+        out.append(render_pdf(task, composer, charset))
+        if own_process:
+            letter_done()
+    return out
 
 
 # --- driver side --------------------------------------------------------------------------------
@@ -250,7 +264,7 @@ class DaskEngine:
             chunk = next(chunks, None)
             if chunk is not None:
                 in_flight.append(client.submit(render_chunk, fingerprint, shared, charset,
-                                               chunk, pure=False))
+                                               chunk, os.getpid(), pure=False))
 
         try:
             for _ in range(threads * IN_FLIGHT_PER_THREAD):

@@ -46,7 +46,7 @@ from letters.model import PackedRecipients, Recipient
 from letters.people import Outcome
 from letters.records import Intake, read_for
 from letters.printshop import PrintJob, sheets_of, write_print_files
-from letters.processes import batch_lock, exit_with_parent
+from letters.processes import batch_lock, collect_less, exit_with_parent, letter_done
 from letters.store import (
     fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
 )
@@ -205,6 +205,7 @@ def _init_worker(cfg: Config, letters_dir: str, main_pid: int | None = None,
 
     if main_pid is not None:  # a pool worker: never go on writing letters after a kill -9
         exit_with_parent(main_pid)
+        collect_less()
     _worker["composer"] = Composer(cfg)
     _worker["letters_dir"] = Path(letters_dir) if letters_dir else None
     _worker["charset"] = charset
@@ -325,7 +326,13 @@ class _Tasks(Sequence):
 
 
 def _render_chunk(tasks: list) -> list[dict]:
-    return [render_letter(task) for task in tasks]
+    """A pool worker's share: each letter rendered and kept (``letter_done`` tends the
+    worker's garbage collector, ``letters.processes``)."""
+    out = []
+    for task in tasks:
+        out.append(render_letter(task))
+        letter_done()
+    return out
 
 
 def _bounded_map(pool, tasks: list, chunk: int, window: int) -> Iterable[dict]:

@@ -5,6 +5,7 @@ that started them, even after kill -9 of the main process alone."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from letters import config, engines
 from letters.cli import cli
 from letters.errors import BatchBusy
 from letters.ledger import Ledger
@@ -218,3 +220,39 @@ def test_a_worker_is_killed_when_its_own_parent_ends():
     done = subprocess.run([sys.executable, "-c", code], env=environment(),
                           capture_output=True, text=True, timeout=60)
     assert done.stdout == "True\n", done.stderr
+
+
+def test_a_rendering_worker_collects_less_and_freezes_what_it_keeps():
+    """A rendering worker's collector (letters.processes): young collections every 10,000
+    objects; after the 1st and the 10th letter, garbage is collected and what is alive frozen
+    (garbage is never frozen with it)."""
+    code = ("import gc, weakref\nfrom letters.processes import collect_less, letter_done\n"
+            "class Node: pass\n"
+            "collect_less()\nprint(gc.get_threshold()[0])\n"
+            "def garbage():\n    n = Node(); n.me = n; return weakref.ref(n)\n"
+            "gc.disable()  # only letter_done collects here\n"
+            "kept = [Node() for _ in range(100)]\n"
+            "dead = garbage()\nletter_done()\n"
+            "print(dead() is None, gc.get_freeze_count() >= 100)\n"
+            "frozen = gc.get_freeze_count()\n"
+            "for _ in range(8):\n    more = garbage(); letter_done()\n"
+            "print(more() is not None, gc.get_freeze_count() == frozen)\n"
+            "letter_done()\nprint(more() is None, gc.get_freeze_count() > frozen)\n")
+    done = subprocess.run([sys.executable, "-c", code], env=environment(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.split("\n") == ["10000", "True True", "True True", "True True", ""], \
+        done.stderr
+
+
+def test_a_mailing_in_this_process_leaves_its_collector_alone(tmp_path, monkeypatch):
+    """One worker renders in the caller's process, and so does a Dask worker without a process
+    of its own: the collector there is the caller's business."""
+    ws = workspace(tmp_path, 3)
+    monkeypatch.chdir(ws)
+    before = gc.get_threshold(), gc.get_freeze_count()
+    done = run("mail", "r.csv", "--batch", "b", "--out", "out", "--workers", "1")
+    assert done.exit_code == 0, done.output
+    cfg = config.load(ws / "letters.toml")
+    assert engines.render_chunk(engines.workspace_fingerprint(cfg), cfg, "", [],
+                                os.getpid()) == []
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
