@@ -49,7 +49,7 @@ from letters import pdfjoin
 from letters.exports import private_dir, write_csv
 from letters.pdfjoin import subset_tag
 from letters.processes import exit_with_parent
-from letters.store import replace_file
+from letters.store import read_copy, replace_file
 
 PRINT_MANIFEST_HEADER = ("batch", "print_file", "sequence", "notice_id", "zip", "pages",
                          "sheets", "first_page", "package", "sort_group")
@@ -274,12 +274,13 @@ def _pages_of(merged, src, shared: _SharedFonts) -> list:
     return out
 
 
-def _merge_print_file(job: tuple[str, list[str]]) -> str:
-    """One combined print file from letter copies, deterministic bytes (runs in a worker):
-    the letters' bytes joined as they are (``letters.pdfjoin``), or, for a copy laid out
-    otherwise, merged by pikepdf."""
+def _merge_print_file(job: tuple[str, list[tuple[str, str]]]) -> str:
+    """One combined print file from letter copies (path and the SHA-256 the ledger recorded:
+    a copy changed since is refused, ``store.read_copy``), deterministic bytes (runs in a
+    worker): the letters' bytes joined as they are (``letters.pdfjoin``), or, for a copy laid
+    out otherwise, merged by pikepdf."""
     target, sources = job
-    copies = [Path(p).read_bytes() for p in sources]
+    copies = [read_copy(path, sha256) for path, sha256 in sources]
     joined = pdfjoin.join(copies)
     replace_file(Path(target), joined if joined is not None else _merged(copies))
     return target
@@ -390,7 +391,7 @@ def write_print_files(folder: Path, rows, mailing, workers: int, *, batch: str) 
         job.envelopes[sheets] = job.envelopes.get(sheets, 0) + 1
         job.pages += r.pages
         job.sheets += sheets
-        jobs.setdefault(name, []).append(str(folder / r.file))
+        jobs.setdefault(name, []).append((str(folder / r.file), r.sha256))
     job.files += [f"print/{name}" for name in jobs]
     jobs = [(str(print_dir / name), paths) for name, paths in jobs.items()]
 

@@ -22,6 +22,23 @@ class CopyConflict(LettersError):
     """A retained copy exists with other content than the letter just rendered."""
 
 
+class CopyDamaged(LettersError):
+    """A retained copy no longer has the bytes the ledger recorded for it."""
+
+
+def read_copy(path: str | os.PathLike, sha256: str) -> bytes:
+    """A retained copy's bytes, checked against the SHA-256 the ledger recorded for it: what
+    goes to the mail house is what the ledger says was sent, or nothing."""
+    data = Path(path).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise CopyDamaged(
+            f"{path}: the retained copy no longer has the bytes the ledger recorded (sha256 "
+            f"{sha256[:12]}…, now {digest[:12]}…); no print file is made from it. "
+            "Run `letters audit verify` and restore the copy from a backup.")
+    return data
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

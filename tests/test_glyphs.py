@@ -18,6 +18,7 @@ from letters.compose import Composer
 from letters.pdf import render
 from letters.printshop import _merge_print_file
 from letters.records import read_for
+from letters.store import sha256_file
 from tests.conftest import ROOT
 
 ISSUE = dt.date(2026, 12, 1)
@@ -113,7 +114,7 @@ def test_merge_keeps_one_copy_of_each_subset_tagged_by_content(sample, tmp_path)
         paths[-1].write_bytes(pdf)
 
     def merged_fonts(target, sources):
-        _merge_print_file((str(target), [str(p) for p in sources]))
+        _merge_print_file((str(target), [(str(p), sha256_file(p)) for p in sources]))
         with pikepdf.open(target) as pdf:
             fonts = {}
             for page in pdf.pages:
@@ -177,7 +178,7 @@ def test_merge_shares_fonts_reached_through_form_xobjects(sample, tmp_path):
         paths.append(tmp_path / f"{i}.pdf")
         pdf.save(paths[-1])
     target = tmp_path / "merged.pdf"
-    _merge_print_file((str(target), [str(p) for p in paths]))
+    _merge_print_file((str(target), [(str(p), sha256_file(p)) for p in paths]))
     listed = subprocess.run(["pdffonts", str(target)], capture_output=True, text=True,
                             check=True).stdout.splitlines()[2:]
     names = sorted(line.split()[0] for line in listed)

@@ -13,6 +13,7 @@ from letters import config, glyphs, imb, pdfjoin, printshop
 from letters.compose import Composer
 from letters.pdf import render
 from letters.records import read_for
+from letters.store import sha256_file
 from tests.conftest import ROOT
 
 ISSUE = dt.date(2026, 12, 1)
@@ -106,7 +107,7 @@ def test_a_pdf_laid_out_otherwise_goes_to_the_pikepdf_merge(copies, tmp_path):
         sources.append(tmp_path / f"{i}.pdf")
         sources[-1].write_bytes(data)
     target = tmp_path / "print.pdf"
-    printshop._merge_print_file((str(target), [str(p) for p in sources]))
+    printshop._merge_print_file((str(target), [(str(p), sha256_file(p)) for p in sources]))
 
     def contents(data: bytes) -> list[bytes]:  # decoded: qpdf wrote the second one anew
         with pikepdf.open(io.BytesIO(data)) as pdf:

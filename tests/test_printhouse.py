@@ -255,3 +255,40 @@ def test_same_batch_same_print_bytes_and_simplex_has_no_blank_pages(tmp_path):
         last = pdftotext(path, int(p["first_page"]) + int(p["pages"]) - 1)
         assert not any(text in last for text in BLANK.values())
     assert "simplex" in (tmp_path / "c" / "s" / "print" / "JOB.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_copy_changed_since_the_ledger_recorded_it_is_never_printed(tmp_path, workers):
+    """Print files are made from the retained copies on disk (a resumed batch's earlier
+    letters too): one whose bytes no longer match the ledger's SHA-256 stops the print files,
+    named, in this process or in a worker, and no print file holds it."""
+    from letters.mailing import SentLetters
+    from letters.printshop import write_print_files
+    from letters.store import CopyDamaged
+
+    from letters.sample import write as write_sample
+
+    records = tmp_path / "r.csv"
+    with open(records, "w", encoding="utf-8", newline="") as fh:
+        write_sample(fh, 4, 5, with_bad_rows=False)
+    cfg = config.load(ROOT / "letters.toml")
+    cfg = dataclasses.replace(cfg, mailing=dataclasses.replace(
+        cfg.mailing, letters_per_print_file=2))
+    result = mail(cfg, records, batch="b", issue_date=ISSUE, allow_past_date=True,
+                  out_dir=tmp_path, workers=1)
+    folder = tmp_path / "b"
+    with Ledger(result.ledger_url, create=False) as ledger:
+        rows = SentLetters(ledger.letters(ledger.batch("b").id))
+    assert len(rows) == 4
+    for copy in (folder / "print").glob("*.pdf"):
+        copy.unlink()
+    damaged = folder / list(rows)[3].file
+    data = bytearray(damaged.read_bytes())
+    data[data.index(b"/Producer")] ^= 1  # still a PDF, no longer the one sent
+    damaged.chmod(0o600)
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(CopyDamaged, match=re.escape(damaged.name)) as caught:
+        write_print_files(folder, rows, cfg.mailing, workers, batch="b")
+    assert "no longer has the bytes the ledger recorded" in str(caught.value)
+    printed = [p.name for p in (folder / "print").glob("*.pdf")]
+    assert len(printed) <= 1  # the other file's two letters may have been joined
