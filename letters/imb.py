@@ -12,7 +12,12 @@ four-state bars:
   barcode is printed (``[imb] mailer_id = ""``);
 - serial number, 9 digits after a 6-digit mailer ID, 6 after a 9-digit one. USPS requires
   it not to repeat for the same mailer ID within 45 days: :func:`base_serial` starts each batch
-  after the highest serial its mailer ID used in batches issued in the 45 days before it;
+  after the highest serial its mailer ID used or planned in batches issued in the 45 days
+  before it (a batch plans its serials when it opens, :data:`PLAN`, and prints them as its
+  letters are made: a batch still running, or stopped and not yet resumed, keeps the serials
+  it planned). Two batches opened at the same moment could plan from the same ledger state:
+  the ledger refuses the second (:func:`clash`, ``Ledger.open_batch``), which plans again when
+  run again;
 - routing code: the recipient's ZIP code, 5 or 9 digits (the 11-digit form adds the delivery
   point, which this tool does not know).
 
@@ -31,6 +36,9 @@ from letters.errors import UsageError
 
 #: USPS: a serial may not repeat for a mailer ID within this many days.
 UNIQUE_DAYS = 45
+#: The batch input (kind, path) holding a batch's serial plan, as JSON: barcode_id,
+#: service_type, mailer_id, base_serial, letters, issue_date.
+PLAN = ("plan", "imb serials")
 
 
 class ImbError(UsageError):
@@ -134,11 +142,28 @@ def bars(text: str) -> str:
     return barcode(text).barcodes
 
 
+def serials(plan: dict) -> tuple[str, int, int, dt.date]:
+    """A serial plan's mailer ID, first and last serial, and issue date."""
+    first = int(plan["base_serial"])
+    return (plan["mailer_id"], first, first + max(int(plan["letters"]), 1) - 1,
+            dt.date.fromisoformat(plan["issue_date"]))
+
+
+def clash(plan: dict, other: dict) -> bool:
+    """Whether two batches' serial plans share a serial of the same mailer ID with issue dates
+    fewer than 45 days apart."""
+    mailer, first, last, issued = serials(plan)
+    other_mailer, other_first, other_last, other_issued = serials(other)
+    return (mailer == other_mailer and abs((issued - other_issued).days) < UNIQUE_DAYS
+            and first <= other_last and other_first <= last)
+
+
 def base_serial(used: list[tuple[str, dt.date]], mailer_id: str, issue_date: dt.date,
-                count: int) -> int:
+                count: int, planned: list[dict] = ()) -> int:
     """The first serial of a batch of ``count`` letters issued on ``issue_date``: one past the
     highest serial of ``mailer_id`` among ``used`` (IMb values with their batch's issue date)
-    issued fewer than 45 days before it (or later), or 1 when there is none."""
+    and ``planned`` (other batches' serial plans, printed or not) issued fewer than 45 days
+    before it (or later), or 1 when there is none."""
     since = issue_date - dt.timedelta(days=UNIQUE_DAYS)
     highest = 0
     for text, issued in used:
@@ -147,6 +172,10 @@ def base_serial(used: list[tuple[str, dt.date]], mailer_id: str, issue_date: dt.
         f = parse(text)
         if f.mailer_id == mailer_id:
             highest = max(highest, f.serial)
+    for plan in planned:
+        mailer, _first, last, issued = serials(plan)
+        if mailer == mailer_id and issued > since:
+            highest = max(highest, last)
     base = highest + 1
     if base + max(count, 1) - 1 > largest_serial(mailer_id):
         raise ImbError(f"no IMb serials left for mailer ID {mailer_id}: {count} letter(s) from "

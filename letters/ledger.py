@@ -33,7 +33,11 @@ from sqlalchemy.exc import (
     ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError,
 )
 
+from letters import imb
 from letters.errors import BatchBusy, LettersError
+
+#: PostgreSQL advisory lock held while a batch that prints IMb serials is opened.
+_SERIALS_LOCK = 0x1E77E25
 
 metadata = MetaData()
 
@@ -475,7 +479,12 @@ class Ledger:
         from letters.events import batch_inputs_digest
 
         created = now()
+        serials = next((json.loads(c) for k, p, _h, c in inputs if (k, p) == imb.PLAN), None)
         with self.engine.begin() as conn:
+            if serials is not None and conn.dialect.name == "postgresql":
+                # batches opened at once plan their serials one after the other (SQLite's
+                # writers take turns already): the check below sees the other's plan
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SERIALS_LOCK})
             try:
                 result = conn.execute(insert(batches).values(
                     name=name, issue_date=issue_date, response_deadline=response_deadline,
@@ -484,6 +493,14 @@ class Ledger:
             except IntegrityError:
                 raise BatchBusy(name) from None
             batch_id = result.inserted_primary_key[0]
+            if serials is not None:
+                for other, plan in self.imb_plans(conn):
+                    if other != name and imb.clash(serials, plan):
+                        raise imb.ImbError(
+                            f"IMb serials {serials['base_serial']}–{imb.serials(serials)[2]} "
+                            f"of mailer ID {serials['mailer_id']} were planned by batch "
+                            f"{other} while this one was being planned; batch {name} was not "
+                            "opened", hint="Run the same command again: it plans after them.")
             if inputs:
                 conn.execute(insert(batch_inputs), [
                     {"batch_id": batch_id, "kind": k, "path": p, "sha256": h, "content": c}
@@ -636,6 +653,18 @@ class Ledger:
             q = q.where(outcomes.c.batch_id == batch_id)
         with self.engine.connect() as conn:
             return list(conn.execute(q))
+
+    def imb_plans(self, conn: Connection | None = None) -> list[tuple[str, dict]]:
+        """(batch name, serial plan) of every batch that planned IMb serials (the batch
+        input ``letters.imb.PLAN``), printed yet or not."""
+        q = (select(batches.c.name, batch_inputs.c.content)
+             .select_from(batch_inputs.join(batches, batch_inputs.c.batch_id == batches.c.id))
+             .where(batch_inputs.c.kind == imb.PLAN[0], batch_inputs.c.path == imb.PLAN[1])
+             .order_by(batches.c.id))
+        if conn is None:
+            with self.engine.connect() as conn:
+                return self.imb_plans(conn)
+        return [(row.name, json.loads(row.content)) for row in conn.execute(q)]
 
     def imb_values(self) -> list[tuple[str, dt.date]]:
         """Every IMb printed (``letters.imb.value``), with the issue date of its batch."""

@@ -36,7 +36,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from letters import __version__, engines, glyphs, merkle, notice
+from letters import __version__, engines, glyphs, imb, merkle, notice
 from letters.config import Config
 from letters.engines import DaskEngine
 from letters.errors import LettersError, UsageError
@@ -445,8 +445,6 @@ class BatchPlan:
         ID order (``ids``: defendant_id -> notice ID), so a resumed batch makes the same."""
         if not self.imb:
             return {}
-        from letters import imb
-
         order = sorted((ids[r.defendant_id], r.defendant_id, r.address.zip)
                        for r in self.recipients)
         return {d: imb.value(self.imb["barcode_id"], self.imb["service_type"],
@@ -581,7 +579,7 @@ def plan_batch(cfg: Config, records_path: str | os.PathLike | None, *, batch: st
                              as_of or dt.date.today())
         if imb_plan is not None:
             data = json.dumps(imb_plan, sort_keys=True).encode()
-            inputs.append(("plan", "imb serials", hashlib.sha256(data).hexdigest(), data))
+            inputs.append((*imb.PLAN, hashlib.sha256(data).hexdigest(), data))
         charset = _plan_charset(cfg, previous, existing, recipients)
         if charset:
             data = charset.encode("utf-8")
@@ -597,17 +595,17 @@ def _plan_imb(cfg: Config, ledger: Ledger | None, previous: list, existing: Batc
               count: int, issue_date: dt.date) -> dict | None:
     """The batch's barcode settings and first serial (``letters.imb``): kept with the batch
     (a batch input "plan", "imb serials"), so a resumed batch replays them; a new batch starts
-    after the highest serial its mailer ID used in the 45 days before its issue date."""
-    from letters import imb
-
-    kept = _stored(previous, "plan", "imb serials")
+    after the highest serial its mailer ID used or planned in the 45 days before its issue
+    date."""
+    kept = _stored(previous, *imb.PLAN)
     if kept is not None:
         return json.loads(kept)
     if existing is not None or not cfg.imb.mailer_id:
         return None
     issue = existing.issue_date if existing else issue_date
     used = ledger.imb_values() if ledger else []
-    base = imb.base_serial(used, cfg.imb.mailer_id, issue, count)
+    planned = [plan for _batch, plan in ledger.imb_plans()] if ledger else []
+    base = imb.base_serial(used, cfg.imb.mailer_id, issue, count, planned)
     return {"barcode_id": cfg.imb.barcode_id, "service_type": cfg.imb.service_type,
             "mailer_id": cfg.imb.mailer_id, "base_serial": base, "letters": count,
             "issue_date": issue.isoformat()}

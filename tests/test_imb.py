@@ -18,7 +18,7 @@ from letters.addresses import WINDOW_CLEARANCE
 from letters.audit import verify
 from letters.compose import Composer
 from letters.ledger import Ledger
-from letters.mailing import mail, plan_batch
+from letters.mailing import input_snapshot, mail, plan_batch
 from letters.model import Address
 from letters.pdf import ADDRESS_WINDOW, PAGE_HEIGHT, address_layout, render
 from tests.conftest import ROOT
@@ -156,6 +156,80 @@ def test_base_serial_skips_the_last_45_days_of_the_same_mailer():
     assert imb.base_serial([], "912345678", day, 999_999) == 1
     with pytest.raises(imb.ImbError):
         imb.base_serial([], "912345678", day, 1_000_000)
+
+
+def test_base_serial_skips_what_other_batches_planned_and_clashes_are_seen():
+    day = dt.date(2027, 3, 1)
+
+    def plan(first, letters, issued, mailer="123456"):
+        return {"mailer_id": mailer, "base_serial": first, "letters": letters,
+                "issue_date": issued.isoformat()}
+
+    printed = [(imb.value("00", "300", "123456", 3, "02134"), day)]
+    planned = [plan(1, 10, day), plan(500, 5, day, "654321"),
+               plan(900, 5, day - dt.timedelta(days=45))]
+    assert imb.base_serial(printed, "123456", day, 4, planned) == 11  # not 4
+    assert imb.base_serial([], "654321", day, 4, planned) == 505
+    assert imb.clash(plan(5, 10, day), plan(14, 1, day + dt.timedelta(days=44)))
+    assert not imb.clash(plan(5, 10, day), plan(15, 1, day))
+    assert not imb.clash(plan(5, 10, day), plan(5, 1, day + dt.timedelta(days=45)))
+    assert not imb.clash(plan(5, 10, day), plan(5, 10, day, "654321"))
+
+
+def test_a_stopped_batch_keeps_the_serials_it_planned(tmp_path):
+    """A batch stopped after its first letter (a kill, a full disk) prints the rest of its
+    serials when resumed: a batch opened meanwhile plans after them, not after what was
+    printed."""
+    cfg = config.load(ROOT / "letters.toml")
+    records = small_records(tmp_path / "r.csv", people=4)
+    out = tmp_path / "out"
+    day = dt.date(2027, 1, 4)
+    kw = dict(out_dir=out, workers=1, allow_sample_signoffs=True, allow_past_date=True)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_one(done, total):
+        if done == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        mail(cfg, records, batch="a", issue_date=day, progress=stop_after_one, **kw)
+    with Ledger(str(out / "ledger.sqlite")) as ledger:
+        assert len(ledger.letters(ledger.batch("a").id)) < 4
+    mail(cfg, records, batch="b", issue_date=day, **kw)
+    mail(cfg, records, batch="a", issue_date=day, **kw)
+    serials = {name: sorted(imb.parse(v).serial for v in _imbs(out / name).values())
+               for name in "ab"}
+    assert serials == {"a": [1, 2, 3, 4], "b": [5, 6, 7, 8]}
+
+
+def test_two_batches_planned_at_once_never_share_serials(tmp_path):
+    """Two runs that planned from the same ledger state: the second to open its batch is
+    refused (exit 2), opens nothing, and plans after the first when run again."""
+    cfg = config.load(ROOT / "letters.toml")
+    records = small_records(tmp_path / "r.csv", people=3)
+    out = tmp_path / "out"
+    url = f"sqlite:///{out / 'ledger.sqlite'}"
+    day = dt.date(2027, 1, 4)
+    kw = dict(out_dir=out, workers=1, allow_sample_signoffs=True, allow_past_date=True)
+    mail(cfg, records, batch="first", issue_date=day, **kw)
+    # "late" planned before "first" opened: the same first serial
+    late = plan_batch(cfg, records, batch="late", ledger_url=url, as_of=day)
+    data = json.dumps({**late.imb, "base_serial": 1}, sort_keys=True).encode()
+    extra = [x if x[:2] != imb.PLAN else (*imb.PLAN, "-", data) for x in late.inputs]
+    hashes, inputs = input_snapshot(cfg, records, day, records_sha=late.records_sha,
+                                    extra=extra)
+    with Ledger(url) as ledger, pytest.raises(imb.ImbError, match=(
+            "IMb serials 1–3 of mailer ID 000000 were planned by batch first while this one "
+            "was being planned; batch late was not opened")) as refused:
+        ledger.open_batch("late", issue_date=day, response_deadline=day, tool_version="t",
+                          policy="p", hashes=hashes, inputs=inputs)
+    assert refused.value.exit_code == 2
+    with Ledger(url) as ledger:
+        assert ledger.batch("late") is None
+    mail(cfg, records, batch="late", issue_date=day, **kw)
+    assert sorted(imb.parse(v).serial for v in _imbs(out / "late").values()) == [4, 5, 6]
 
 
 def _imbs(folder) -> dict[str, str]:

@@ -82,3 +82,31 @@ def test_the_ledger_password_is_never_printed(pg_url, tmp_path, monkeypatch):
     assert (verified.exit_code, missing.exit_code) == (0, 2), verified.output
     for result in (mailed, verified, missing):
         assert "secret" not in result.stdout + result.stderr
+
+
+def test_batches_whose_serials_clash_are_refused_on_postgresql(pg_url):
+    """On PostgreSQL, batches with IMb serials are opened one at a time (an advisory lock) and
+    one whose serials another batch planned within 45 days is refused."""
+    import json
+
+    from letters import imb
+
+    hashes = dict.fromkeys(("inputs_sha256", "records_sha256", "templates_sha256",
+                            "catalogs_sha256", "config_sha256"), "0" * 64)
+
+    def opening(first: int) -> dict:
+        plan = json.dumps({"barcode_id": "00", "service_type": "300", "mailer_id": "777777",
+                           "base_serial": first, "letters": 10,
+                           "issue_date": "2026-12-01"}).encode()
+        return dict(issue_date=dt.date(2026, 12, 1), response_deadline=dt.date(2027, 1, 1),
+                    tool_version="t", policy="preferred+english", hashes=hashes,
+                    inputs=[(*imb.PLAN, "-", plan)])
+
+    with Ledger(pg_url) as ledger:
+        ledger.open_batch("serials-one", **opening(1))
+        with pytest.raises(imb.ImbError, match="planned by batch serials-one"):
+            ledger.open_batch("serials-two", **opening(10))
+        assert ledger.batch("serials-two") is None
+        ledger.open_batch("serials-two", **opening(11))
+        assert [name for name, _ in ledger.imb_plans()][-2:] == ["serials-one", "serials-two"]
+        assert ledger.chain_problems() == []
