@@ -5,8 +5,11 @@ in pure Python nine times: once for each of the 8 mask patterns, to score it
 (``QRUtil.getLostPoint``), then once more with the best. :func:`modules` gives the same matrix,
 module for module, from the same pieces:
 
-- the mode, version and codewords (data and Reed–Solomon) still come from ReportLab
-  (``addData``, ``calculate_version``, ``createData``);
+- the mode, version and data codewords still come from ReportLab (``addData``,
+  ``calculate_version``, and ``createData``'s bit buffer and padding, :func:`_codewords`); the
+  Reed–Solomon codewords are the remainder of the same division by ReportLab's generator
+  polynomial in the same field, done with its log and exp tables in one pass per block
+  (:func:`_remainder`) instead of one polynomial object per step;
 - the function patterns, data positions and mask bits of each version come from ReportLab's
   ``makeImpl`` too, once per version per process (:func:`_layout`), with no data: a data
   module is then its mask's bit alone, so XOR with the data bits gives the module;
@@ -20,6 +23,7 @@ code keeps its bytes.
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,13 +69,64 @@ def modules(value: str) -> list[list[bool]]:
     code = qrencoder.QRCode(None, LEVEL)
     code.addData(value)
     version = code.calculate_version()
-    codewords = qrencoder.QRCode.createData(version, LEVEL, code.dataList)
+    codewords = _codewords(version, code.dataList)
     layout = _layout(version)
     bits = np.unpackbits(np.array(codewords, dtype=np.uint8)).view(bool)
     data = np.zeros(layout.final.shape[1:], dtype=bool)
     data[layout.rows[:bits.size], layout.cols[:bits.size]] = bits  # the rest stay light
     mask = int(np.argmin(_lost_points(layout.scored ^ data)))  # the first lowest, as ReportLab
     return (layout.final[mask] ^ data).tolist()
+
+
+def _codewords(version: int, data_list: list) -> list[int]:
+    """``qrencoder.QRCode.createData(version, LEVEL, data_list)``: the data codewords (mode,
+    length, data, terminator and padding, in ReportLab's bit buffer), each block's
+    Reed–Solomon codewords after them, interleaved as ReportLab interleaves them."""
+    blocks = qrencoder.QRRSBlock.getRSBlocks(version, LEVEL)
+    buffer = qrencoder.QRBitBuffer()
+    for data in data_list:
+        data.write(buffer, version)
+    capacity = 8 * sum(block.dataCount for block in blocks)
+    if buffer.getLengthInBits() > capacity:
+        raise Exception("code length overflow. (%d > %d)" % (buffer.getLengthInBits(), capacity))
+    if buffer.getLengthInBits() + 4 <= capacity:
+        buffer.put(0, 4)
+    while buffer.getLengthInBits() % 8:
+        buffer.putBit(False)
+    pads = itertools.cycle((qrencoder.QRCode.PAD0, qrencoder.QRCode.PAD1))
+    while buffer.getLengthInBits() < capacity:
+        buffer.put(next(pads), 8)
+    data_blocks, ec_blocks, offset = [], [], 0
+    for block in blocks:
+        data_blocks.append(buffer.buffer[offset:offset + block.dataCount])
+        offset += block.dataCount
+        ec_blocks.append(_remainder(data_blocks[-1], block.totalCount - block.dataCount))
+    return [d for row in itertools.chain(itertools.zip_longest(*data_blocks),
+                                         itertools.zip_longest(*ec_blocks))
+            for d in row if d is not None]
+
+
+@functools.lru_cache(maxsize=32)
+def _generator_logs(ec_count: int) -> tuple[int, ...]:
+    """The logs of ReportLab's generator polynomial's coefficients after the leading 1."""
+    poly = qrencoder.QRUtil.getErrorCorrectPolynomial(ec_count)
+    return tuple(qrencoder.LOG_TABLE[c] for c in poly.num[1:])
+
+
+def _remainder(data: list[int], ec_count: int) -> list[int]:
+    """The ``ec_count`` coefficients of data·x^ec_count mod the generator polynomial over
+    GF(256) (what ReportLab's ``QRPolynomial.mod`` leaves, zeros in front included)."""
+    exp, log = qrencoder.EXP_TABLE, qrencoder.LOG_TABLE
+    generator = _generator_logs(ec_count)
+    rest = [0] * ec_count
+    for byte in data:
+        factor = byte ^ rest[0]
+        del rest[0]
+        rest.append(0)
+        if factor:
+            shift = log[factor]
+            rest = [r ^ exp[(shift + g) % 255] for r, g in zip(rest, generator)]
+    return rest
 
 
 #: ReportLab's rule-3 pattern, dark-light-dark-dark-dark-light-dark then 4 light; it matches

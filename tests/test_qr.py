@@ -83,6 +83,28 @@ def test_edge_cases_give_reportlabs_matrix(value):
     assert qr.modules(value) == reportlab(value)
 
 
+def test_codewords_are_reportlabs_in_every_version():
+    """Data and Reed-Solomon codewords, interleaved, as ``QRCode.createData`` makes them, for
+    texts of every version ReportLab picks at level M (one to many blocks of two sizes)."""
+    rng = random.Random(7)
+    versions = set()
+    for length in [*range(0, 200, 3), *range(200, 2400, 23)]:
+        value = "".join(rng.choice(string.printable) for _ in range(length))
+        code = qrencoder.QRCode(None, qr.LEVEL)
+        code.addData(value)
+        version = code.calculate_version()
+        try:
+            expected = qrencoder.QRCode.createData(version, qr.LEVEL, code.dataList)
+        except Exception as exc:  # noqa: BLE001 - too long for ReportLab: too long here
+            with pytest.raises(Exception, match="code length overflow"):
+                qr._codewords(version, code.dataList)
+            assert "code length overflow" in str(exc)
+            continue
+        assert qr._codewords(version, code.dataList) == expected, length
+        versions.add(version)
+    assert versions >= set(range(1, 40))
+
+
 def test_what_reportlab_cannot_encode_fails_the_same_way():
     too_long = "x" * 3000
     with pytest.raises(Exception, match="code length overflow"):
