@@ -212,9 +212,16 @@ class PackedRecipients(Sequence):
         return self._block(i // self.BLOCK)[i % self.BLOCK]
 
     def __iter__(self) -> Iterator[Recipient]:
-        for b in range(len(self._blocks)):
+        # as a list iterates: up to the length it has when each item is read, so people
+        # appended meanwhile (which may close the tail into a block) are read too
+        b = 0
+        while b < len(self._blocks):
             yield from pickle.loads(zlib.decompress(self._blocks[b]))
-        yield from list(self._tail)
+            b += 1
+        i = b * self.BLOCK
+        while i < len(self):
+            yield self[i]
+            i += 1
 
     def __bool__(self) -> bool:
         return len(self) > 0

@@ -457,3 +457,10 @@ def test_packed_recipients_read_back_as_they_were_packed():
     packed.append(people[3])
     assert packed[-1] == people[3] and len(packed) == len(people) + 1
     assert not PackedRecipients() and packed
+    # appended while read, as a list: the people appended are read too, across blocks
+    growing, seen = PackedRecipients(people[:5]), []
+    for r in growing:
+        seen.append(r)
+        if len(growing) < 2 * PackedRecipients.BLOCK + 9:
+            growing.append(people[len(growing)])
+    assert seen == people[:2 * PackedRecipients.BLOCK + 9]
