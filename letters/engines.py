@@ -28,7 +28,6 @@ import collections
 import contextlib
 import datetime as dt
 import logging
-import os
 import re
 import socket
 import threading
@@ -129,14 +128,14 @@ def workspace_fingerprint(cfg) -> str:
 
 
 def render_chunk(fingerprint: str, cfg, charset: str, tasks: list,
-                 driver_pid: int | None = None) -> list[dict]:
+                 own_process: bool = False) -> list[dict]:
     """Render a chunk of letters on a worker: per task, the result of
     :func:`letters.mailing.render_pdf` (the PDF's bytes under ``"pdf"``). Writes nothing.
-    A worker in a process of its own (not ``driver_pid``'s) tends its garbage collector as
-    the local pool's workers do (``letters.processes.collect_less``)."""
+    ``own_process``: the worker is a process the mailing started for itself (a local cluster's,
+    not a worker someone else runs, nor a thread of the mailing's own process); it then tends
+    its garbage collector as the local pool's workers do (``letters.processes``)."""
     with _rendering:
-        return _render_chunk(fingerprint, cfg, charset, tasks,
-                             own_process=driver_pid is not None and driver_pid != os.getpid())
+        return _render_chunk(fingerprint, cfg, charset, tasks, own_process)
 
 
 def _render_chunk(fingerprint: str, cfg, charset: str, tasks: list,
@@ -173,15 +172,13 @@ def _render_chunk(fingerprint: str, cfg, charset: str, tasks: list,
 # --- driver side --------------------------------------------------------------------------------
 
 class DaskEngine:
-    """Letters rendered on a Dask cluster; see the module docstring. ``processes=False`` runs
-    the cluster's workers as threads of this process (for tests)."""
+    """Letters rendered on a Dask cluster; see the module docstring."""
 
     name = "dask"
 
-    def __init__(self, scheduler: str = "", workers: int = 1, *, processes: bool = True):
+    def __init__(self, scheduler: str = "", workers: int = 1):
         self.scheduler = scheduler.strip()
         self.workers = max(1, workers)
-        self.processes = processes
         self.client = None
         self.cluster = None
 
@@ -197,7 +194,7 @@ class DaskEngine:
 
             # scheduler, workers and the status page listen on loopback only, on free ports
             self.cluster = LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=self.processes,
+                n_workers=self.workers, threads_per_worker=1, processes=True,
                 host="127.0.0.1", dashboard_address="127.0.0.1:0",
                 silence_logs=logging.CRITICAL)  # what goes wrong is said by the errors here
             self.client = Client(self.cluster, set_as_default=False)
@@ -258,13 +255,15 @@ class DaskEngine:
         chunks = (tasks[i:i + size] for i in range(0, len(tasks), size))
         fingerprint = workspace_fingerprint(cfg)
         shared = client.scatter(cfg, broadcast=True, hash=False)
+        # workers this mailing started (a local cluster's processes): their collector is ours
+        own_workers = self.cluster is not None
         in_flight: collections.deque = collections.deque()
 
         def submit_next() -> None:
             chunk = next(chunks, None)
             if chunk is not None:
                 in_flight.append(client.submit(render_chunk, fingerprint, shared, charset,
-                                               chunk, os.getpid(), pure=False))
+                                               chunk, own_workers, pure=False))
 
         try:
             for _ in range(threads * IN_FLIGHT_PER_THREAD):

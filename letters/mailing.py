@@ -602,13 +602,12 @@ def _plan_imb(cfg: Config, ledger: Ledger | None, previous: list, existing: Batc
         return json.loads(kept)
     if existing is not None or not cfg.imb.mailer_id:
         return None
-    issue = existing.issue_date if existing else issue_date
     used = ledger.imb_values() if ledger else []
     planned = [plan for _batch, plan in ledger.imb_plans()] if ledger else []
-    base = imb.base_serial(used, cfg.imb.mailer_id, issue, count, planned)
+    base = imb.base_serial(used, cfg.imb.mailer_id, issue_date, count, planned)
     return {"barcode_id": cfg.imb.barcode_id, "service_type": cfg.imb.service_type,
             "mailer_id": cfg.imb.mailer_id, "base_serial": base, "letters": count,
-            "issue_date": issue.isoformat()}
+            "issue_date": issue_date.isoformat()}
 
 
 def _plan_charset(cfg: Config, previous: list, existing: BatchRow | None,

@@ -20,17 +20,19 @@ end-of-file the moment the main process ends. A thread waits on it and calls ``o
 Where that pipe is missing, the thread checks every half second that the main process is alive.
 ``PR_SET_PDEATHSIG`` (Linux) is set as well, for when the forkserver itself is killed.
 
-**The collector in a rendering worker.** Python's cyclic garbage collector cost a worker about
-a seventh of its time (1.6 of 12 ms per letter, bench/RESULTS.md "Render"): every 700 new
-objects it looks through the young ones, and now and then through everything the process
-holds, most of which is the renderer's caches, kept for the whole run. :func:`collect_less`
+**The collector in a rendering worker.** Python's cyclic garbage collector took 1.3 to 1.6 ms
+of a worker's 11 to 12 ms per letter (timed with ``gc.callbacks`` over 1,200 letters in one
+process): every 700 new objects it looks through the young ones, and now and then through
+everything the process holds, most of which is the renderer's caches, kept for the whole run.
+Set as below it takes about 0.7 ms. :func:`collect_less`
 (called once when a worker starts) lets 10,000 objects come before a young collection, and
 :func:`letter_done` (after each letter) moves what is alive after the 1st, 10th, 100th,
 1,000th and 10,000th letter out of the collector's sight (``gc.freeze``), after a full
 collection so that no garbage is kept with it. What is frozen and later dropped (a cache
 entry pushed out) is still freed when nothing refers to it. Output does not depend on when
-the collector runs. Only processes that render for a mailing do this; a caller's own process
-is left as it is.
+the collector runs. Only processes a mailing starts to render its letters do this (the local
+pool's, a local Dask cluster's); a caller's own process, and Dask workers someone else runs,
+are left as they are.
 """
 
 from __future__ import annotations

@@ -34,8 +34,9 @@ def read_copy(path: str | os.PathLike, sha256: str) -> bytes:
     if digest != sha256:
         raise CopyDamaged(
             f"{path}: the retained copy no longer has the bytes the ledger recorded (sha256 "
-            f"{sha256[:12]}…, now {digest[:12]}…); no print file is made from it. "
-            "Run `letters audit verify` and restore the copy from a backup.")
+            f"{sha256[:12]}…, now {digest[:12]}…); it is not printed and the batch's print "
+            "files are not finished. Run `letters audit verify` and restore the copy from a "
+            "backup, then run the same command again.")
     return data
 
 

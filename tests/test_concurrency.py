@@ -21,6 +21,7 @@ from letters.cli import cli
 from letters.errors import BatchBusy
 from letters.ledger import Ledger
 from letters.processes import batch_lock
+from letters.records import read_for
 from letters.sample import write as write_sample
 from tests.conftest import ROOT, copy_workspace
 
@@ -245,14 +246,16 @@ def test_a_rendering_worker_collects_less_and_freezes_what_it_keeps():
 
 
 def test_a_mailing_in_this_process_leaves_its_collector_alone(tmp_path, monkeypatch):
-    """One worker renders in the caller's process, and so does a Dask worker without a process
-    of its own: the collector there is the caller's business."""
+    """One worker renders in the caller's process, and a Dask worker the mailing did not start
+    is someone else's: the collector there is theirs."""
     ws = workspace(tmp_path, 3)
     monkeypatch.chdir(ws)
     before = gc.get_threshold(), gc.get_freeze_count()
     done = run("mail", "r.csv", "--batch", "b", "--out", "out", "--workers", "1")
     assert done.exit_code == 0, done.output
     cfg = config.load(ws / "letters.toml")
-    assert engines.render_chunk(engines.workspace_fingerprint(cfg), cfg, "", [],
-                                os.getpid()) == []
+    person = read_for(cfg, ws / "r.csv").recipients[0]
+    (result,) = engines.render_chunk(engines.workspace_fingerprint(cfg), cfg, "",
+                                     [(person, "AAA-AAA-AAA", dt.date(2026, 12, 1), None)])
+    assert result["ok"]
     assert (gc.get_threshold(), gc.get_freeze_count()) == before

@@ -151,3 +151,23 @@ def test_chunks_are_bounded_and_spread_the_batch():
     assert engines.chunk_size(1_000_000, 4) == engines.CHUNK_MAX
     assert engines.chunk_size(16, 2) == 2
     assert engines.chunk_size(3, 8) == 1
+
+
+def test_a_local_clusters_workers_tend_their_collector_as_the_pools_do():
+    """Workers of the cluster a mailing starts are its own processes: after a letter, each
+    collects young objects every 10,000 (letters.processes), like the local pool's."""
+    import gc
+
+    from letters.records import read_for
+
+    cfg = config.load(ROOT / "letters.toml")
+    person = read_for(cfg, ROOT / "examples" / "records.csv").recipients[0]
+    dask = engines.DaskEngine(workers=1)
+    try:
+        (result,) = dask.results([(person, "AAA-AAA-AAA", ISSUE, None)], cfg, None, "")
+        assert result["ok"]
+        (threshold,) = dask.client.run(gc.get_threshold).values()
+        (frozen,) = dask.client.run(gc.get_freeze_count).values()
+    finally:
+        dask.close()
+    assert threshold[0] == 10_000 and frozen > 0
