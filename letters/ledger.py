@@ -479,9 +479,9 @@ class Ledger:
         from letters.events import batch_inputs_digest
 
         created = now()
-        serials = next((json.loads(c) for k, p, _h, c in inputs if (k, p) == imb.PLAN), None)
+        plan = next((json.loads(c) for k, p, _h, c in inputs if (k, p) == imb.PLAN), None)
         with self.engine.begin() as conn:
-            if serials is not None and conn.dialect.name == "postgresql":
+            if plan is not None and conn.dialect.name == "postgresql":
                 # batches opened at once plan their serials one after the other (SQLite's
                 # writers take turns already): the check below sees the other's plan
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SERIALS_LOCK})
@@ -493,14 +493,14 @@ class Ledger:
             except IntegrityError:
                 raise BatchBusy(name) from None
             batch_id = result.inserted_primary_key[0]
-            if serials is not None:
-                for other, plan in self.imb_plans(conn):
-                    if other != name and imb.clash(serials, plan):
+            if plan is not None:
+                mailer, first, last, _issued = imb.serials(plan)
+                for other, other_plan in self.imb_plans(conn):
+                    if other != name and imb.clash(plan, other_plan):
                         raise imb.ImbError(
-                            f"IMb serials {serials['base_serial']}–{imb.serials(serials)[2]} "
-                            f"of mailer ID {serials['mailer_id']} were planned by batch "
-                            f"{other} while this one was being planned; batch {name} was not "
-                            "opened", hint="Run the same command again: it plans after them.")
+                            f"IMb serials {first}–{last} of mailer ID {mailer} were planned by "
+                            f"batch {other} while this one was being planned; batch {name} was "
+                            "not opened", hint="Run the same command again: it plans after them.")
             if inputs:
                 conn.execute(insert(batch_inputs), [
                     {"batch_id": batch_id, "kind": k, "path": p, "sha256": h, "content": c}
