@@ -8,6 +8,7 @@ name or tagline uses a character the family cannot draw, rather than printing a 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import threading
@@ -52,6 +53,7 @@ def clear_caches() -> None:
     _COMPRESSED.clear()
     _WIDTHS.clear()
     _CMAPS.clear()
+    _MEASURED.clear()
 
 
 def _memoise_subsets(font: TTFont) -> None:
@@ -72,6 +74,30 @@ def _memoise_subsets(font: TTFont) -> None:
         return program
 
     face.makeSubset = make_subset
+
+
+#: Widths of texts measured in this process: (font name, text, size, encoding) -> points.
+_MEASURED: dict[tuple, float] = {}
+_MEASURED_KEPT = 65536
+
+
+def _memoise_widths(font: TTFont) -> None:
+    """Make ``font`` remember the widths of the texts it measures. Laying a letter out measures
+    some 250 words and spaces, most of them measured for the letter before ("the", "Court");
+    a width is a function of the text and size alone (the face's advance widths, summed
+    and scaled), so the number kept is the number ReportLab computes."""
+    measure, name = font.stringWidth, font.fontName
+
+    def string_width(text, size, encoding="utf8"):
+        key = (name, text, size, encoding)
+        width = _MEASURED.get(key)
+        if width is None:
+            if len(_MEASURED) >= _MEASURED_KEPT:
+                _MEASURED.clear()
+            width = _MEASURED[key] = measure(text, size, encoding)
+        return width
+
+    font.stringWidth = string_width
 
 
 class _Formatted(pdfdoc.PDFObject):
@@ -143,7 +169,7 @@ def _install_compression_memo() -> None:
         return out
 
     cls.encode = memo_encode
-    cls._letters_memo = True
+    cls._letters_memo = encode  # ReportLab's own (``as_shipped``)
 
 
 def _install_write_memos() -> None:
@@ -197,6 +223,34 @@ def _kept(cache: dict, text: str, make):
 _PDFDOC_OWN = re.compile("[\x18-\x1f]")
 
 
+@contextlib.contextmanager
+def as_shipped(family: str = DEFAULT_FAMILY):
+    """ReportLab as it ships, for the time of the block: ``family``'s faces and the PDF writer
+    without any of the memos above (each font subset made, measured, formatted and compressed
+    for each letter again), as a plain ReportLab script would have them. ``bench/render.py``
+    compares with it."""
+    register(family)
+    undo = []
+    for name in font_files(family):
+        font = pdfmetrics.getFont(name)
+        for owner, attribute in ((font, "stringWidth"), (font, "addObjects"),
+                                 (font.face, "makeSubset")):
+            if attribute in owner.__dict__:
+                undo.append((owner, attribute, owner.__dict__.pop(attribute)))
+    cls = pdfdoc.PDFStreamFilterZCompress
+    for owner, attribute, shipped in ((pdfdoc, "PDFName", pdfdoc._letters_names[0]),
+                                      (pdfdoc, "pdfdocEnc", pdfdoc._letters_names[1]),
+                                      (ttfonts, "makeToUnicodeCMap", ttfonts._letters_make_cmap),
+                                      (cls, "encode", cls._letters_memo)):
+        undo.append((owner, attribute, getattr(owner, attribute)))
+        setattr(owner, attribute, shipped)
+    try:
+        yield
+    finally:
+        for owner, attribute, value in reversed(undo):
+            setattr(owner, attribute, value)
+
+
 def register(family: str = DEFAULT_FAMILY) -> frozenset[int]:
     """Register ``family`` with ReportLab once per process; return the code points every one
     of its faces can draw."""
@@ -211,6 +265,7 @@ def register(family: str = DEFAULT_FAMILY) -> frozenset[int]:
                 font = TTFont(name, str(path))
             _memoise_subsets(font)
             _memoise_objects(font)
+            _memoise_widths(font)
             pdfmetrics.registerFont(font)
             cmaps.append(set(font.face.charToGlyph))
         _install_compression_memo()

@@ -237,7 +237,7 @@ def test_shared_layout_gives_the_bytes_a_fresh_layout_gives(monkeypatch):
     """Paragraph parses, line breaks and font subsets are shared between letters in a process
     (letters.pdf, letters.fonts): a letter rendered after others (warm, in either order) is
     byte-identical to one rendered with everything forgotten (cold) and to one rendered with
-    ReportLab's own paragraphs and no shared subsets at all."""
+    ReportLab's own paragraphs, fonts and PDF writer, nothing remembered at all."""
     import dataclasses
 
     from letters import fonts, glyphs, pdf
@@ -275,11 +275,12 @@ def test_shared_layout_gives_the_bytes_a_fresh_layout_gives(monkeypatch):
     monkeypatch.setattr(pdf, "Paragraph", pdf._RLParagraph)
     monkeypatch.setattr(fonts, "_SUBSETS_KEPT", 0)
     plain = []
-    for doc in docs:
-        pdf.clear_caches()
-        plain.append(digest(doc))
+    with fonts.as_shipped():  # and ReportLab's fonts and PDF writer without their memos
+        for doc in docs:
+            pdf.clear_caches()
+            plain.append(digest(doc))
     assert plain == cold
-    assert len(pdf._BROKEN) == 0
+    assert len(pdf._BROKEN) == 0 and len(fonts._MEASURED) == 0
 
 
 def test_shared_drawings_name_only_fonts_and_codes_every_letter_has():
@@ -614,6 +615,41 @@ def test_long_ascii_texts_and_unicode_maps_are_what_reportlab_writes():
         ttfonts._letters_make_cmap("AAAAAA+DejaVuSans", subset)
     assert ttfonts._letters_make_cmap is not ttfonts.makeToUnicodeCMap
     assert "<04> <2014>" in made and made.startswith("/CIDInit")
+
+
+def test_remembered_widths_are_reportlab_s_and_as_shipped_undoes_every_memo():
+    """A face remembers the widths it measured: the same numbers ReportLab computes, for
+    texts seen before or not, in any size; ``as_shipped`` gives ReportLab's own functions back
+    for a block (the benchmark's plain side) and the memos after it."""
+    from reportlab.pdfbase import pdfdoc, pdfmetrics, ttfonts
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    from letters import fonts, pdf
+
+    fonts.register()
+    font = pdfmetrics.getFont(pdf.FONT)
+    texts = ["", " ", "-", "Court", "Tribunal de Distrito de Brockton", "Ñandú résumé ‘q’",
+             "ND0000151", "1215CR002656", "x" * 300]
+    for size in (8, 8.5, 10, 10.5, 12, 18):
+        for text in texts + texts:  # the second time from the memo
+            want = TTFont.stringWidth(font, text, size)
+            assert pdfmetrics.stringWidth(text, pdf.FONT, size) == want
+            assert font.stringWidth(text, size) == want
+    assert "stringWidth" in font.__dict__
+    memos = (font.__dict__["stringWidth"], pdfdoc.PDFName, pdfdoc.pdfdocEnc,
+             ttfonts.makeToUnicodeCMap, pdfdoc.PDFStreamFilterZCompress.encode)
+    with fonts.as_shipped():
+        assert "stringWidth" not in font.__dict__ and "addObjects" not in font.__dict__
+        assert "makeSubset" not in font.face.__dict__
+        assert (pdfdoc.PDFName, pdfdoc.pdfdocEnc) == pdfdoc._letters_names
+        assert ttfonts.makeToUnicodeCMap is ttfonts._letters_make_cmap
+        assert pdfdoc.PDFStreamFilterZCompress.encode is \
+            pdfdoc.PDFStreamFilterZCompress._letters_memo
+        assert pdfmetrics.stringWidth("Court", pdf.FONT, 10) == \
+            TTFont.stringWidth(font, "Court", 10)
+    assert (font.__dict__["stringWidth"], pdfdoc.PDFName, pdfdoc.pdfdocEnc,
+            ttfonts.makeToUnicodeCMap, pdfdoc.PDFStreamFilterZCompress.encode) == memos
+    assert "addObjects" in font.__dict__ and "makeSubset" in font.face.__dict__
 
 
 def test_the_undrawable_pattern_finds_exactly_what_the_font_lacks():
