@@ -1,6 +1,7 @@
 """Mailing throughput: `letters mail` with 1 and 2 workers, beside render-only and WeasyPrint.
 
     python bench/mail.py [--people 24000] [--compare 1000] [--rounds 2] [--only dask]
+    python bench/mail.py --only beside --before COMMIT [--people 2000] [--rounds 2]
 
 One run, on generated people (no damaged rows), issue date fixed:
 
@@ -23,6 +24,12 @@ and the peak resident memory of the main process and of a worker. Ratios come fr
 run. Results go to bench/RESULTS.md (sections "Mail" and "Mail on Dask"); ``--only dask`` runs
 and records the Dask comparison alone, ``--only full --people N`` the full mailing of N people
 alone (section "Mail, N people").
+
+``--only beside --before COMMIT`` runs the whole mailing of ``--people`` people with this code
+and with the code of COMMIT (checked out in a temporary git worktree), each as the command an
+office runs (``python -m letters mail``, 2 workers, each side's own letters.toml, templates
+and catalogs), in ``--rounds`` alternating rounds, and reports the CPU per letter of each and
+their ratio (section "Mail beside an earlier design").
 """
 
 from __future__ import annotations
@@ -285,21 +292,107 @@ def full_only(cfg, people: int, data: Path) -> None:
     print("\n".join(body))
 
 
+def beside(commit: str, people: int, rounds: int, data: Path) -> str:
+    """The whole mailing, this code beside the code of ``commit``, alternating."""
+    import subprocess
+
+    records = records_for(people, data)
+    repo = HERE.parent
+    scratch = Path(tempfile.mkdtemp(prefix="letters-bench-"))
+    before = scratch / "before"
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(before), commit],
+                   check=True, capture_output=True)
+    named = subprocess.run(["git", "-C", str(before), "log", "-1", "--format=%h %ad",
+                            "--date=short"], check=True, capture_output=True, text=True)
+    sides = {"this code": repo, f"before ({named.stdout.strip()})": before}
+    runs: dict[str, list[tuple[float, float, int]]] = {k: [] for k in sides}
+    try:
+        for _ in range(rounds):
+            for label, root in sides.items():
+                work = scratch / "work"
+                shutil.rmtree(work, ignore_errors=True)
+                work.mkdir()
+                shutil.copy(root / "letters.toml", work)
+                for folder in ("templates", "locale"):
+                    shutil.copytree(root / folder, work / folder)
+                t0 = time.perf_counter()
+                with ProcSampler() as usage:
+                    done = subprocess.run(
+                        [sys.executable, "-m", "letters", "mail", str(records), "--batch", "b",
+                         "--date", ISSUE.isoformat(), "--allow-past-date", "--workers", "2",
+                         "--accept-sample-signoffs"],
+                        cwd=work, env={**os.environ, "PYTHONPATH": str(root)},
+                        capture_output=True, text=True)
+                elapsed = time.perf_counter() - t0
+                if done.returncode != 0:
+                    raise SystemExit(f"{label}: letters mail exited {done.returncode}:\n"
+                                     f"{done.stderr[-2000:]}")
+                letters = sum(1 for _ in (work / "output" / "b" / "letters").rglob("*.pdf"))
+                runs[label].append((elapsed, usage.workers_cpu, letters))
+                print(f"{label}: {elapsed:.1f} s, CPU {usage.workers_cpu:.1f} s, "
+                      f"{letters} letters", flush=True)
+    finally:
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(before)],
+                       capture_output=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    lines = [
+        f"Machine: {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores. {people:,} generated people, issue date fixed, 2 workers; "
+        f"{rounds} alternating rounds, best of each.",
+        "",
+        "| code | seconds | CPU s (command + workers) | CPU ms per letter | letters |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    best = {}
+    for label, results in runs.items():
+        elapsed = min(r[0] for r in results)
+        cpu = min(r[1] for r in results)
+        letters = results[0][2]
+        best[label] = cpu / letters
+        lines.append(f"| {label} | {elapsed:.1f} | {cpu:.1f} | {1000 * cpu / letters:.1f} | "
+                     f"{letters:,} |")
+    this, other = best.values()
+    lines += [
+        "",
+        f"CPU per letter, before / this code: {other / this:.2f}×.",
+        "All rounds (seconds, CPU s): " + "; ".join(
+            f"{label} " + ", ".join(f"{e:.1f} / {c:.1f}" for e, c, _ in results)
+            for label, results in runs.items()) + ".",
+        "",
+        "Each side is `python -m letters mail` run from a fresh workspace of its own "
+        "letters.toml, templates and catalogs (so the letters' text is each version's); CPU "
+        "read from /proc every 0.1 s (a process's last 0.1 s may be missed).",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=24000)
     parser.add_argument("--compare", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--only", choices=["all", "dask", "full"], default="all",
+    parser.add_argument("--only", choices=["all", "dask", "full", "beside"], default="all",
                         help="dask: only the Dask engine beside the local pool; full: only "
-                             "the full mailing of --people people (CPU and memory)")
+                             "the full mailing of --people people (CPU and memory); beside: "
+                             "the full mailing of --people people beside the code of --before")
+    parser.add_argument("--before", metavar="COMMIT",
+                        help="with --only beside: the earlier code to compare with")
     args = parser.parse_args()
+    if args.only == "beside" and not args.before:
+        parser.error("--only beside needs --before COMMIT")
 
     cfg = config.load(HERE.parent / "letters.toml")
     data = HERE / "data"
     data.mkdir(exist_ok=True)
     if args.only == "full":
         full_only(cfg, args.people, data)
+        return
+    if args.only == "beside":
+        body = beside(args.before, args.people, args.rounds, data)
+        record_section("Mail beside an earlier design", body,
+                       command=f"python bench/mail.py --only beside --before {args.before} "
+                               f"--people {args.people} --rounds {args.rounds}")
+        print(body)
         return
     scratch = Path(tempfile.mkdtemp(prefix="letters-bench-"))
     compare = records_for(args.compare, data)
