@@ -22,6 +22,7 @@ on disk by an interrupted run is accepted only if it is byte-identical to the re
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -29,6 +30,7 @@ import json
 import multiprocessing
 import os
 import time
+import types
 from collections import Counter, namedtuple
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -46,7 +48,8 @@ from letters.model import PackedRecipients, Recipient
 from letters.people import Outcome
 from letters.records import Intake, read_for
 from letters.printshop import PrintJob, sheets_of, write_print_files
-from letters.processes import batch_lock, collect_less, exit_with_parent, letter_done
+from letters.processes import (LOCK_NAME, batch_lock, collect_less, exit_with_parent,
+                               letter_done)
 from letters.store import (
     fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
 )
@@ -677,8 +680,8 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
     with engines.opened(engine or cfg.mailing.engine,
                         cfg.mailing.scheduler if scheduler is None else scheduler,
                         workers) as renderer:
-        private_dir(letters_dir)
-        with batch_lock(folder, batch), Ledger(ledger_url) as ledger:
+        with _new_folder(folder, letters_dir) as made, batch_lock(folder, batch), \
+                Ledger(ledger_url) as ledger:
             existing_batch = ledger.batch(batch)
             if issue_date is None:
                 issue_date = existing_batch.issue_date if existing_batch else dt.date.today()
@@ -696,6 +699,7 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
                     response_deadline=issue_date + dt.timedelta(days=cfg.letter.response_days),
                     hashes=hashes, inputs=inputs, translations=relied, follow_up_of=follow_up)
             bat = existing_batch
+            made.kept = True  # the ledger has the batch: its folder stays, whatever happens
             recorded = {row.defendant_id: row for row in ledger.letters(bat.id)}
             for d in (letters_dir, folder, folder / "print"):  # left by a kill or full disk
                 remove_stale_temporaries(d)
@@ -780,6 +784,24 @@ def _checked_plan(cfg: Config, records_path, *, batch: str, ledger_url: str,
     # The gate: no letter carries text that is not translated, checked and signed off.
     relied = translation_gate(cfg, plan.recipients, allow_sample=allow_sample_signoffs)
     return plan, relied
+
+
+@contextlib.contextmanager
+def _new_folder(folder: Path, letters_dir: Path):
+    """Make the batch's folders; if this run made them and stops before the ledger has the
+    batch (a refused plan, a ledger that cannot be written), take them away again, so that
+    no empty batch folder is left for an auditor to wonder about."""
+    fresh = not folder.exists()
+    private_dir(letters_dir)
+    made = types.SimpleNamespace(kept=not fresh)
+    try:
+        yield made
+    finally:
+        if not made.kept:
+            with contextlib.suppress(OSError):  # only what is empty, and the lock's file
+                letters_dir.rmdir()
+                (folder / LOCK_NAME).unlink(missing_ok=True)
+                folder.rmdir()
 
 
 def _locations(cfg: Config, batch: str, out_dir, ledger_url: str | None):

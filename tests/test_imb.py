@@ -17,6 +17,7 @@ from letters import config, imb
 from letters.addresses import WINDOW_CLEARANCE
 from letters.audit import verify
 from letters.compose import Composer
+from letters.errors import LettersError
 from letters.ledger import Ledger
 from letters.mailing import input_snapshot, mail, plan_batch
 from letters.model import Address
@@ -230,6 +231,37 @@ def test_two_batches_planned_at_once_never_share_serials(tmp_path):
         assert ledger.batch("late") is None
     mail(cfg, records, batch="late", issue_date=day, **kw)
     assert sorted(imb.parse(v).serial for v in _imbs(out / "late").values()) == [4, 5, 6]
+
+
+def test_a_batch_refused_at_opening_leaves_no_folder_and_one_opened_keeps_its(tmp_path,
+                                                                              monkeypatch):
+    """A run refused before the ledger has its batch (here: another batch planned the same
+    serials meanwhile) takes away the folders it made; a batch the ledger has keeps its folder
+    when a later run of it is refused."""
+    cfg = config.load(ROOT / "letters.toml")
+    records = small_records(tmp_path / "r.csv", people=2)
+    out = tmp_path / "out"
+    day = dt.date(2027, 1, 4)
+    kw = dict(out_dir=out, workers=1, allow_sample_signoffs=True, allow_past_date=True)
+    mail(cfg, records, batch="first", issue_date=day, **kw)
+
+    def clashing(self, name, **_):
+        raise imb.ImbError(f"IMb serials 1–2 were planned by batch first while this one was "
+                           f"being planned; batch {name} was not opened")
+
+    with monkeypatch.context() as m:
+        m.setattr(Ledger, "open_batch", clashing)
+        with pytest.raises(imb.ImbError):
+            mail(cfg, records, batch="late", issue_date=day, **kw)
+    assert not (out / "late").exists()
+    assert (out / "first" / "ROOT").is_file()
+    # the batch the ledger has: refused on a changed issue date, its folder stays whole
+    before = sorted(p.relative_to(out).as_posix() for p in (out / "first").rglob("*"))
+    with pytest.raises(LettersError):
+        mail(cfg, records, batch="first", issue_date=day + dt.timedelta(days=1), **kw)
+    assert sorted(p.relative_to(out).as_posix() for p in (out / "first").rglob("*")) == before
+    mail(cfg, records, batch="late", issue_date=day, **kw)  # runs when nothing clashes
+    assert (out / "late" / "ROOT").is_file()
 
 
 def _imbs(folder) -> dict[str, str]:
