@@ -29,7 +29,7 @@ alone (section "Mail, N people").
 and with the code of COMMIT (checked out in a temporary git worktree), each as the command an
 office runs (``python -m letters mail``, 2 workers, each side's own letters.toml, templates
 and catalogs), in ``--rounds`` alternating rounds, and reports the CPU per letter of each and
-their ratio (section "Mail beside an earlier design").
+their ratio (section "Mail beside an earlier design, N people").
 """
 
 from __future__ import annotations
@@ -389,7 +389,7 @@ def main() -> None:
         return
     if args.only == "beside":
         body = beside(args.before, args.people, args.rounds, data)
-        record_section("Mail beside an earlier design", body,
+        record_section(f"Mail beside an earlier design, {args.people:,} people", body,
                        command=f"python bench/mail.py --only beside --before {args.before} "
                                f"--people {args.people} --rounds {args.rounds}")
         print(body)
