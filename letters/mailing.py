@@ -48,8 +48,7 @@ from letters.model import PackedRecipients, Recipient
 from letters.people import Outcome
 from letters.records import Intake, read_for
 from letters.printshop import PrintJob, sheets_of, write_print_files
-from letters.processes import (LOCK_NAME, batch_lock, collect_less, exit_with_parent,
-                               letter_done)
+from letters.processes import batch_lock, collect_less, exit_with_parent, letter_done
 from letters.store import (
     fsync_dir, remove_stale_temporaries, replace_file, sha256_file, write_once,
 )
@@ -680,8 +679,7 @@ def mail(cfg: Config, records_path: str | os.PathLike | None, *, batch: str,
     with engines.opened(engine or cfg.mailing.engine,
                         cfg.mailing.scheduler if scheduler is None else scheduler,
                         workers) as renderer:
-        with _new_folder(folder, letters_dir) as made, batch_lock(folder, batch), \
-                Ledger(ledger_url) as ledger:
+        with _batch_folder(folder, letters_dir, batch) as made, Ledger(ledger_url) as ledger:
             existing_batch = ledger.batch(batch)
             if issue_date is None:
                 issue_date = existing_batch.issue_date if existing_batch else dt.date.today()
@@ -787,21 +785,38 @@ def _checked_plan(cfg: Config, records_path, *, batch: str, ledger_url: str,
 
 
 @contextlib.contextmanager
-def _new_folder(folder: Path, letters_dir: Path):
-    """Make the batch's folders; if this run made them and stops before the ledger has the
-    batch (a refused plan, a ledger that cannot be written), take them away again, so that
-    no empty batch folder is left for an auditor to wonder about."""
-    fresh = not folder.exists()
-    private_dir(letters_dir)
-    made = types.SimpleNamespace(kept=not fresh)
-    try:
-        yield made
-    finally:
-        if not made.kept:
-            with contextlib.suppress(OSError):  # only what is empty, and the lock's file
-                letters_dir.rmdir()
-                (folder / LOCK_NAME).unlink(missing_ok=True)
-                folder.rmdir()
+def _batch_folder(folder: Path, letters_dir: Path, batch: str):
+    """Make the batch's folders and hold the batch's lock (``batch_lock``). If this run made
+    the folder and stops before the ledger has the batch (a refused plan, a ledger it cannot
+    write), it takes the folder away again, while it still holds the lock, so that no empty
+    batch folder is left for an auditor to wonder about. Set ``kept`` on what it yields once
+    the ledger has the batch."""
+    with contextlib.ExitStack() as stack:
+        for attempt in range(3):
+            private_dir(folder.parent)
+            try:
+                folder.mkdir(mode=0o700)
+                os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+                fresh = True
+            except FileExistsError:
+                fresh = False
+            try:
+                lock = stack.enter_context(batch_lock(folder, batch))
+                break
+            except FileNotFoundError:  # a refused run took the folder away meanwhile
+                if attempt == 2:
+                    raise
+        private_dir(letters_dir)
+        made = types.SimpleNamespace(kept=not fresh)
+        try:
+            yield made
+        except BaseException:
+            if not made.kept:
+                with contextlib.suppress(OSError):  # only what is empty, and the lock's file
+                    letters_dir.rmdir()
+                    lock.unlink()
+                    folder.rmdir()
+            raise
 
 
 def _locations(cfg: Config, batch: str, out_dir, ledger_url: str | None):

@@ -66,15 +66,32 @@ def batch_lock(folder: str | os.PathLike, batch: str) -> Iterator[Path]:
     """Hold the lock of the batch whose folder is ``folder`` (it must exist), or raise
     :class:`BatchBusy` at once if another process holds it."""
     path = Path(folder) / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # not truncated: it names the holder
-    try:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # not truncated: it names the holder
         if not _try_lock(fd):
-            raise BatchBusy(batch, _holder(fd))
+            holder = _holder(fd)
+            os.close(fd)
+            raise BatchBusy(batch, holder)
+        if _same_file(fd, path):
+            break
+        # a run refused before its batch was opened took the file away (and with it, maybe,
+        # the folder) between this one's opening and locking it: lock the one there now
+        os.close(fd)
+    try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         yield path
     finally:
         os.close(fd)  # releases the lock
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        there, held = os.stat(path), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _try_lock(fd: int) -> bool:

@@ -83,6 +83,35 @@ def test_a_batch_locked_by_another_process_is_refused_before_the_ledger(tmp_path
     assert run("audit", "verify", "--out", "out").exit_code == 0  # .lock is no stray file
 
 
+def test_a_lock_file_taken_away_before_it_was_locked_is_not_the_one_held(tmp_path,
+                                                                         monkeypatch):
+    """A run refused before its batch was opened takes the batch's folder and lock file away
+    while it still holds the lock. A run that opened the file just before and locks it just
+    after must not hold a lock on a file no longer there: it locks the one there now."""
+    from letters import processes
+
+    folder = tmp_path / "b"
+    folder.mkdir()
+    (folder / ".lock").write_text("")
+    try_lock, calls = processes._try_lock, []
+
+    def replaced_first(fd):  # the other run's cleanup, then a new run's file, in between
+        calls.append(fd)
+        if len(calls) == 1:
+            (folder / ".lock").unlink()
+            (folder / ".lock").write_text("")
+        return try_lock(fd)
+
+    monkeypatch.setattr(processes, "_try_lock", replaced_first)
+    with batch_lock(folder, "b") as path:
+        assert len(calls) == 2
+        assert path.read_text() == f"{os.getpid()}\n"  # the file there now is the one held
+        monkeypatch.setattr(processes, "_try_lock", try_lock)
+        with pytest.raises(BatchBusy):
+            with batch_lock(folder, "b"):
+                pass
+
+
 def test_the_same_batch_started_twice_at_once(tmp_path):
     ws = workspace(tmp_path, 150)
     first = subprocess.Popen(letters_command("--workers", "2"), cwd=ws, env=environment(),

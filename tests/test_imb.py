@@ -262,6 +262,21 @@ def test_a_batch_refused_at_opening_leaves_no_folder_and_one_opened_keeps_its(tm
     assert sorted(p.relative_to(out).as_posix() for p in (out / "first").rglob("*")) == before
     mail(cfg, records, batch="late", issue_date=day, **kw)  # runs when nothing clashes
     assert (out / "late" / "ROOT").is_file()
+    # a new batch that stops once the ledger has it keeps the folder it made
+    from letters import mailing
+
+    def stopped(*_):
+        raise LettersError("stopped after the batch was opened")
+
+    with monkeypatch.context() as m:
+        m.setattr(mailing, "_check_recorded_copies", stopped)
+        with pytest.raises(LettersError, match="stopped after"):
+            mail(cfg, records, batch="third", issue_date=day, **kw)
+    with Ledger(f"sqlite:///{out / 'ledger.sqlite'}") as ledger:
+        assert ledger.batch("third") is not None
+    assert (out / "third" / "letters").is_dir() and (out / "third" / ".lock").is_file()
+    mail(cfg, records, batch="third", issue_date=day, **kw)
+    assert (out / "third" / "ROOT").is_file()
 
 
 def _imbs(folder) -> dict[str, str]:
