@@ -89,6 +89,8 @@ def _memoise_widths(font: TTFont) -> None:
     measure, name = font.stringWidth, font.fontName
 
     def string_width(text, size, encoding="utf8"):
+        if type(text) is not str or type(size) not in (int, float):
+            return measure(text, size, encoding)  # as ReportLab takes it (bytes, a Decimal)
         key = (name, text, size, encoding)
         width = _MEASURED.get(key)
         if width is None:
@@ -228,23 +230,24 @@ def as_shipped(family: str = DEFAULT_FAMILY):
     """ReportLab as it ships, for the time of the block: ``family``'s faces and the PDF writer
     without any of the memos above (each font subset made, measured, formatted and compressed
     for each letter again), as a plain ReportLab script would have them. ``bench/render.py``
-    compares with it."""
+    compares with it. Not for threads: blocks must end in the order they began."""
     register(family)
     undo = []
-    for name in font_files(family):
-        font = pdfmetrics.getFont(name)
-        for owner, attribute in ((font, "stringWidth"), (font, "addObjects"),
-                                 (font.face, "makeSubset")):
-            if attribute in owner.__dict__:
-                undo.append((owner, attribute, owner.__dict__.pop(attribute)))
-    cls = pdfdoc.PDFStreamFilterZCompress
-    for owner, attribute, shipped in ((pdfdoc, "PDFName", pdfdoc._letters_names[0]),
-                                      (pdfdoc, "pdfdocEnc", pdfdoc._letters_names[1]),
-                                      (ttfonts, "makeToUnicodeCMap", ttfonts._letters_make_cmap),
-                                      (cls, "encode", cls._letters_memo)):
-        undo.append((owner, attribute, getattr(owner, attribute)))
-        setattr(owner, attribute, shipped)
     try:
+        for name in font_files(family):
+            font = pdfmetrics.getFont(name)
+            for owner, attribute in ((font, "stringWidth"), (font, "addObjects"),
+                                     (font.face, "makeSubset")):
+                if attribute in owner.__dict__:
+                    undo.append((owner, attribute, owner.__dict__.pop(attribute)))
+        cls = pdfdoc.PDFStreamFilterZCompress
+        for owner, attribute, shipped in (
+                (pdfdoc, "PDFName", pdfdoc._letters_names[0]),
+                (pdfdoc, "pdfdocEnc", pdfdoc._letters_names[1]),
+                (ttfonts, "makeToUnicodeCMap", ttfonts._letters_make_cmap),
+                (cls, "encode", cls._letters_memo)):
+            undo.append((owner, attribute, getattr(owner, attribute)))
+            setattr(owner, attribute, shipped)
         yield
     finally:
         for owner, attribute, value in reversed(undo):

@@ -635,6 +635,13 @@ def test_remembered_widths_are_reportlab_s_and_as_shipped_undoes_every_memo():
             want = TTFont.stringWidth(font, text, size)
             assert pdfmetrics.stringWidth(text, pdf.FONT, size) == want
             assert font.stringWidth(text, size) == want
+    bold = pdfmetrics.getFont(f"{pdf.FONT}-Bold")
+    for text in texts:  # each face its own widths
+        assert bold.stringWidth(text, 10) == TTFont.stringWidth(bold, text, 10)
+    assert bold.stringWidth("Court", 10) != font.stringWidth("Court", 10)
+    for text, encoding in ((b"Court", "utf8"), ("Ñandú".encode("latin-1"), "latin-1")):
+        assert font.stringWidth(text, 10, encoding) == \
+            TTFont.stringWidth(font, text, 10, encoding)
     assert "stringWidth" in font.__dict__
     memos = (font.__dict__["stringWidth"], pdfdoc.PDFName, pdfdoc.pdfdocEnc,
              ttfonts.makeToUnicodeCMap, pdfdoc.PDFStreamFilterZCompress.encode)
@@ -647,6 +654,14 @@ def test_remembered_widths_are_reportlab_s_and_as_shipped_undoes_every_memo():
             pdfdoc.PDFStreamFilterZCompress._letters_memo
         assert pdfmetrics.stringWidth("Court", pdf.FONT, 10) == \
             TTFont.stringWidth(font, "Court", 10)
+        assert pdfdoc.PDFName.__module__ == "reportlab.pdfbase.pdfdoc"
+        assert ttfonts.makeToUnicodeCMap.__module__ == "reportlab.pdfbase.ttfonts"
+        assert pdfdoc.PDFStreamFilterZCompress.encode.__module__ == "reportlab.pdfbase.pdfdoc"
+        with fonts.as_shipped():  # nested: still as shipped, and so after it
+            assert "stringWidth" not in font.__dict__
+        assert "stringWidth" not in font.__dict__
+    with pytest.raises(RuntimeError), fonts.as_shipped():
+        raise RuntimeError("a failure inside the block")
     assert (font.__dict__["stringWidth"], pdfdoc.PDFName, pdfdoc.pdfdocEnc,
             ttfonts.makeToUnicodeCMap, pdfdoc.PDFStreamFilterZCompress.encode) == memos
     assert "addObjects" in font.__dict__ and "makeSubset" in font.face.__dict__
