@@ -26,10 +26,11 @@ and records the Dask comparison alone, ``--only full --people N`` the full maili
 alone (section "Mail, N people").
 
 ``--only beside --before COMMIT`` runs the whole mailing of ``--people`` people with this code
-and with the code of COMMIT (checked out in a temporary git worktree), each as the command an
-office runs (``python -m letters mail``, 2 workers, each side's own letters.toml, templates
-and catalogs), in ``--rounds`` alternating rounds, and reports the CPU per letter of each and
-their ratio (section "Mail beside an earlier design, N people").
+and with the code of COMMIT (unpacked by ``git archive`` into a temporary folder), each as the
+command an office runs (``python -m letters mail``, 2 workers, each side's own letters.toml,
+templates and catalogs, the environment as it was before this script imported letters), in
+``--rounds`` rounds that alternate which side goes first, and reports the CPU per letter of
+each and their ratio (section "Mail beside an earlier design, N people").
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+#: The environment before letters is imported (which sets ARROW_DEFAULT_MEMORY_POOL): what
+#: ``--only beside`` gives each side's command, so an earlier version runs as it did.
+ENVIRONMENT = dict(os.environ)
 
 from bench.results import record_section  # noqa: E402
 from letters import config, sample  # noqa: E402
@@ -296,19 +300,27 @@ def beside(commit: str, people: int, rounds: int, data: Path) -> str:
     """The whole mailing, this code beside the code of ``commit``, alternating."""
     import subprocess
 
+    def git(*args, cwd=HERE.parent) -> str:
+        return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
     records = records_for(people, data)
     repo = HERE.parent
     scratch = Path(tempfile.mkdtemp(prefix="letters-bench-"))
     before = scratch / "before"
-    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(before), commit],
-                   check=True, capture_output=True)
-    named = subprocess.run(["git", "-C", str(before), "log", "-1", "--format=%h %ad",
-                            "--date=short"], check=True, capture_output=True, text=True)
-    sides = {"this code": repo, f"before ({named.stdout.strip()})": before}
-    runs: dict[str, list[tuple[float, float, int]]] = {k: [] for k in sides}
     try:
-        for _ in range(rounds):
-            for label, root in sides.items():
+        # the earlier code as files (git archive): the repository's worktrees are not touched
+        archive = subprocess.run(["git", "-C", str(repo), "archive", commit],
+                                 check=True, capture_output=True).stdout
+        before.mkdir()
+        subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
+        sides = {f"this code ({git('describe', '--always', '--dirty')})": repo,
+                 f"before ({git('log', '-1', '--format=%h %ad', '--date=short', commit)})":
+                 before}
+        runs: dict[str, list[tuple[float, float, int]]] = {k: [] for k in sides}
+        order = list(sides.items())
+        for n in range(rounds):
+            for label, root in (order if n % 2 == 0 else order[::-1]):  # ABBA
                 work = scratch / "work"
                 shutil.rmtree(work, ignore_errors=True)
                 work.mkdir()
@@ -321,7 +333,7 @@ def beside(commit: str, people: int, rounds: int, data: Path) -> str:
                         [sys.executable, "-m", "letters", "mail", str(records), "--batch", "b",
                          "--date", ISSUE.isoformat(), "--allow-past-date", "--workers", "2",
                          "--accept-sample-signoffs"],
-                        cwd=work, env={**os.environ, "PYTHONPATH": str(root)},
+                        cwd=work, env={**ENVIRONMENT, "PYTHONPATH": str(root)},
                         capture_output=True, text=True)
                 elapsed = time.perf_counter() - t0
                 if done.returncode != 0:
@@ -332,8 +344,6 @@ def beside(commit: str, people: int, rounds: int, data: Path) -> str:
                 print(f"{label}: {elapsed:.1f} s, CPU {usage.workers_cpu:.1f} s, "
                       f"{letters} letters", flush=True)
     finally:
-        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(before)],
-                       capture_output=True)
         shutil.rmtree(scratch, ignore_errors=True)
     lines = [
         f"Machine: {platform.python_implementation()} {platform.python_version()}, "

@@ -20,6 +20,9 @@ does (a warm-up of other people first, as a worker's first letters):
   none of the memos letters gives ReportLab's fonts and PDF writer, which would otherwise
   serve this side too).
 
+Each round's "nothing shared" side forgets the shared caches (``pdf.clear_caches``), so the
+letters side starts every round cold, as a worker's first letters; its best round is reported.
+
 The process's garbage collector is set as in a mailing's rendering workers
 (``letters.processes``: young collections every 10,000 objects, what the warm-up left alive
 frozen), for every side alike; ``--collector default`` leaves Python's defaults.
