@@ -300,18 +300,23 @@ def beside(commit: str, people: int, rounds: int, data: Path) -> str:
     """The whole mailing, this code beside the code of ``commit``, alternating."""
     import subprocess
 
-    def git(*args, cwd=HERE.parent) -> str:
-        return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True,
+    repo = HERE.parent
+
+    def git(*args) -> str:
+        return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
                               text=True).stdout.strip()
 
     records = records_for(people, data)
-    repo = HERE.parent
     scratch = Path(tempfile.mkdtemp(prefix="letters-bench-"))
     before = scratch / "before"
     try:
         # the earlier code as files (git archive): the repository's worktrees are not touched
         archive = subprocess.run(["git", "-C", str(repo), "archive", commit],
-                                 check=True, capture_output=True).stdout
+                                 capture_output=True)
+        if archive.returncode != 0:
+            raise SystemExit(f"--before {commit}: git cannot give that commit's files: "
+                             f"{archive.stderr.decode(errors='replace').strip()}")
+        archive = archive.stdout
         before.mkdir()
         subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
         sides = {f"this code ({git('describe', '--always', '--dirty')})": repo,
