@@ -257,8 +257,11 @@ def _verify_records(ledger: Ledger, events, out_dir: Path, only: str | None = No
                                                   f"(#{e.seq}) in notice_id: event "
                                                   f"{e.notice_id}, row {by_id[rid]['notice_id']}"))
     # each letter's event names the batch it belongs to
+    letter_of: dict = {}
+    for r in t["letters"]:
+        letter_of.setdefault(r["notice_id"], r)
     for e in by_kind["letter-recorded"]:
-        row = next((r for r in t["letters"] if r["notice_id"] == e.notice_id), None)
+        row = letter_of.get(e.notice_id)
         if row is not None and batch_id.get(e.batch) != row["batch_id"]:
             out.append(Finding(f"notice {e.notice_id}", "the ledger puts it in another batch "
                                                         "than its event"))
@@ -586,8 +589,9 @@ def reconcile(ledger_url: str, court_list: Path) -> Reconciliation:
     with Ledger(ledger_url, create=False, readonly=True) as ledger:
         noticed: dict[str, str] = {}
         follow_ups: set[str] = set()
+        cases = ledger.cases_by_notice()
         for letter in ledger.letters():
-            for c in ledger.cases_of(letter.notice_id):
+            for c in cases.get(letter.notice_id, ()):
                 noticed.setdefault(c.docket_number, letter.notice_id)
             if letter.follow_up_of:
                 follow_ups.add(letter.follow_up_of)

@@ -79,8 +79,9 @@ def gather(out_dir: Path, ledger_url: str, *, batch: str | None = None) -> list[
         responses = ledger.responses()
         every_letter = ledger.letters()
         letters_of = {b.name: ledger.letters(b.id) for b in batches}
-        cases_of = {row.notice_id: ledger.cases_of(row.notice_id)
-                    for rows in letters_of.values() for row in rows}
+        cases_of: dict[str, list] = {}
+        for b in batches:
+            cases_of.update(ledger.cases_by_notice(b.id))
         outcomes_of = {b.name: ledger.outcomes(b.id) for b in batches}
         approved = {e.batch: json.loads(e.payload)
                     for e in ledger.events(kind=TRANSLATIONS_EVENT)}
@@ -179,12 +180,21 @@ def gather(out_dir: Path, ledger_url: str, *, batch: str | None = None) -> list[
         if not relied:
             translation_table.rows.append((b.name, "—", "—", "none recorded", ""))
             continue
+        # beside the catalogs, a flag: the run accepted the bundled sample's sign-offs for an
+        # office that is not the sample's (``letters mail --accept-sample-signoffs``)
+        accepted = bool(relied.get("accepted_sample_signoffs"))
         for key, what in sorted(relied.items()):
+            if not isinstance(what, dict):
+                continue
             lang, _, catalog = key.partition("/")
             reviewers = "; ".join(f"{who} ({', '.join(dates)})"
                                   for who, dates in sorted(what.get("reviewers", {}).items()))
+            sample = ""
+            if what.get("sample_signoffs"):
+                sample = ("yes, accepted for another office (--accept-sample-signoffs)"
+                          if accepted else "yes")
             translation_table.rows.append((b.name, lang, catalog or "letters", reviewers,
-                                           "yes" if what.get("sample_signoffs") else ""))
+                                           sample))
 
     by_county: Counter = Counter()
     spanning: Counter = Counter()
@@ -194,7 +204,7 @@ def gather(out_dir: Path, ledger_url: str, *, batch: str | None = None) -> list[
             person = json.loads(row.recipient)
             # a person who asked for a language letters are not written in counts under it
             lang = person.get("language_requested") or person["language"]
-            counties = sorted({c.county or "(none)" for c in cases_of[row.notice_id]})
+            counties = sorted({c.county or "(none)" for c in cases_of.get(row.notice_id, ())})
             several += len(counties) > 1
             for county in counties:
                 by_county[(county, lang)] += 1

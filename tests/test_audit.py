@@ -271,3 +271,43 @@ def test_sent_letters_read_back_the_ledger_rows(batch):
         assert s.dockets == [c["docket_number"] for c in rec["cases"]]
     order = [5, 0, 3, 3, len(rows) - 1]
     assert sent.take(order) == [got[i] for i in order]
+
+
+def test_cases_read_at_once_are_each_letters_cases(batch, tmp_path):
+    """The report and reconcile read every letter's cases in one query: the same rows, in the
+    same order, as reading each letter's alone; a batch's only its own."""
+    out, url, rows = batch
+    cfg = config.load(ROOT / "letters.toml")
+    mail(cfg, small_records(tmp_path / "r2.csv", people=3), batch="u", issue_date=ISSUE,
+         allow_past_date=True, out_dir=out, workers=1)
+    with Ledger(url, create=False, readonly=True) as ledger:
+        every = ledger.letters()
+        t = ledger.batch("t")
+        each = {r.notice_id: ledger.cases_of(r.notice_id) for r in every}
+        assert ledger.cases_by_notice() == each
+        assert ledger.cases_by_notice(t.id) == {r.notice_id: each[r.notice_id] for r in rows}
+    assert len(every) > len(rows) and sum(map(len, each.values())) > len(every)
+
+
+def test_a_ledger_from_before_the_lookups_gets_them_when_opened_to_write(batch):
+    """Indexes added to the schema later are made in an existing ledger by the next command
+    that writes to it; a read-only open (every audit command) works without them."""
+    out, url, rows = batch
+    added = {"ix_letter_cases_notice", "ix_events_notice", "ix_letters_follow_up_of"}
+
+    def indexes():
+        with db(out) as conn:
+            return {r[0] for r in conn.execute("select name from sqlite_master "
+                                               "where type = 'index'")}
+
+    assert added <= indexes()
+    with db(out) as conn:
+        for name in added:
+            conn.execute(f"drop index {name}")
+    assert not added & indexes()
+    with Ledger(url, create=False, readonly=True) as ledger:
+        assert len(ledger.cases_by_notice()) == len(rows)
+    assert not added & indexes()
+    Ledger(url, create=False).close()
+    assert added <= indexes()
+    assert findings_of(out, url) == []

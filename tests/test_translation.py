@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import sqlite3
@@ -221,6 +222,14 @@ def test_sample_signoffs_count_only_for_the_sample_office(ws):
         payload = json.loads(db.execute("select payload from events where kind = "
                                         "'translations-approved'").fetchone()[0])
     assert payload["accepted_sample_signoffs"] is True
+    # the court's report reads that flag beside the catalogs, and says so per catalog
+    report = run("audit", "report", "--batch", "trial")
+    assert report.exit_code == 0, report.output
+    with (ws / "output" / "report" / "translations.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {r["batch"] for r in rows} == {"trial"}
+    assert {r["sample_signoffs"] for r in rows} == {
+        "yes, accepted for another office (--accept-sample-signoffs)"}
 
 
 def test_the_gate_reads_the_templates_the_letters_render_from(ws):
