@@ -77,9 +77,10 @@ def head(ledger_url: str) -> tuple[int, str]:
 
 def verify(out_dir: Path, ledger_url: str, *, batch: str | None = None,
            rerender: bool = False, progress=None,
-           head: tuple[int, str] | None = None) -> tuple[list[Finding], dict]:
+           head: tuple[int, str] | None = None,
+           workers: int = 1) -> tuple[list[Finding], dict]:
     """All problems found, and counts of what was checked. ``head``: (count, hash) filed
-    earlier; the ledger must extend it."""
+    earlier; the ledger must extend it. ``workers``: processes that re-render."""
     findings: list[Finding] = []
     checked = {"batches": 0, "letters": 0, "events": 0, "rows": 0, "files": 0,
                "rerendered": 0}
@@ -112,7 +113,8 @@ def verify(out_dir: Path, ledger_url: str, *, batch: str | None = None,
             found += files
             checked["files"] += n
             if rerender:
-                more, n = _rerender(ledger, b, rows, Path(out_dir) / b.name, progress)
+                more, n = _rerender(ledger, b, rows, Path(out_dir) / b.name, progress,
+                                    workers)
                 found += more
                 checked["rerendered"] += n
             findings += [dataclasses.replace(f, batch=b.name) for f in found]
@@ -371,11 +373,9 @@ def _workspace_from_snapshot(ledger: Ledger, b: BatchRow, target: Path) -> Path:
     return config_path
 
 
-def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress) -> tuple[list, int]:
+def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress,
+              workers: int = 1) -> tuple[list, int]:
     from letters import config as config_mod
-    from letters import i18n
-    from letters.compose import Composer
-    from letters.pdf import render
 
     from importlib import resources
 
@@ -397,27 +397,88 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress) -> tupl
             cfg = config_mod.Config(root=Path(tmp))
         else:
             cfg = config_mod.load(config_path)
-        i18n.clear_caches()
-        composer = Composer(cfg)
-        for n, r in enumerate(rows, start=1):
-            recipient = recipient_from_dict(json.loads(r.recipient))
-            try:
-                doc = composer.compose(recipient, notice_id=r.notice_id,
-                                       issue_date=b.issue_date,
-                                       languages=r.languages.split(","))
-                doc.imb = r.imb
-                doc.charset = charset
-                pdf = render(doc).pdf
-            except LettersError as exc:
-                out.append(Finding(f"notice {r.notice_id}", f"cannot be re-rendered: {exc}"))
-                continue
-            if hashlib.sha256(pdf).hexdigest() != r.sha256:
-                out.append(Finding(f"notice {r.notice_id}", "re-rendered from the recorded "
-                                   "inputs, it is not byte-identical to the retained copy"))
+        tasks = [(r.recipient, r.notice_id, b.issue_date, r.languages, r.imb, r.sha256)
+                 for r in rows]
+        for n, (nid, problem) in enumerate(_rerendered(tasks, cfg, charset, workers), start=1):
+            if problem:
+                out.append(Finding(f"notice {nid}", problem))
             if progress:
                 progress(n, len(rows))
-        i18n.clear_caches()
     return out, len(rows)
+
+
+_rerenderer: dict = {}
+
+
+def _init_rerender(cfg, charset: str, main_pid: int | None = None) -> None:
+    from letters import i18n
+    from letters.compose import Composer
+    from letters.pdf import register_fonts
+    from letters.processes import collect_less, exit_with_parent
+
+    if main_pid is not None:  # a pool worker ends with the audit that started it
+        exit_with_parent(main_pid)
+        collect_less()
+    i18n.clear_caches()  # the batch's own catalogs, not ones read earlier in this process
+    _rerenderer.update(composer=Composer(cfg), charset=charset)
+    register_fonts()
+
+
+def _rerender_one(task: tuple) -> tuple[str, str]:
+    """Re-render one recorded letter; its notice ID and what is wrong with it ("" if nothing)."""
+    from letters.pdf import render
+
+    recipient_text, nid, issue_date, languages, imb, sha256 = task
+    try:
+        doc = _rerenderer["composer"].compose(
+            recipient_from_dict(json.loads(recipient_text)), notice_id=nid,
+            issue_date=issue_date, languages=languages.split(","))
+        doc.imb = imb
+        doc.charset = _rerenderer["charset"]
+        pdf = render(doc).pdf
+    except LettersError as exc:
+        return nid, f"cannot be re-rendered: {exc}"
+    if hashlib.sha256(pdf).hexdigest() != sha256:
+        return nid, ("re-rendered from the recorded inputs, it is not byte-identical to the "
+                     "retained copy")
+    return nid, ""
+
+
+def _rerender_chunk(tasks: list) -> list[tuple[str, str]]:
+    from letters.processes import letter_done
+
+    out = []
+    for task in tasks:
+        out.append(_rerender_one(task))
+        letter_done()
+    return out
+
+
+def _rerendered(tasks: list, cfg, charset: str, workers: int):
+    """Each task's (notice ID, problem), in task order: in this process, or in a pool of
+    ``workers`` processes (as `letters mail` renders; a letter's bytes do not depend on which
+    process renders it)."""
+    from letters import i18n
+
+    if workers <= 1 or len(tasks) < 2:
+        _init_rerender(cfg, charset)
+        try:
+            yield from map(_rerender_one, tasks)
+        finally:
+            i18n.clear_caches()
+        return
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from letters.mailing import _bounded_map
+
+    ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+    workers = min(workers, len(tasks))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_rerender,
+                             initargs=(cfg, charset, os.getpid())) as pool:
+        chunk = max(1, min(16, len(tasks) // (workers * 8) or 1))
+        yield from _bounded_map(pool, tasks, chunk, window=workers * 4, fn=_rerender_chunk)
 
 
 def _letter(ledger: Ledger, typed: str):

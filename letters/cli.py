@@ -655,7 +655,7 @@ def _dry_run_summary(p: dict) -> str:
            + ", ".join(f"{k} {v}" for k, v in p["requested"].items())] if p["requested"]
           else []),
         *_newer_lines(p["newer_addresses"]),
-        *([f"  follow-ups: " + ", ".join(f"{k} {v}" for k, v in p["follow_ups"].items())]
+        *(["  follow-ups: " + ", ".join(f"{k} {v}" for k, v in p["follow_ups"].items())]
           if p["follow_ups"] else []),
         f"  dated:    {p['issue_date']}; response deadline {p['deadline']}",
         f"  folder:   {p['folder']}",
@@ -888,11 +888,14 @@ def _ledger_location(app: AppContext, out_dir: str | None, ledger_url: str | Non
               help="A head printed by `letters audit head` (or a mail or respond summary) and "
                    "filed outside the ledger: the ledger must extend it. Shows events cut off "
                    "the end of the log and an older copy of the ledger put back.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Processes that re-render (--rerender). Default: [mailing] workers, 0 = "
+                   "one per CPU core.")
 @ledger_options
 @click.pass_obj
 @handle_errors
 def audit_verify(app: AppContext, batch: str | None, rerender: bool, head_text: str | None,
-                 out_dir: str | None, ledger_url: str | None) -> None:
+                 workers: int | None, out_dir: str | None, ledger_url: str | None) -> None:
     """Check retained copies and files against the ledger, and the ledger against itself.
 
     Every ledger letter has its file with the recorded SHA-256; no file the ledger does not
@@ -908,8 +911,10 @@ def audit_verify(app: AppContext, batch: str | None, rerender: bool, head_text: 
 
     out, url = _ledger_location(app, out_dir, ledger_url)
     filed = parse_head(head_text) if head_text is not None else None
+    workers = workers or app.config.mailing.workers or os.cpu_count() or 1
     findings, checked = verify(out, url, batch=batch, rerender=rerender, head=filed,
-                               progress=Progress("re-rendered") if rerender else None)
+                               progress=Progress("re-rendered") if rerender else None,
+                               workers=workers)
     for f in findings:
         click.echo(str(f))
     summary = (f"Checked {checked['batches']} batches, {checked['letters']} letters, "

@@ -337,23 +337,23 @@ def _render_chunk(tasks: list) -> list[dict]:
     return out
 
 
-def _bounded_map(pool, tasks: list, chunk: int, window: int) -> Iterable[dict]:
-    """Results in task order, with at most ``window`` chunks of tasks sent to the workers and
-    not yet collected: the main process never holds every letter's task and result at once
-    (``Executor.map`` would send them all at the start)."""
+def _bounded_map(pool, tasks: list, chunk: int, window: int, fn=_render_chunk) -> Iterable:
+    """``fn``'s results for chunks of ``tasks``, in task order, with at most ``window`` chunks
+    sent to the workers and not yet collected: the main process never holds every letter's
+    task and result at once (``Executor.map`` would send them all at the start)."""
     from collections import deque
 
     pending: deque = deque()
     starts = iter(range(0, len(tasks), chunk))
     for start in starts:
-        pending.append(pool.submit(_render_chunk, tasks[start:start + chunk]))
+        pending.append(pool.submit(fn, tasks[start:start + chunk]))
         if len(pending) >= window:
             break
     while pending:
         done = pending.popleft().result()
         start = next(starts, None)
         if start is not None:
-            pending.append(pool.submit(_render_chunk, tasks[start:start + chunk]))
+            pending.append(pool.submit(fn, tasks[start:start + chunk]))
         yield from done
 
 

@@ -129,24 +129,46 @@ def test_verify_is_read_only(batch):
 
 
 def test_rerender_is_clean_on_the_sample_batch(sample_batch):  # noqa: F811
+    """In one process and in two worker processes (as the command does by default)."""
     _, out, result = sample_batch
-    findings, checked = verify(out, result.ledger_url, batch="sample", rerender=True)
-    assert findings == [] and checked["rerendered"] == 325
+    for workers in (1, 2):
+        seen = []
+        findings, checked = verify(out, result.ledger_url, batch="sample", rerender=True,
+                                   workers=workers, progress=lambda n, total: seen.append(n))
+        assert findings == [] and checked["rerendered"] == 325
+        assert seen == list(range(1, 326))
 
 
-def test_rerender_detects_a_copy_made_from_other_inputs(batch):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rerender_detects_a_copy_made_from_other_inputs(batch, workers):
     out, url, rows = batch
     conn = db(out)
     conn.execute("DROP TRIGGER batch_inputs_no_update")
     conn.execute("UPDATE batch_inputs SET content = CAST(replace(CAST(content AS TEXT), "
                  "'555-0142', '555-0199') AS BLOB) WHERE kind = 'config'")
-    found = verify(out, url, rerender=True)[0]
+    found = verify(out, url, rerender=True, workers=workers)[0]
     assert sorted(str(f) for f in found) == sorted([
         # the edited snapshot no longer hashes to what was recorded ...
         "batch t: recorded input letters.toml does not match its SHA-256",
         # ... and the letters it would make are not the letters that were sent
         *(f"notice {r.notice_id}: re-rendered from the recorded inputs, it is not "
           "byte-identical to the retained copy" for r in rows)])
+
+
+def test_rerender_in_workers_names_the_one_letter_that_differs(batch):
+    """Re-rendered in two processes, a finding still names the letter it is about."""
+    out, url, rows = batch
+    target = rows[3]
+    conn = db(out)
+    conn.execute("DROP TRIGGER letters_no_update")
+    last = json.dumps(json.loads(target.recipient)["last_name"], ensure_ascii=False)
+    conn.execute("UPDATE letters SET recipient = replace(recipient, ?, ?) WHERE notice_id = ?",
+                 (last, '"Someone"', target.notice_id))
+    found = [str(f) for f in verify(out, url, rerender=True, workers=2)[0]]
+    rerendered = [f for f in found if "re-rendered" in f]
+    assert rerendered == [f"notice {target.notice_id}: re-rendered from the recorded inputs, "
+                          "it is not byte-identical to the retained copy"]
+    assert any(f.startswith(f"notice {target.notice_id}: letters row differs") for f in found)
 
 
 def test_every_emitted_proof_verifies(sample_batch, tmp_path):  # noqa: F811
