@@ -408,6 +408,9 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress,
 
 
 _rerenderer: dict = {}
+#: Fewer letters than this are re-rendered in this process: starting workers (each imports
+#: and warms up for about a second) would take longer than the letters.
+POOL_FROM = 200
 
 
 def _init_rerender(cfg, charset: str, main_pid: int | None = None) -> None:
@@ -430,9 +433,12 @@ def _rerender_one(task: tuple) -> tuple[str, str]:
 
     recipient_text, nid, issue_date, languages, imb, sha256 = task
     try:
-        doc = _rerenderer["composer"].compose(
-            recipient_from_dict(json.loads(recipient_text)), notice_id=nid,
-            issue_date=issue_date, languages=languages.split(","))
+        recipient = recipient_from_dict(json.loads(recipient_text))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return nid, f"cannot be re-rendered: its recorded recipient is unreadable ({exc})"
+    try:
+        doc = _rerenderer["composer"].compose(recipient, notice_id=nid, issue_date=issue_date,
+                                              languages=(languages or "").split(","))
         doc.imb = imb
         doc.charset = _rerenderer["charset"]
         pdf = render(doc).pdf
@@ -460,7 +466,7 @@ def _rerendered(tasks: list, cfg, charset: str, workers: int):
     process renders it)."""
     from letters import i18n
 
-    if workers <= 1 or len(tasks) < 2:
+    if workers <= 1 or len(tasks) < POOL_FROM:
         _init_rerender(cfg, charset)
         try:
             yield from map(_rerender_one, tasks)
@@ -473,12 +479,25 @@ def _rerendered(tasks: list, cfg, charset: str, workers: int):
 
     from letters.mailing import _bounded_map
 
+    from concurrent.futures.process import BrokenProcessPool
+
     ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     workers = min(workers, len(tasks))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_rerender,
-                             initargs=(cfg, charset, os.getpid())) as pool:
-        chunk = max(1, min(16, len(tasks) // (workers * 8) or 1))
-        yield from _bounded_map(pool, tasks, chunk, window=workers * 4, fn=_rerender_chunk)
+    done = 0
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                 initializer=_init_rerender,
+                                 initargs=(cfg, charset, os.getpid())) as pool:
+            chunk = max(1, min(16, len(tasks) // (workers * 8) or 1))
+            for result in _bounded_map(pool, tasks, chunk, window=workers * 4,
+                                       fn=_rerender_chunk):
+                done += 1
+                yield result
+    except BrokenProcessPool:
+        raise AuditError(f"re-rendering stopped after {done} of {len(tasks)} letters: a "
+                         "re-rendering process ended abruptly (out of memory?)",
+                         hint="Run the same command again with fewer --workers (--workers 1 "
+                              "re-renders in this process).") from None
 
 
 def _letter(ledger: Ledger, typed: str):

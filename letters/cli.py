@@ -889,8 +889,9 @@ def _ledger_location(app: AppContext, out_dir: str | None, ledger_url: str | Non
                    "filed outside the ledger: the ledger must extend it. Shows events cut off "
                    "the end of the log and an older copy of the ledger put back.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Processes that re-render (--rerender). Default: [mailing] workers, 0 = "
-                   "one per CPU core.")
+              help="Processes that re-render (--rerender). Default: [mailing] workers of "
+                   "letters.toml; 0 (here or there) = one per CPU core. Batches under 200 "
+                   "letters are re-rendered in this process.")
 @ledger_options
 @click.pass_obj
 @handle_errors
@@ -911,10 +912,11 @@ def audit_verify(app: AppContext, batch: str | None, rerender: bool, head_text: 
 
     out, url = _ledger_location(app, out_dir, ledger_url)
     filed = parse_head(head_text) if head_text is not None else None
-    workers = workers or app.config.mailing.workers or os.cpu_count() or 1
+    if rerender and not workers:  # the workspace's settings only matter to re-rendering
+        workers = app.config.mailing.workers or os.cpu_count() or 1
     findings, checked = verify(out, url, batch=batch, rerender=rerender, head=filed,
                                progress=Progress("re-rendered") if rerender else None,
-                               workers=workers)
+                               workers=workers or 1)
     for f in findings:
         click.echo(str(f))
     summary = (f"Checked {checked['batches']} batches, {checked['letters']} letters, "

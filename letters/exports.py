@@ -47,7 +47,12 @@ def private_dir(path: str | os.PathLike) -> Path:
         missing.append(p)
         p = p.parent
     for d in reversed(missing):
-        d.mkdir(mode=0o700)
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            if d.is_dir():  # another process made it meanwhile (two commands, two workers)
+                continue
+            raise
         os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
     return path
 

@@ -339,12 +339,8 @@ class Ledger:
             try:
                 with self.engine.begin() as conn:
                     metadata.create_all(conn)
-                    # a ledger made by an earlier version has its tables: the lookups added
-                    # since (create_all makes indexes only with a new table)
-                    for table in metadata.sorted_tables:
-                        for index in sorted(table.indexes, key=lambda ix: ix.name):
-                            index.create(conn, checkfirst=True)
                     self._append_only(conn)
+                self._add_lookups()
             except SQLAlchemyError as exc:
                 self.engine.dispose()
                 raise database_error(self.url, exc) from None
@@ -364,6 +360,31 @@ class Ledger:
             return inspect(self.engine).has_table("batches")
         except SQLAlchemyError as exc:
             raise database_error(self.url, exc) from None
+
+    def _add_lookups(self) -> None:
+        """Indexes added to the schema after a ledger was made (``create_all`` makes indexes
+        only with a new table), each in a short transaction of its own under the preparers'
+        lock: a command that upgrades a ledger never holds one table while it waits for
+        another that a running mailing holds, and two never build the same index."""
+        from sqlalchemy import inspect
+
+        def present() -> set[str]:
+            found: set[str] = set()
+            look = inspect(self.engine)
+            for table in metadata.sorted_tables:
+                found.update(ix["name"] for ix in look.get_indexes(table.name))
+            return found
+
+        missing = [ix for table in metadata.sorted_tables
+                   for ix in sorted(table.indexes, key=lambda ix: ix.name)]
+        have = present()
+        for index in missing:
+            if index.name in have:
+                continue
+            with self.engine.begin() as conn:
+                if self.engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(6962)"))
+                index.create(conn, checkfirst=True)
 
     def _append_only(self, conn: Connection) -> None:
         """Make the database itself refuse UPDATE and DELETE on every ledger table."""

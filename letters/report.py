@@ -79,9 +79,12 @@ def gather(out_dir: Path, ledger_url: str, *, batch: str | None = None) -> list[
         responses = ledger.responses()
         every_letter = ledger.letters()
         letters_of = {b.name: ledger.letters(b.id) for b in batches}
-        cases_of: dict[str, list] = {}
-        for b in batches:
-            cases_of.update(ledger.cases_by_notice(b.id))
+        if batch is None:
+            cases_of = ledger.cases_by_notice()
+        else:
+            cases_of = {}
+            for b in batches:
+                cases_of.update(ledger.cases_by_notice(b.id))
         outcomes_of = {b.name: ledger.outcomes(b.id) for b in batches}
         approved = {e.batch: json.loads(e.payload)
                     for e in ledger.events(kind=TRANSLATIONS_EVENT)}
@@ -176,23 +179,21 @@ def gather(out_dir: Path, ledger_url: str, *, batch: str | None = None) -> list[
              "offenses as printed) or taglines. Reviewers: who signed off, with the dates. "
              "Sample sign-offs are the bundled sample's, not a real approval.")
     for b in batches:
-        relied = approved.get(b.name)
-        if not relied:
-            translation_table.rows.append((b.name, "—", "—", "none recorded", ""))
+        relied = approved.get(b.name) or {}
+        # beside the catalogs, a flag: the run was given ``--accept-sample-signoffs``
+        flag = "mailed with --accept-sample-signoffs" \
+            if relied.get("accepted_sample_signoffs") else ""
+        catalogs = {k: v for k, v in relied.items() if isinstance(v, dict)}
+        if not catalogs:
+            translation_table.rows.append((b.name, "—", "—", "none recorded", flag))
             continue
-        # beside the catalogs, a flag: the run accepted the bundled sample's sign-offs for an
-        # office that is not the sample's (``letters mail --accept-sample-signoffs``)
-        accepted = bool(relied.get("accepted_sample_signoffs"))
-        for key, what in sorted(relied.items()):
-            if not isinstance(what, dict):
-                continue
+        for key, what in sorted(catalogs.items()):
             lang, _, catalog = key.partition("/")
             reviewers = "; ".join(f"{who} ({', '.join(dates)})"
                                   for who, dates in sorted(what.get("reviewers", {}).items()))
             sample = ""
             if what.get("sample_signoffs"):
-                sample = ("yes, accepted for another office (--accept-sample-signoffs)"
-                          if accepted else "yes")
+                sample = f"yes ({flag})" if flag else "yes"
             translation_table.rows.append((b.name, lang, catalog or "letters", reviewers,
                                            sample))
 

@@ -128,7 +128,15 @@ def test_verify_is_read_only(batch):
     assert after == before
 
 
-def test_rerender_is_clean_on_the_sample_batch(sample_batch):  # noqa: F811
+@pytest.fixture
+def pool_always(monkeypatch):
+    """Re-render in worker processes however few the letters (a test batch is small)."""
+    from letters import audit
+
+    monkeypatch.setattr(audit, "POOL_FROM", 2)
+
+
+def test_rerender_is_clean_on_the_sample_batch(sample_batch, pool_always):  # noqa: F811
     """In one process and in two worker processes (as the command does by default)."""
     _, out, result = sample_batch
     for workers in (1, 2):
@@ -140,7 +148,7 @@ def test_rerender_is_clean_on_the_sample_batch(sample_batch):  # noqa: F811
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_rerender_detects_a_copy_made_from_other_inputs(batch, workers):
+def test_rerender_detects_a_copy_made_from_other_inputs(batch, workers, pool_always):
     out, url, rows = batch
     conn = db(out)
     conn.execute("DROP TRIGGER batch_inputs_no_update")
@@ -155,7 +163,7 @@ def test_rerender_detects_a_copy_made_from_other_inputs(batch, workers):
           "byte-identical to the retained copy" for r in rows)])
 
 
-def test_rerender_in_workers_names_the_one_letter_that_differs(batch):
+def test_rerender_in_workers_names_the_one_letter_that_differs(batch, pool_always):
     """Re-rendered in two processes, a finding still names the letter it is about."""
     out, url, rows = batch
     target = rows[3]
@@ -169,6 +177,46 @@ def test_rerender_in_workers_names_the_one_letter_that_differs(batch):
     assert rerendered == [f"notice {target.notice_id}: re-rendered from the recorded inputs, "
                           "it is not byte-identical to the retained copy"]
     assert any(f.startswith(f"notice {target.notice_id}: letters row differs") for f in found)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rerender_of_an_unreadable_recorded_recipient_is_a_finding(batch, workers,
+                                                                   pool_always):
+    out, url, rows = batch
+    target = rows[2]
+    conn = db(out)
+    conn.execute("DROP TRIGGER letters_no_update")
+    conn.execute("UPDATE letters SET recipient = '{broken' WHERE notice_id = ?",
+                 (target.notice_id,))
+    found = [str(f) for f in verify(out, url, rerender=True, workers=workers)[0]]
+    assert [f for f in found if "re-render" in f] == [
+        f"notice {target.notice_id}: cannot be re-rendered: its recorded recipient is "
+        "unreadable (Expecting property name enclosed in double quotes: line 1 column 2 "
+        "(char 1))"]
+
+
+def test_a_rerendering_process_that_dies_stops_the_audit_with_one_clear_line(
+        batch, pool_always, monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from letters import mailing
+
+    real = mailing._bounded_map
+
+    def dies_after_one(*args, **kwargs):
+        results = real(*args, **kwargs)
+        yield next(results)
+        results.close()
+        raise BrokenProcessPool("a child process terminated abruptly")
+
+    monkeypatch.setattr(mailing, "_bounded_map", dies_after_one)
+    out, url, rows = batch
+    result = CliRunner().invoke(cli, ["audit", "verify", "--rerender", "--workers", "2",
+                                      "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"re-rendering stopped after 1 of {len(rows)} letters: a re-rendering process " \
+           "ended abruptly (out of memory?)" in result.output
+    assert "--workers 1" in result.output and "Traceback" not in result.output
 
 
 def test_every_emitted_proof_verifies(sample_batch, tmp_path):  # noqa: F811

@@ -377,3 +377,32 @@ def test_a_large_csv_is_written_in_parts_as_one_file(tmp_path):
     back = list(csv_mod.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
     assert len(back) == 10_001 and back[8][1] == neutralise("=cmd7")
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_private_dir_made_meanwhile_by_another_process(tmp_path, monkeypatch):
+    """Two processes making the same folder: the one whose mkdir comes second goes on; a
+    file where the folder should be is still an error."""
+    from pathlib import Path
+
+    from letters.exports import private_dir
+
+    target = tmp_path / "a" / "b"
+    real_mkdir = Path.mkdir
+
+    def racing(self, *args, **kwargs):
+        if self == tmp_path / "a":
+            real_mkdir(self, 0o700)  # the other process, between our exists() and mkdir()
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", racing)
+    assert private_dir(target) == target and target.is_dir()
+    assert (target.stat().st_mode & 0o777) == 0o700
+
+    def file_meanwhile(self, *args, **kwargs):
+        if self == tmp_path / "c":
+            self.write_text("x")
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", file_meanwhile)
+    with pytest.raises(FileExistsError):
+        private_dir(tmp_path / "c" / "d")

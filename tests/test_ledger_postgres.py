@@ -110,3 +110,43 @@ def test_batches_whose_serials_clash_are_refused_on_postgresql(pg_url):
         ledger.open_batch("serials-two", **opening(11))
         assert [name for name, _ in ledger.imb_plans()][-2:] == ["serials-one", "serials-two"]
         assert ledger.chain_problems() == []
+
+
+def test_lookups_added_later_are_made_on_postgresql_by_two_openers_at_once(pg_url):
+    """A ledger from before the notice-ID lookups: the next writable opens (here two at once,
+    from two threads) make each missing index once, and neither fails."""
+    import threading
+
+    added = ("ix_letter_cases_notice", "ix_events_notice", "ix_letters_follow_up_of")
+    Ledger(pg_url).close()  # the tables exist
+    engine = sqlalchemy.create_engine(pg_url)
+
+    def indexes() -> set[str]:
+        with engine.connect() as conn:
+            return set(conn.execute(sqlalchemy.text(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")).scalars())
+
+    try:
+        with engine.begin() as conn:
+            for name in added:
+                conn.execute(sqlalchemy.text(f"DROP INDEX IF EXISTS {name}"))
+        assert not set(added) & indexes()
+        errors: list[BaseException] = []
+        start = threading.Barrier(2)
+
+        def opener():
+            try:
+                start.wait()
+                Ledger(pg_url).close()
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=opener) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert set(added) <= indexes()
+    finally:
+        engine.dispose()

@@ -229,7 +229,7 @@ def test_sample_signoffs_count_only_for_the_sample_office(ws):
         rows = list(csv.DictReader(fh))
     assert rows and {r["batch"] for r in rows} == {"trial"}
     assert {r["sample_signoffs"] for r in rows} == {
-        "yes, accepted for another office (--accept-sample-signoffs)"}
+        "yes (mailed with --accept-sample-signoffs)"}
 
 
 def test_the_gate_reads_the_templates_the_letters_render_from(ws):
