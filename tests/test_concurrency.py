@@ -288,3 +288,33 @@ def test_a_mailing_in_this_process_leaves_its_collector_alone(tmp_path, monkeypa
                                      [(person, "AAA-AAA-AAA", dt.date(2026, 12, 1), None)])
     assert result["ok"]
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+def test_rerendering_workers_end_when_the_audit_is_killed(tmp_path):
+    """`audit verify --rerender` renders in workers as `mail` does: kill -9 of the audit alone
+    ends them within seconds too."""
+    ws = workspace(tmp_path, 300)
+    done = subprocess.run(letters_command("--workers", "2"), cwd=ws, env=environment(),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    tag = f"{os.getpid()}-{tmp_path.name}-audit"
+    proc = subprocess.Popen([sys.executable, "-m", "letters", "audit", "verify", "--rerender",
+                             "--workers", "2", "--out", "out"], cwd=ws,
+                            env=environment(LETTERS_TEST_TAG=tag),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(set(tagged(tag)) - {proc.pid}) < 3:  # the forkserver and two workers
+            assert proc.poll() is None, "the audit ended before the test could act"
+            assert time.monotonic() < deadline, "no re-rendering workers in 60 s"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 5
+    while tagged(tag) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = tagged(tag)
+    for pid in left:  # leave nothing running whatever the outcome
+        os.kill(pid, signal.SIGKILL)
+    assert left == {}, f"still running 5 s after the audit was killed: {left}"
