@@ -193,6 +193,17 @@ def tagged(tag: str) -> dict[int, str]:
     return found
 
 
+def assert_all_end(tag: str, what: str) -> None:
+    """Every process tagged ``tag`` ends within 5 s (and is killed if not, then fails)."""
+    deadline = time.monotonic() + 5
+    while tagged(tag) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = tagged(tag)
+    for pid in left:  # leave nothing running whatever the outcome
+        os.kill(pid, signal.SIGKILL)
+    assert left == {}, f"still running 5 s after {what} was killed: {left}"
+
+
 def test_workers_end_when_the_mailing_is_killed(tmp_path):
     """kill -9 of the main process alone: its workers (children of the forkserver, which lives
     on while they do) stop writing letters and end within seconds."""
@@ -208,13 +219,7 @@ def test_workers_end_when_the_mailing_is_killed(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    deadline = time.monotonic() + 5
-    while tagged(tag) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    left = tagged(tag)
-    for pid in left:  # leave nothing running whatever the outcome
-        os.kill(pid, signal.SIGKILL)
-    assert left == {}, f"still running 5 s after the mailing was killed: {left}"
+    assert_all_end(tag, "the mailing")
     written = pdfs(ws)
     time.sleep(0.5)
     assert pdfs(ws) == written < 300
@@ -311,10 +316,4 @@ def test_rerendering_workers_end_when_the_audit_is_killed(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    deadline = time.monotonic() + 5
-    while tagged(tag) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    left = tagged(tag)
-    for pid in left:  # leave nothing running whatever the outcome
-        os.kill(pid, signal.SIGKILL)
-    assert left == {}, f"still running 5 s after the audit was killed: {left}"
+    assert_all_end(tag, "the audit")
