@@ -40,11 +40,31 @@ class ImportResult:
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (row, notice, reason)
 
 
-def resolve_notice(ledger: Ledger, typed: str) -> str:
+class _Lookups:
+    """What a bulk import reads of the ledger once, not once per row: every notice ID (to
+    suggest the near ones for a mistyped ID) and each batch's issue date."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+        self._ids: set[str] | None = None
+        self._issued: dict[int, dt.date] = {}
+
+    def notice_ids(self) -> set[str]:
+        if self._ids is None:
+            self._ids = self.ledger.notice_ids()
+        return self._ids
+
+    def issued(self, batch_id: int) -> dt.date:
+        if batch_id not in self._issued:
+            self._issued[batch_id] = self.ledger.batch_by_id(batch_id).issue_date
+        return self._issued[batch_id]
+
+
+def resolve_notice(ledger: Ledger, typed: str, lookups: _Lookups | None = None) -> str:
     """The ledger's notice ID for what was typed, or an error that suggests the likely ones."""
     nid = notice.format_id(notice.compact(typed))
     if not notice.is_valid(nid):
-        known = ledger.notice_ids()
+        known = (lookups or _Lookups(ledger)).notice_ids()
         near = [x for x in notice.one_edit_away(nid) if x in known]
         hint = ("Did you mean " + " or ".join(near) + "?") if near else \
             "Check the ID on the letter or the response form."
@@ -57,18 +77,19 @@ def resolve_notice(ledger: Ledger, typed: str) -> str:
 
 
 def validate(cfg: Config, ledger: Ledger, *, notice_id: str, kind: str, received: dt.date,
-             new_address: str = "", reason: str = "") -> str:
-    """Check one response; return the notice ID it is for."""
+             new_address: str = "", reason: str = "", lookups: _Lookups | None = None) -> str:
+    """Check one response; return the notice ID it is for. ``lookups``: a bulk import's."""
     if kind not in cfg.responses.kinds:
         raise ResponseError(f"unknown kind {kind!r}",
                             hint="Kinds: " + ", ".join(cfg.responses.kinds))
-    nid = resolve_notice(ledger, notice_id)
+    lookups = lookups or _Lookups(ledger)
+    nid = resolve_notice(ledger, notice_id, lookups)
     if kind == "address-update" and not new_address.strip():
         raise ResponseError("an address-update needs the new address (--address)")
     if kind == "returned-undeliverable" and not reason.strip():
         raise ResponseError("a returned-undeliverable letter needs the reason (--reason)")
     row = ledger.letter(nid)
-    issued = ledger.batch_by_id(row.batch_id).issue_date
+    issued = lookups.issued(row.batch_id)
     if received < issued:
         raise ResponseError(f"received {received} is before notice {nid} was issued ({issued})")
     if received > dt.date.today():
@@ -124,6 +145,7 @@ def import_file(cfg: Config, ledger: Ledger, path: Path) -> ImportResult:
                          hint="Columns: " + ", ".join(IMPORT_COLUMNS))
     result = ImportResult()
     good = []
+    lookups = _Lookups(ledger)
     for n, raw in enumerate(reader, start=2):
         row = {k: (raw.get(k) or "").strip() for k in IMPORT_COLUMNS}
         try:
@@ -133,7 +155,7 @@ def import_file(cfg: Config, ledger: Ledger, path: Path) -> ImportResult:
                 raise ResponseError(f"received {row['received']!r} is not a date (YYYY-MM-DD)")
             nid = validate(cfg, ledger, notice_id=row["notice_id"], kind=row["kind"],
                            received=received, new_address=row["new_address"],
-                           reason=row["reason"])
+                           reason=row["reason"], lookups=lookups)
         except LettersError as exc:
             result.rejected.append((n, row["notice_id"], str(exc).replace("\n  ", " ")))
             continue
@@ -181,6 +203,7 @@ def import_ncoa(cfg: Config, ledger: Ledger, path: Path, *,
                          "recorded", hint=f"Add {NCOA_KIND!r} to [responses] kinds.")
     result = ImportResult()
     good = []
+    lookups = _Lookups(ledger)
     for n, raw in enumerate(reader, start=2):
         row = {k: (raw.get(k) or "").strip() for k in NCOA_COLUMNS}
         try:
@@ -196,7 +219,7 @@ def import_ncoa(cfg: Config, ledger: Ledger, path: Path, *,
                 raise ResponseError("new_address is not in the form 'street, [unit,] city, "
                                     "ST ZIP'")
             nid = validate(cfg, ledger, notice_id=row["notice_id"], kind=NCOA_KIND,
-                           received=received, new_address=row["new_address"])
+                           received=received, new_address=row["new_address"], lookups=lookups)
         except LettersError as exc:
             result.rejected.append((n, row["notice_id"], str(exc).replace("\n  ", " ")))
             continue

@@ -340,3 +340,30 @@ def test_ncoa_file_without_its_columns_cannot_run(mailed, tmp_path):
     bad = tmp_path / "x.csv"
     bad.write_text("notice_id,kind,received\n", encoding="utf-8")
     assert run("addresses", "import", bad, "--out", out).exit_code == 2
+
+
+def test_an_import_reads_the_ledger_s_notice_ids_once_however_many_are_mistyped(
+        mailed, tmp_path, monkeypatch):
+    """Each mistyped ID still gets its own suggestion; the ledger's IDs (all of a batch's, to
+    find the near ones) and each batch's issue date are read once per file, not per row."""
+    out, ids = mailed
+    calls = {"notice_ids": 0, "batch_by_id": 0}
+    for name in calls:
+        real = getattr(Ledger, name)
+
+        def counted(self, *a, _real=real, _name=name, **kw):
+            calls[_name] += 1
+            return _real(self, *a, **kw)
+
+        monkeypatch.setattr(Ledger, name, counted)
+    path = tmp_path / "responses.csv"
+    path.write_text("notice_id,kind,received\n" + "".join(
+        f"{typo(nid)},other,2026-11-12\n{nid},other,2026-11-12\n" for nid in ids),
+        encoding="utf-8")
+    result = run("responses", "import", path, "--out", out)
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"Recorded {len(ids)} responses; 0 already recorded; "
+                                    f"{len(ids)} rows rejected\n")
+    assert [line.rsplit(" ", 1)[-1] for line in result.stderr.splitlines()] == \
+        [f"{nid}?" for nid in ids]
+    assert calls == {"notice_ids": 1, "batch_by_id": 1}
