@@ -1,6 +1,6 @@
 """What auditors and staff run on a large batch: verify, report, reconcile, show, responses.
 
-    python bench/audit.py [--people 24000] [--rounds 1] [--no-rerender]
+    python bench/audit.py [--people 24000] [--rounds 2] [--no-rerender]
 
 One run: a mailing of ``--people`` generated people (2 workers, issue date 120 days ago so
 that responses can be recorded and the deadline has passed), then each command as an office
@@ -13,10 +13,13 @@ the CPU of the command and every process it started:
   docket plus 100 the office never saw, ``audit show`` of one notice;
 - ``audit verify --rerender`` with 1 and with 2 workers (unless ``--no-rerender``), in
   ``--rounds`` rounds that alternate which goes first (best of each): the ratio of the two
-  is from the same run.
+  is from the same run. With 1 worker the command re-renders in its own process, with the
+  interpreter's default collector; pool workers tune theirs (``letters.processes``), so the
+  ratio holds a little more than the parallelism: compare the CPU columns too.
 
 CPU is read from /proc for the command and every process under it (the rendering workers
-are started by a fork server, which ``getrusage`` does not see: ``bench.mail.ProcSampler``).
+are started by a fork server, which ``getrusage`` does not see: ``bench.mail.ProcSampler``),
+every 0.1 s: a process's last 0.1 s may be missed, which shows on the shortest commands.
 
 Results go to bench/RESULTS.md (section "Audit, N letters").
 """
@@ -62,7 +65,7 @@ def timed(args: list[str], cwd: Path, ok=(0,)) -> tuple[float, float, str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--people", type=int, default=24000)
-    ap.add_argument("--rounds", type=int, default=1,
+    ap.add_argument("--rounds", type=int, default=2,
                     help="Rounds of the two re-renderings, alternating which goes first.")
     ap.add_argument("--no-rerender", action="store_true",
                     help="Leave out audit verify --rerender (minutes at 24,000 letters).")

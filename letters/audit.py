@@ -399,7 +399,8 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress,
             cfg = config_mod.load(config_path)
         tasks = [(r.recipient, r.notice_id, b.issue_date, r.languages, r.imb, r.sha256)
                  for r in rows]
-        for n, (nid, problem) in enumerate(_rerendered(tasks, cfg, charset, workers), start=1):
+        for n, (nid, problem) in enumerate(_rerendered(tasks, cfg, charset, workers, b.name),
+                                           start=1):
             if problem:
                 out.append(Finding(f"notice {nid}", problem))
             if progress:
@@ -444,6 +445,11 @@ def _rerender_one(task: tuple) -> tuple[str, str]:
         pdf = render(doc).pdf
     except LettersError as exc:
         return nid, f"cannot be re-rendered: {exc}"
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        # a recorded recipient whose fields are not what a letter is made from (a number
+        # for a name): a finding for this letter, not the end of the audit
+        return nid, ("cannot be re-rendered from its recorded recipient: "
+                     f"{type(exc).__name__}: {exc}")
     if hashlib.sha256(pdf).hexdigest() != sha256:
         return nid, ("re-rendered from the recorded inputs, it is not byte-identical to the "
                      "retained copy")
@@ -460,7 +466,7 @@ def _rerender_chunk(tasks: list) -> list[tuple[str, str]]:
     return out
 
 
-def _rerendered(tasks: list, cfg, charset: str, workers: int):
+def _rerendered(tasks: list, cfg, charset: str, workers: int, batch: str = ""):
     """Each task's (notice ID, problem), in task order: in this process, or in a pool of
     ``workers`` processes (as `letters mail` renders; a letter's bytes do not depend on which
     process renders it)."""
@@ -494,8 +500,11 @@ def _rerendered(tasks: list, cfg, charset: str, workers: int):
                 done += 1
                 yield result
     except BrokenProcessPool:
-        raise AuditError(f"re-rendering stopped after {done} of {len(tasks)} letters: a "
-                         "re-rendering process ended abruptly (out of memory?)",
+        what = (f"re-rendering stopped after {done} of {len(tasks)} letters: a re-rendering "
+                "process ended abruptly (out of memory?)" if done else
+                "re-rendering could not start: a re-rendering process ended before its first "
+                "letter")
+        raise AuditError(f"batch {batch}: {what}",
                          hint="Run the same command again with fewer --workers (--workers 1 "
                               "re-renders in this process).") from None
 

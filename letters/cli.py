@@ -890,8 +890,8 @@ def _ledger_location(app: AppContext, out_dir: str | None, ledger_url: str | Non
                    "the end of the log and an older copy of the ledger put back.")
 @click.option("--workers", type=click.IntRange(min=0), default=None,
               help="Processes that re-render (--rerender). Default: [mailing] workers of "
-                   "letters.toml; 0 (here or there) = one per CPU core. Batches under 200 "
-                   "letters are re-rendered in this process.")
+                   "letters.toml (0 there: one per CPU core). A batch of fewer letters than "
+                   "the audit's pool threshold (200) is re-rendered in this process.")
 @ledger_options
 @click.pass_obj
 @handle_errors

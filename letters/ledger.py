@@ -368,16 +368,13 @@ class Ledger:
         another that a running mailing holds, and two never build the same index."""
         from sqlalchemy import inspect
 
-        def present() -> set[str]:
-            found: set[str] = set()
-            look = inspect(self.engine)
+        have: set[str] = set()
+        with self.engine.connect() as conn:  # one transaction to look, however many tables
+            look = inspect(conn)
             for table in metadata.sorted_tables:
-                found.update(ix["name"] for ix in look.get_indexes(table.name))
-            return found
-
+                have.update(ix["name"] for ix in look.get_indexes(table.name))
         missing = [ix for table in metadata.sorted_tables
                    for ix in sorted(table.indexes, key=lambda ix: ix.name)]
-        have = present()
         for index in missing:
             if index.name in have:
                 continue

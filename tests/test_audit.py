@@ -179,20 +179,36 @@ def test_rerender_in_workers_names_the_one_letter_that_differs(batch, pool_alway
     assert any(f.startswith(f"notice {target.notice_id}: letters row differs") for f in found)
 
 
+def rerender_findings(batch, workers: int, target, recipient_sql: str) -> list[str]:
+    """The re-rendering findings after ``target``'s recorded recipient is set to
+    ``recipient_sql`` (an SQL expression of ``recipient``)."""
+    out, url, _ = batch
+    conn = db(out)
+    conn.execute("DROP TRIGGER letters_no_update")
+    conn.execute(f"UPDATE letters SET recipient = {recipient_sql} WHERE notice_id = ?",
+                 (target.notice_id,))
+    found = [str(f) for f in verify(out, url, rerender=True, workers=workers)[0]]
+    return [f for f in found if "re-render" in f]
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_rerender_of_an_unreadable_recorded_recipient_is_a_finding(batch, workers,
                                                                    pool_always):
-    out, url, rows = batch
-    target = rows[2]
-    conn = db(out)
-    conn.execute("DROP TRIGGER letters_no_update")
-    conn.execute("UPDATE letters SET recipient = '{broken' WHERE notice_id = ?",
-                 (target.notice_id,))
-    found = [str(f) for f in verify(out, url, rerender=True, workers=workers)[0]]
-    assert [f for f in found if "re-render" in f] == [
+    target = batch[2][2]
+    assert rerender_findings(batch, workers, target, "'{broken'") == [
         f"notice {target.notice_id}: cannot be re-rendered: its recorded recipient is "
         "unreadable (Expecting property name enclosed in double quotes: line 1 column 2 "
         "(char 1))"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rerender_of_a_recorded_recipient_with_a_wrong_field_is_a_finding(batch, workers,
+                                                                          pool_always):
+    target = batch[2][1]
+    (problem,) = rerender_findings(batch, workers, target,
+                                   "json_set(recipient, '$.first_name', 5)")
+    assert problem.startswith(f"notice {target.notice_id}: cannot be re-rendered from its "
+                              "recorded recipient: TypeError: ")
 
 
 def test_a_rerendering_process_that_dies_stops_the_audit_with_one_clear_line(
@@ -214,8 +230,8 @@ def test_a_rerendering_process_that_dies_stops_the_audit_with_one_clear_line(
     result = CliRunner().invoke(cli, ["audit", "verify", "--rerender", "--workers", "2",
                                       "--out", str(out)])
     assert result.exit_code == 2, result.output
-    assert f"re-rendering stopped after 1 of {len(rows)} letters: a re-rendering process " \
-           "ended abruptly (out of memory?)" in result.output
+    assert f"batch t: re-rendering stopped after 1 of {len(rows)} letters: a re-rendering " \
+           "process ended abruptly (out of memory?)" in result.output
     assert "--workers 1" in result.output and "Traceback" not in result.output
 
 

@@ -367,3 +367,26 @@ def test_an_import_reads_the_ledger_s_notice_ids_once_however_many_are_mistyped(
     assert [line.rsplit(" ", 1)[-1] for line in result.stderr.splitlines()] == \
         [f"{nid}?" for nid in ids]
     assert calls == {"notice_ids": 1, "batch_by_id": 1}
+
+
+def test_an_import_checks_each_row_against_its_own_batch_s_issue_date(mailed, tmp_path):
+    """Issue dates are read once per batch in an import: a row for a later batch received
+    before that batch was issued is still refused, one for the earlier batch is not."""
+    out, ids = mailed
+    cfg = config.load(ROOT / "letters.toml")
+    later = dt.date(2026, 11, 15)
+    result = mail(cfg, small_records(tmp_path / "s.csv", people=2), batch="s",
+                  issue_date=later, allow_past_date=True, out_dir=out, workers=1)
+    with Ledger(result.ledger_url) as ledger:
+        s_ids = [row.notice_id for row in ledger.letters(ledger.batch("s").id)]
+    path = tmp_path / "responses.csv"
+    path.write_text("notice_id,kind,received\n"
+                    f"{ids[0]},other,2026-11-10\n{s_ids[0]},other,2026-11-10\n"
+                    f"{ids[1]},other,2026-11-16\n{s_ids[1]},other,2026-11-16\n",
+                    encoding="utf-8")
+    imported = run("responses", "import", path, "--out", out)
+    assert imported.stdout.startswith("Recorded 3 responses; 0 already recorded; 1 rows "
+                                      "rejected\n")
+    assert imported.stderr.splitlines() == [
+        f"{path}: row 3: received 2026-11-10 is before notice {s_ids[0]} was issued "
+        f"({later})"]
