@@ -456,16 +456,6 @@ def _rerender_one(task: tuple) -> tuple[str, str]:
     return nid, ""
 
 
-def _rerender_chunk(tasks: list) -> list[tuple[str, str]]:
-    from letters.processes import letter_done
-
-    out = []
-    for task in tasks:
-        out.append(_rerender_one(task))
-        letter_done()
-    return out
-
-
 def _rerendered(tasks: list, cfg, charset: str, workers: int, batch: str = ""):
     """Each task's (notice ID, problem), in task order: in this process, or in a pool of
     ``workers`` processes (as `letters mail` renders; a letter's bytes do not depend on which
@@ -479,26 +469,17 @@ def _rerendered(tasks: list, cfg, charset: str, workers: int, batch: str = ""):
         finally:
             i18n.clear_caches()
         return
-    import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor
-
-    from letters.mailing import _bounded_map
-
     from concurrent.futures.process import BrokenProcessPool
 
-    ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-    workers = min(workers, len(tasks))
+    from letters.mailing import pooled
+
     done = 0
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                 initializer=_init_rerender,
-                                 initargs=(cfg, charset, os.getpid())) as pool:
-            chunk = max(1, min(16, len(tasks) // (workers * 8) or 1))
-            for result in _bounded_map(pool, tasks, chunk, window=workers * 4,
-                                       fn=_rerender_chunk):
-                done += 1
-                yield result
+        for result in pooled(tasks, min(workers, len(tasks)), _init_rerender,
+                             (cfg, charset, os.getpid()), _rerender_one):
+            done += 1
+            yield result
     except BrokenProcessPool:
         what = (f"re-rendering stopped after {done} of {len(tasks)} letters: a re-rendering "
                 "process ended abruptly (out of memory?)" if done else

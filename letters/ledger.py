@@ -373,11 +373,8 @@ class Ledger:
             look = inspect(conn)
             for table in metadata.sorted_tables:
                 have.update(ix["name"] for ix in look.get_indexes(table.name))
-        missing = [ix for table in metadata.sorted_tables
-                   for ix in sorted(table.indexes, key=lambda ix: ix.name)]
-        for index in missing:
-            if index.name in have:
-                continue
+        for index in sorted((ix for table in metadata.sorted_tables for ix in table.indexes
+                             if ix.name not in have), key=lambda ix: ix.name):
             with self.engine.begin() as conn:
                 if self.engine.dialect.name == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(6962)"))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -293,12 +294,22 @@ def _results(tasks: list, cfg: Config, letters_dir: Path, workers: int,
         for task in tasks:
             yield render_letter(task)
         return
+    yield from pooled(tasks, workers, _init_worker,
+                      (cfg, str(letters_dir) if letters_dir else None, os.getpid(), charset),
+                      render_letter)
+
+
+def pooled(tasks: Sequence, workers: int, initializer: Callable, initargs: tuple,
+           each: Callable) -> Iterable:
+    """``each(task)`` for every task, in task order, computed by a pool of ``workers``
+    processes (started by a fork server, each set up by ``initializer(*initargs)``), a few
+    chunks of tasks at a time (:func:`_bounded_map`)."""
     ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(cfg, str(letters_dir) if letters_dir else None,
-                                       os.getpid(), charset)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer,
+                             initargs=initargs) as pool:
         chunk = max(1, min(16, len(tasks) // (workers * 8) or 1))
-        yield from _bounded_map(pool, tasks, chunk, window=workers * 4)
+        yield from _bounded_map(pool, tasks, chunk, window=workers * 4,
+                                fn=functools.partial(_each_of, each))
 
 
 class _Tasks(Sequence):
@@ -327,17 +338,17 @@ class _Tasks(Sequence):
         return (self._task(i) for i in self._todo)
 
 
-def _render_chunk(tasks: list) -> list[dict]:
-    """A pool worker's share: each letter rendered and kept (``letter_done`` tends the
+def _each_of(each: Callable, tasks: list) -> list:
+    """A pool worker's share: ``each`` of its tasks in turn (``letter_done`` tends the
     worker's garbage collector, ``letters.processes``)."""
     out = []
     for task in tasks:
-        out.append(render_letter(task))
+        out.append(each(task))
         letter_done()
     return out
 
 
-def _bounded_map(pool, tasks: list, chunk: int, window: int, fn=_render_chunk) -> Iterable:
+def _bounded_map(pool, tasks: Sequence, chunk: int, window: int, fn: Callable) -> Iterable:
     """``fn``'s results for chunks of ``tasks``, in task order, with at most ``window`` chunks
     sent to the workers and not yet collected: the main process never holds every letter's
     task and result at once (``Executor.map`` would send them all at the start)."""

@@ -79,12 +79,7 @@ def gather(out_dir: Path, ledger_url: str, *, batch: str | None = None) -> list[
         responses = ledger.responses()
         every_letter = ledger.letters()
         letters_of = {b.name: ledger.letters(b.id) for b in batches}
-        if batch is None:
-            cases_of = ledger.cases_by_notice()
-        else:
-            cases_of = {}
-            for b in batches:
-                cases_of.update(ledger.cases_by_notice(b.id))
+        cases_of = ledger.cases_by_notice(batches[0].id if batch is not None else None)
         outcomes_of = {b.name: ledger.outcomes(b.id) for b in batches}
         approved = {e.batch: json.loads(e.payload)
                     for e in ledger.events(kind=TRANSLATIONS_EVENT)}
