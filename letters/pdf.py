@@ -598,25 +598,133 @@ def _paragraph(block: Block, st: dict, cls: str) -> list:
                                                   spaceAfter=st[cls].spaceAfter))]
 
 
-def _table(block: Block, width: float, st: dict) -> Table:
-    header = [[Paragraph(markup(c), st["th"]) for c in row] for row in block.header]
-    rows = [[Paragraph(markup(c), st["cell"]) for c in row] for row in block.rows]
-    n = max((len(r) for r in header + rows), default=1)
+class _Grid(Flowable):
+    """A table of cells (each a list of flowables, top-aligned), its first ``header`` rows
+    shaded and repeated on every page it spans, ruled with a grid (or not).
+
+    What the cases table and the response form's QR code need of ReportLab's ``Table``, without
+    its general machinery (spans, styles by cell, sizes computed again for every part after a
+    split): each cell is wrapped once, and a split cuts between rows and keeps those sizes."""
+
+    def __init__(self, rows: list[list[list]], widths: list[float], *, header: int = 0,
+                 padding: tuple[float, float, float, float] = (4, 4, 3, 3),
+                 rule: float = 0.0, align: tuple[str, ...] = (),
+                 heights: list[float] | None = None):
+        super().__init__()
+        self.rows, self.widths, self.header = rows, list(widths), header
+        self.padding, self.rule, self.align = padding, rule, align
+        self.hAlign = "LEFT"
+        self.spaceBefore = self.spaceAfter = 0.0
+        self.width = sum(self.widths)
+        self._heights = heights     # each row's, once its cells are wrapped
+        self._sizes: dict = {}      # each cell flowable's wrapped size, by its id
+
+    def _measure(self) -> list[float]:
+        if self._heights is None:
+            left, right, top, bottom = self.padding
+            heights = []
+            for row in self.rows:
+                tallest = 0.0
+                for cell, width in zip(row, self.widths):
+                    inner = width - left - right
+                    total, first_space, last_space = 0.0, None, 0.0
+                    for f in cell:
+                        w, h = f.wrap(inner, 72000)
+                        self._sizes[id(f)] = (w, h)
+                        before, last_space = f.getSpaceBefore(), f.getSpaceAfter()
+                        first_space = before if first_space is None else first_space
+                        total += h + before + last_space
+                    if cell:
+                        total -= first_space + last_space
+                    tallest = max(tallest, total + top + bottom)
+                heights.append(tallest)
+            self._heights = heights
+        return self._heights
+
+    def wrap(self, available_width, available_height):
+        self.height = sum(self._measure())
+        return self.width, self.height
+
+    def split(self, available_width, available_height):
+        heights = self._measure()
+        used, n = sum(heights[:self.header]), self.header
+        while n < len(heights) and used + heights[n] <= available_height:
+            used += heights[n]
+            n += 1
+        if n <= self.header or n == len(heights):
+            return []  # not one row fits under the header here (or all of it does)
+        head = self.rows[:self.header]
+        parts = [_Grid(self.rows[:n], self.widths, header=self.header, padding=self.padding,
+                       rule=self.rule, align=self.align, heights=heights[:n]),
+                 _Grid(head + self.rows[n:], self.widths, header=self.header,
+                       padding=self.padding, rule=self.rule, align=self.align,
+                       heights=heights[:self.header] + heights[n:])]
+        for part in parts:
+            part._sizes = self._sizes
+        parts[0].spaceBefore, parts[-1].spaceAfter = self.spaceBefore, self.spaceAfter
+        return parts
+
+    def draw(self):
+        canv, heights = self.canv, self._measure()
+        left, right, top, _ = self.padding
+        xs = list(itertools.accumulate(self.widths, initial=0.0))
+        ys = [self.height - y for y in itertools.accumulate(heights, initial=0.0)]
+        if self.header:
+            canv.saveState()
+            canv.setFillColor(GRID_SHADE)
+            canv.rect(0, ys[self.header], self.width, ys[0] - ys[self.header], stroke=0, fill=1)
+            canv.restoreState()
+        for r, row in enumerate(self.rows):
+            for c, cell in enumerate(row):
+                y = ys[r] - top
+                for i, f in enumerate(cell):
+                    w, h = self._sizes.get(id(f)) or f.wrap(self.widths[c] - left - right, 72000)
+                    x = xs[c] + left
+                    if c < len(self.align) and self.align[c] == "RIGHT":
+                        x = xs[c + 1] - right - w
+                    y -= h + (f.getSpaceBefore() if i else 0.0)
+                    f.drawOn(canv, x, y)
+                    y -= f.getSpaceAfter()
+        if self.rule:
+            canv.saveState()
+            canv.setStrokeColor(GRID_RULE)
+            canv.setLineWidth(self.rule)
+            canv.lines([(0, y, self.width, y) for y in ys] +
+                       [(x, ys[-1], x, ys[0]) for x in xs])
+            canv.restoreState()
+
+
+GRID_SHADE = colors.Color(0.9, 0.9, 0.9)
+GRID_RULE = colors.Color(0.35, 0.35, 0.35)
+
+
+def _cell(runs: list[Run], style: ParagraphStyle) -> list[Paragraph]:
+    """A table cell's paragraphs: one per line (its lines end at line breaks), which lays
+    them out as one paragraph would, since the cell styles have no space between paragraphs.
+    A docket number is a line of its own, and the court and county lines beside it are
+    the same paragraphs in many letters: shared (see above), where a whole cell would be
+    one paragraph of its own in every letter."""
+    lines: list[list[Run]] = [[]]
+    for run in runs:
+        if run.text == "\n":
+            lines.append([])
+        else:
+            lines[-1].append(run)
+    if len(lines) == 1 or not all(any(r.text.strip() for r in line) for line in lines):
+        return [Paragraph(markup(runs), style)]  # an empty line: one paragraph keeps it
+    return [Paragraph(markup(line), style) for line in lines]
+
+
+def _table(block: Block, width: float, st: dict) -> _Grid:
+    cells = [[_cell(c, st["th"]) for c in row] for row in block.header] + \
+        [[_cell(c, st["cell"]) for c in row] for row in block.rows]
+    n = max((len(r) for r in cells), default=1)
     shares = CASE_COLUMN_SHARES.get(n, (1 / n,) * n)
-    table = Table(header + rows, colWidths=[width * s for s in shares], repeatRows=len(header),
-                  hAlign="LEFT")
-    table.setStyle(TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), FONT),  # not the default Helvetica, unembedded
-        ("FONT", (0, 0), (-1, -1), FONT, st["cell"].fontSize),
-        ("GRID", (0, 0), (-1, -1), 0.5, colors.Color(0.35, 0.35, 0.35)),
-        ("BACKGROUND", (0, 0), (-1, len(header) - 1), colors.Color(0.9, 0.9, 0.9)),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("TOPPADDING", (0, 0), (-1, -1), 3), ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
-        ("LEFTPADDING", (0, 0), (-1, -1), 4), ("RIGHTPADDING", (0, 0), (-1, -1), 4),
-    ]))
+    table = _Grid(cells, [width * s for s in shares], header=len(block.header), rule=0.5)
     table.spaceAfter = 10
-    return _keyed(table, ("table", width, len(header), tuple(len(r) for r in header + rows)),
-                  [p for row in header + rows for p in row])
+    return _keyed(table, ("table", width, len(block.header),
+                          tuple(tuple(len(c) for c in row) for row in cells)),
+                  [p for row in cells for cell in row for p in cell])
 
 
 #: Column widths of the cases table by its number of columns (case: docket, court and
@@ -791,14 +899,8 @@ def _form_flowables(form: list[Block], notice_id: str, width: float, st: dict) -
     while end < len(form) and form[end].kind == "p" and form[end].cls == "field":
         end += 1
     fields = _flowables(form[at:end], width - QR_SIZE - 12, st)
-    table = Table([[fields, notice_qr(notice_id)]], colWidths=[width - QR_SIZE - 12, QR_SIZE + 12],
-                  hAlign="LEFT")
-    table.setStyle(TableStyle([
-        ("FONTNAME", (0, 0), (-1, -1), FONT),  # not the default Helvetica, unembedded
-        ("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (1, 0), (1, 0), "RIGHT"),
-        ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-        ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
-    ]))
+    table = _Grid([[fields, [notice_qr(notice_id)]]], [width - QR_SIZE - 12, QR_SIZE + 12],
+                  padding=(0, 0, 0, 0), align=("LEFT", "RIGHT"))
     table.spaceAfter = st["field"].spaceAfter
     return [*_flowables(form[:at], width, st), table, *_flowables(form[end:], width, st)]
 

@@ -131,8 +131,29 @@ def test_thirty_cases_table_spans_pages_with_header_repeated(composer):
     for p in pages_with_rows:
         assert first_header_cell in p
     text = " ".join(pages)
-    for c in cases:
-        assert text.count(c.docket_number) >= 1
+    at = [text.find(c.docket_number) for c in cases]
+    assert all(text.count(c.docket_number) == 1 for c in cases)  # no row lost or printed twice
+    assert at == sorted(at) and min(at) >= 0
+
+
+def test_cases_table_cells_lay_out_as_one_paragraph_would(composer, monkeypatch):
+    """A cell is drawn as one paragraph per line (so its shared lines are shared): every
+    word lands where one paragraph of the whole cell puts it, on every page, with the table
+    split across pages the same way."""
+    from letters import pdf
+
+    cases = tuple(Case(f"09{n:02d}CR{n:06d}", "Boston Municipal Court, Central Division",
+                       "Suffolk", "Possession of a Class B substance with intent to distribute",
+                       "2009-01-15", n + 1) for n in range(1, 16))
+    r = person(language="es", cases=cases)
+    _, lines = letter(composer, r)
+    monkeypatch.setattr(pdf, "_cell", lambda runs, style: [pdf.Paragraph(pdf.markup(runs),
+                                                                         style)])
+    _, whole = letter(composer, r)
+    assert lines.pages == whole.pages
+    for page in range(1, lines.pages + 1):
+        assert sorted(word_boxes(lines.pdf, page)) == sorted(word_boxes(whole.pdf, page))
+    assert sum(len(word_boxes(lines.pdf, p)) for p in (2, 3)) > 300  # the table's pages
 
 
 def test_missing_glyph_names_recipient_and_character(composer):
@@ -531,7 +552,7 @@ def test_quick_parse_gives_reportlabs_fragments_for_every_paragraph_of_the_sampl
 def _all_paragraphs(doc):
     """Every paragraph a letter lays out (built as the renderer builds them), table cells and
     list items included."""
-    from reportlab.platypus import ListFlowable, Table
+    from reportlab.platypus import ListFlowable
 
     from letters import pdf
 
@@ -543,10 +564,10 @@ def _all_paragraphs(doc):
     def walk(f):
         if isinstance(f, pdf.Paragraph):
             yield f
-        elif isinstance(f, Table):
-            for row in f._cellvalues:
+        elif isinstance(f, pdf._Grid):
+            for row in f.rows:
                 for cell in row:
-                    for x in (cell if isinstance(cell, (list, tuple)) else [cell]):
+                    for x in cell:
                         yield from walk(x)
         elif isinstance(f, ListFlowable):
             for item in f._flowables:
