@@ -18,6 +18,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import os
+import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -391,7 +394,8 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress,
             if hashlib.sha256(data).hexdigest() != row.sha256:
                 out.append(Finding(f"batch {b.name}", f"font {row.path} differs from the one "
                                    "the batch was rendered with; byte-identity cannot hold"))
-    with tempfile.TemporaryDirectory(prefix="letters-audit-") as tmp:
+    _remove_abandoned_workspaces()
+    with tempfile.TemporaryDirectory(prefix=f"{_WORKSPACE_PREFIX}{os.getpid()}-") as tmp:
         config_path = _workspace_from_snapshot(ledger, b, Path(tmp))
         if config_path is None or config_path.name == "<defaults>":
             cfg = config_mod.Config(root=Path(tmp))
@@ -406,6 +410,34 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress,
             if progress:
                 progress(n, len(rows))
     return out, len(rows)
+
+
+#: A re-rendering's workspace (the batch's templates, catalogs and settings from the ledger)
+#: is a temporary folder named after the audit's process.
+_WORKSPACE_PREFIX = "letters-audit-"
+_WORKSPACE_NAME = re.compile(re.escape(_WORKSPACE_PREFIX) + r"(\d+)-[^/]+")
+
+
+def _remove_abandoned_workspaces() -> int:
+    """Remove the workspaces that audits killed before they could clean up (kill -9, power
+    loss) left in the temporary folder: this user's, of processes that no longer run. How many."""
+    from letters.processes import _alive
+
+    removed = 0
+    try:
+        found = list(Path(tempfile.gettempdir()).glob(f"{_WORKSPACE_PREFIX}*-*"))
+    except OSError:
+        return 0
+    for path in found:
+        m = _WORKSPACE_NAME.fullmatch(path.name)
+        try:
+            if m is None or path.stat().st_uid != os.getuid() or _alive(int(m.group(1))):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += not path.exists()
+    return removed
 
 
 _rerenderer: dict = {}

@@ -303,9 +303,11 @@ def test_rerendering_workers_end_when_the_audit_is_killed(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     tag = f"{os.getpid()}-{tmp_path.name}-audit"
+    temp = tmp_path / "temp"  # the audits' temporary folder
+    temp.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "letters", "audit", "verify", "--rerender",
                              "--workers", "2", "--out", "out"], cwd=ws,
-                            env=environment(LETTERS_TEST_TAG=tag),
+                            env=environment(LETTERS_TEST_TAG=tag, TMPDIR=str(temp)),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -317,3 +319,17 @@ def test_rerendering_workers_end_when_the_audit_is_killed(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert_all_end(tag, "the audit")
+    # its workspace (the batch's templates and settings) stayed behind; the next audit that
+    # re-renders removes it, and keeps none of its own
+    # (multiprocessing's own folder, pymp-*, is left to it)
+    ours = lambda: sorted(p.name for p in temp.glob("letters-audit-*"))  # noqa: E731
+    (left,) = ours()
+    assert left.startswith(f"letters-audit-{proc.pid}-")
+    stranger = temp / "letters-audit-notes"  # not named as a workspace is: left alone
+    stranger.mkdir()
+    again = subprocess.run([sys.executable, "-m", "letters", "audit", "verify", "--rerender",
+                            "--workers", "1", "--out", "out"], cwd=ws,
+                           env=environment(TMPDIR=str(temp)), capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert ours() == [stranger.name]
