@@ -32,6 +32,7 @@ import itertools
 import operator
 import re
 import unicodedata
+import zlib
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -42,6 +43,7 @@ from reportlab.lib.rl_accel import fp_str
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import NoEncryption, PDFStream
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate, CondPageBreak, Flowable, Frame, KeepTogether, ListFlowable, ListItem,
@@ -960,6 +962,23 @@ def _draw_lines(canv: Canvas, lines: list[tuple[str, str]], box: Rect, size: flo
         y -= size * leading
 
 
+class _PageContents(PDFStream):
+    """A page's operators, compressed (FlateDecode) and written as ReportLab writes a
+    compressed stream, without the ASCII85 layer ReportLab puts on page streams by default
+    (7-bit text no reader needs, a quarter larger) and without its general formatting."""
+
+    def __init__(self, operators: str):
+        super().__init__()
+        data = zlib.compress(operators.encode("utf8"))
+        self._written = b"<<\n/Filter [ /FlateDecode ] /Length %d\n>>\nstream\n%bendstream\n" \
+            % (len(data), data)
+
+    def format(self, document):
+        if not isinstance(document.encrypt, NoEncryption):
+            raise RenderError("letters are not encrypted")  # (the canvas is never given any)
+        return self._written
+
+
 class _LetterCanvas(Canvas):
     """Keeps pages until the end so every page can show 'Page X of Y' and page 1 the pointers
     to the other versions, with the page on which each starts."""
@@ -1005,6 +1024,8 @@ class _LetterCanvas(Canvas):
                 self._blank_page()
             self._furniture(number, total)
             Canvas.showPage(self)
+            page = self._doc.Pages.pages[-1]
+            page.Contents = _PageContents(page.stream)
         Canvas.save(self)
 
     @property
