@@ -196,8 +196,8 @@ def _install_write_memos() -> None:
             return encode(x)
         if len(x) > 64:
             # long texts (a compressed stream in ASCII85, as ReportLab writes the pages of
-            # reports) are ASCII: there the PDF
-            # encoding is ASCII's, but for the eight codes it gives accents (or refuses)
+            # reports) are ASCII: there the PDF encoding is ASCII's, but for the eight codes
+            # it gives accents (or refuses)
             if x.isascii() and _PDFDOC_OWN.search(x) is None:
                 return x.encode("ascii")
             return encode(x)
