@@ -14,6 +14,7 @@ is byte-identical to its retained copy.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -386,9 +387,13 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress,
 
     out: list[Finding] = []
     charset = ""
+    recorded: dict = {}
     for row in ledger.inputs(b.id):
         if (row.kind, row.path) == CHARSET and row.content is not None:
             charset = row.content.decode("utf-8", errors="replace")
+        if (row.kind, row.path) == ("tool", "versions") and row.content is not None:
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                recorded = json.loads(row.content)
         if row.kind == "font":
             data = (resources.files("letters") / "fonts" / row.path).read_bytes()
             if hashlib.sha256(data).hexdigest() != row.sha256:
@@ -403,13 +408,49 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress,
             cfg = config_mod.load(config_path)
         tasks = [(r.recipient, r.notice_id, b.issue_date, r.languages, r.imb, r.sha256)
                  for r in rows]
+        differ = 0
         for n, (nid, problem) in enumerate(_rerendered(tasks, cfg, charset, workers, b.name),
                                            start=1):
             if problem:
                 out.append(Finding(f"notice {nid}", problem))
+                differ += problem.startswith(NOT_IDENTICAL)
             if progress:
                 progress(n, len(rows))
+    if differ:
+        why = _other_renderer(recorded if isinstance(recorded, dict) else {})
+        if why:
+            out.insert(0, Finding(f"batch {b.name}", f"{differ} re-rendered letter(s) differ "
+                                  f"from their copies, and {why}"))
     return out, len(rows)
+
+
+#: How a re-rendered letter that differs from its copy is reported.
+NOT_IDENTICAL = "re-rendered from the recorded inputs, it is not byte-identical"
+
+
+def _other_renderer(recorded: dict) -> str:
+    """Why a batch's letters may re-render to other bytes here ("" if nothing says so): its
+    copies were made by another renderer (``letters.pdf.RENDERER``) or ReportLab."""
+    from letters.mailing import RENDERER_KEY, _versions
+    from letters.pdf import RENDERER
+
+    now = json.loads(_versions())
+    then = recorded.get(RENDERER_KEY)
+    if then is None:
+        return ("the batch was made by an earlier letters, before renderer numbers were "
+                f"recorded (this is renderer {RENDERER}): they may differ for that reason "
+                "alone. Re-render with the letters that made the batch to check them byte "
+                "for byte")
+    reasons = []
+    if str(then) != str(RENDERER):
+        reasons.append(f"letters renderer {then} (this is renderer {RENDERER})")
+    if recorded.get("reportlab") not in (None, now.get("reportlab")):
+        reasons.append(f"ReportLab {recorded['reportlab']} (this is {now.get('reportlab')})")
+    if not reasons:
+        return ""
+    return ("the batch was made with " + " and ".join(reasons) + ": they may differ for that "
+            "reason alone. Re-render with the versions the batch records to check them byte "
+            "for byte")
 
 
 #: A re-rendering's workspace (the batch's templates, catalogs and settings from the ledger)
@@ -483,8 +524,7 @@ def _rerender_one(task: tuple) -> tuple[str, str]:
         return nid, ("cannot be re-rendered from its recorded recipient: "
                      f"{type(exc).__name__}: {exc}")
     if hashlib.sha256(pdf).hexdigest() != sha256:
-        return nid, ("re-rendered from the recorded inputs, it is not byte-identical to the "
-                     "retained copy")
+        return nid, f"{NOT_IDENTICAL} to the retained copy"
     return nid, ""
 
 

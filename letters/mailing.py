@@ -116,7 +116,14 @@ def _versions() -> str:
             out[name] = importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:
             out[name] = __version__ if name == "letters" else "absent"
+    from letters.pdf import RENDERER
+
+    out[RENDERER_KEY] = str(RENDERER)
     return json.dumps(out, sort_keys=True)
+
+
+#: Where the tool versions recorded with a batch hold ``letters.pdf.RENDERER``.
+RENDERER_KEY = "letters renderer"
 
 
 def input_snapshot(cfg: Config, records_path: Path | None, issue_date: dt.date, *,

@@ -64,6 +64,12 @@ from letters.compose import PAGE_SENTINEL, Block, Document, Run
 from letters.errors import LettersError
 from letters.i18n import locale_for
 
+#: The renderer's number, recorded with every batch (``letters.mailing``): raised whenever the
+#: same letter comes out in other bytes (layout, drawing or PDF writing changed), so that an
+#: audit re-rendering an older batch can say why its copies differ. Batches recorded before
+#: this number existed have none.
+RENDERER = 2
+
 PAGE_WIDTH, PAGE_HEIGHT = letter
 FOLD = PAGE_HEIGHT / 3
 

@@ -397,3 +397,35 @@ def test_a_ledger_from_before_the_lookups_gets_them_when_opened_to_write(batch):
     Ledger(url, create=False).close()
     assert added <= indexes()
     assert findings_of(out, url) == []
+
+
+def test_rerender_says_when_the_batch_was_made_by_another_renderer(batch, monkeypatch):
+    """Letters that re-render to other bytes because the renderer changed since the batch was
+    made (``letters.pdf.RENDERER``) are still each a finding, and the batch's finding says why
+    they may differ; a batch recorded before renderer numbers says that."""
+    from letters import pdf
+
+    out, url, rows = batch
+    assert [str(f) for f in verify(out, url, rerender=True)[0]] == []
+    monkeypatch.setattr(pdf, "RENDERER", pdf.RENDERER + 1)
+    monkeypatch.setattr(pdf, "__version__", "0.0.0-other")  # the letters' Creator: other bytes
+    found = [str(f) for f in verify(out, url, rerender=True)[0]]
+    assert found[0] == (
+        f"batch t: {len(rows)} re-rendered letter(s) differ from their copies, and the batch "
+        f"was made with letters renderer {pdf.RENDERER - 1} (this is renderer {pdf.RENDERER}): "
+        "they may differ for that reason alone. Re-render with the versions the batch records "
+        "to check them byte for byte")
+    assert sorted(found[1:]) == sorted(
+        f"notice {r.notice_id}: re-rendered from the recorded inputs, it is not byte-identical "
+        "to the retained copy" for r in rows)
+
+    conn = db(out)
+    conn.execute("DROP TRIGGER batch_inputs_no_update")
+    conn.execute("UPDATE batch_inputs SET content = CAST(replace(CAST(content AS TEXT), "
+                 "'\"letters renderer\"', '\"something else\"') AS BLOB) WHERE kind = 'tool'")
+    found = [str(f) for f in verify(out, url, rerender=True)[0]]
+    assert "batch t: recorded input versions does not match its SHA-256" in found
+    assert f"batch t: {len(rows)} re-rendered letter(s) differ from their copies, and the " \
+        "batch was made by an earlier letters, before renderer numbers were recorded (this " \
+        f"is renderer {pdf.RENDERER}): they may differ for that reason alone. Re-render with " \
+        "the letters that made the batch to check them byte for byte" in found
