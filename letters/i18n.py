@@ -140,8 +140,9 @@ def _remembered(translate):
     def remembered(context, *args, **variables):
         try:
             # the values' types too: a Markup value goes in as it is, a str one escaped
-            key = (context.eval_ctx.autoescape, args, tuple(type(a) for a in args),
-                   tuple(sorted((k, type(v), v) for k, v in variables.items())))
+            key = (context.eval_ctx.autoescape, args, tuple(map(type, args)),
+                   tuple(sorted((k, type(v), v) for k, v in variables.items()))
+                   if variables else ())
             hash(key)
         except TypeError:  # a value that is not hashable: translated each time
             return translate(context, *args, **variables)
@@ -153,6 +154,25 @@ def _remembered(translate):
         return out
 
     return remembered
+
+
+class _Environment(SandboxedEnvironment):
+    """Jinja's sandbox, calling this module's own translation functions (``direct``)
+    directly: a letter makes some ninety such calls, and the sandbox's checks of what it calls
+    and Jinja's look at how to call it took half of composing one. They are safe (this
+    module's code), take the template's context, and read nothing from it but whether output
+    is escaped: the loop and block variables Jinja passes along are not needed."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.direct: dict[int, object] = {}
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - as Jinja names them
+        if __self.direct.get(id(__obj)) is __obj:
+            kwargs.pop("_block_vars", None)
+            kwargs.pop("_loop_vars", None)
+            return __obj(__context, *args, **kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
 
 
 def environment(templates_dir: str | Path, locale_dir: str | Path, lang: str, *,
@@ -168,7 +188,7 @@ def environment(templates_dir: str | Path, locale_dir: str | Path, lang: str, *,
         return env
     search = [str(templates_dir / lang)] if lang != SOURCE_LANGUAGE else []
     search.append(str(templates_dir / SOURCE_LANGUAGE))
-    env = SandboxedEnvironment(
+    env = _Environment(
         loader=FileSystemLoader(search),
         extensions=["jinja2.ext.i18n"],
         autoescape=True,
@@ -180,6 +200,7 @@ def environment(templates_dir: str | Path, locale_dir: str | Path, lang: str, *,
     for name in ("gettext", "ngettext", "pgettext", "npgettext"):
         if name in env.globals:
             env.globals[name] = _remembered(env.globals[name])
+            env.direct[id(env.globals[name])] = env.globals[name]
     env.filters.update(_filters(locale_for(locale or lang)))
     env.globals["lang"] = lang
     with _lock:

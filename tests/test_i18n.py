@@ -151,6 +151,41 @@ def test_translated_messages_are_filled_in_once_per_values_and_escaped_by_type(t
         "<p>Dear Tom & <Jerry>, True case</p>"  # equal to the text above, not the same
 
 
+def test_translations_called_directly_render_as_through_the_sandbox(tmp_path):
+    """The environment calls its own translation functions without the sandbox's checks: in
+    loops, blocks, macros, with and without values and autoescaping, the output is what Jinja's
+    sandbox gives calling the same functions, and anything else is still checked."""
+    from jinja2.sandbox import SecurityError
+
+    (tmp_path / "templates" / "en").mkdir(parents=True)
+    (tmp_path / "templates" / "en" / "base.html").write_text(
+        "{% block body %}{% endblock %}", encoding="utf-8")
+    (tmp_path / "templates" / "en" / "t.html").write_text(
+        '{% extends "base.html" %}{% macro m(x) %}{{ _("Case %(x)s", x=x) }}{% endmacro %}'
+        "{% block body %}{% for c in cases %}{% set k = loop.index %}"
+        "{% trans c=c, k=k %}Row {{ k }}: {{ c }}{% endtrans %} {{ m(c) }} "
+        '{{ ngettext("%(num)s day", "%(num)s days", k) }} {{ pgettext("x", "May") }} '
+        "{% autoescape false %}{{ _('a & b') }}{% endautoescape %}{% endfor %}"
+        "{% endblock %}", encoding="utf-8")
+    (tmp_path / "locale").mkdir()
+    env = i18n.environment(tmp_path / "templates", tmp_path / "locale", "en")
+    template = env.get_template("t.html")
+    cases = ["<A>", "B & C", "<A>"]
+    direct = template.render(cases=cases)
+    assert direct.count("Row 3: &lt;A&gt;") == 1 and "a & b" in direct
+
+    direct_calls = dict(env.direct)
+    env.direct.clear()  # every call through the sandbox, as Jinja makes them
+    try:
+        assert env.get_template("t.html").render(cases=cases) == direct
+    finally:
+        env.direct.update(direct_calls)
+    (tmp_path / "templates" / "en" / "bad.html").write_text(
+        "{{ cases.__class__.__mro__ }}{{ cases.pop.__self__.clear() }}", encoding="utf-8")
+    with pytest.raises(SecurityError):
+        env.get_template("bad.html").render(cases=cases)
+
+
 def test_a_tagline_is_made_once_unless_it_prints_something_about_the_person(workspace):
     """A tagline that prints only the office's hotline is the same on every letter: it is
     rendered once per language per composer. One whose template reads the person is
