@@ -400,7 +400,8 @@ def _rerender(ledger: Ledger, b: BatchRow, rows, folder: Path, progress,
                 out.append(Finding(f"batch {b.name}", f"font {row.path} differs from the one "
                                    "the batch was rendered with; byte-identity cannot hold"))
     _remove_abandoned_workspaces()
-    with tempfile.TemporaryDirectory(prefix=f"{_WORKSPACE_PREFIX}{os.getpid()}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{_WORKSPACE_PREFIX}{os.getpid()}-") as tmp, \
+            _in_use(Path(tmp)):
         config_path = _workspace_from_snapshot(ledger, b, Path(tmp))
         if config_path is None or config_path.name == "<defaults>":
             cfg = config_mod.Config(root=Path(tmp))
@@ -454,30 +455,70 @@ def _other_renderer(recorded: dict) -> str:
 
 
 #: A re-rendering's workspace (the batch's templates, catalogs and settings from the ledger)
-#: is a temporary folder named after the audit's process.
+#: is a temporary folder named after the audit's process, holding a file the audit keeps
+#: locked while it runs.
 _WORKSPACE_PREFIX = "letters-audit-"
-_WORKSPACE_NAME = re.compile(re.escape(_WORKSPACE_PREFIX) + r"(\d+)-[^/]+")
+_WORKSPACE_NAME = re.compile(re.escape(_WORKSPACE_PREFIX) + r"([1-9]\d{0,9})-[^/]+")
+_IN_USE = ".in-use"
+
+
+@contextlib.contextmanager
+def _in_use(folder: Path):
+    """Hold ``folder``'s lock for the time of the block (the kernel lets go of it when the
+    process ends, however it ends)."""
+    import fcntl
+
+    fd = os.open(folder / _IN_USE, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _abandoned(path: Path) -> bool:
+    """Whether ``path`` is a workspace no running audit uses: a folder of this user's (not a
+    link), whose lock nobody holds; one without a lock yet, whose process has ended."""
+    import fcntl
+    import stat
+
+    from letters.processes import _alive
+
+    m = _WORKSPACE_NAME.fullmatch(path.name)
+    if m is None:
+        return False
+    st = path.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        return False
+    try:
+        fd = os.open(path / _IN_USE, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return not _alive(int(m.group(1)))  # made, not locked yet: by its process
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # an audit is using it
+    finally:
+        os.close(fd)
+    return True
 
 
 def _remove_abandoned_workspaces() -> int:
     """Remove the workspaces that audits killed before they could clean up (kill -9, power
-    loss) left in the temporary folder: this user's, of processes that no longer run. How many."""
-    from letters.processes import _alive
-
+    loss) left in the temporary folder: this user's, that no running audit holds. How many."""
     removed = 0
     try:
         found = list(Path(tempfile.gettempdir()).glob(f"{_WORKSPACE_PREFIX}*-*"))
     except OSError:
         return 0
     for path in found:
-        m = _WORKSPACE_NAME.fullmatch(path.name)
         try:
-            if m is None or path.stat().st_uid != os.getuid() or _alive(int(m.group(1))):
+            if not _abandoned(path):
                 continue
-        except OSError:
+        except (OSError, ValueError, OverflowError):
             continue
         shutil.rmtree(path, ignore_errors=True)
-        removed += not path.exists()
+        removed += not os.path.lexists(path)
     return removed
 
 

@@ -51,6 +51,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus import Paragraph as _RLParagraph
 from reportlab.platypus.flowables import HRFlowable
+from reportlab.platypus.paragraph import _wsc as _RL_SPACE
 from reportlab.platypus.paragraph import textTransformFrags
 from reportlab.platypus.paraparser import ParaParser
 
@@ -718,14 +719,22 @@ def _cell(runs: list[Run], style: ParagraphStyle) -> list[Paragraph]:
             lines.append([])
         else:
             lines[-1].append(run)
-    if len(lines) == 1 or not all(any(r.text.strip() for r in line) for line in lines):
+    if len(lines) == 1 or not all(any(r.text.strip(_PARAGRAPH_SPACE) for r in line)
+                                  for line in lines):
         return [Paragraph(markup(runs), style)]  # an empty line: one paragraph keeps it
     return [Paragraph(markup(line), style) for line in lines]
 
 
-def _table(block: Block, width: float, st: dict) -> _Grid:
+#: What ReportLab's paragraphs take for space (a zero-width space too): a line of only these
+#: is an empty line.
+_PARAGRAPH_SPACE = _RL_SPACE
+
+
+def _table(block: Block, width: float, st: dict) -> _Grid | None:
     cells = [[_cell(c, st["th"]) for c in row] for row in block.header] + \
         [[_cell(c, st["cell"]) for c in row] for row in block.rows]
+    if not any(cells):
+        return None  # a table without a cell prints nothing
     n = max((len(r) for r in cells), default=1)
     shares = CASE_COLUMN_SHARES.get(n, (1 / n,) * n)
     table = _Grid(cells, [width * s for s in shares], header=len(block.header), rule=0.5)
@@ -831,7 +840,9 @@ def _unkeyed_flowables(blocks: list[Block], width: float, st: dict, pointers=Non
                  tuple(len(cell) for cell in cells)),
                 [p for cell in cells for p in cell]))
         elif block.kind == "table":
-            out.append(_table(block, width, st))
+            table = _table(block, width, st)
+            if table is not None:
+                out.append(table)
         elif block.kind == "hr":
             out.append(HRFlowable(width="100%", thickness=0.6, color=colors.black,
                                   spaceBefore=4, spaceAfter=8))

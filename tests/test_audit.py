@@ -429,3 +429,46 @@ def test_rerender_says_when_the_batch_was_made_by_another_renderer(batch, monkey
         "batch was made by an earlier letters, before renderer numbers were recorded (this " \
         f"is renderer {pdf.RENDERER}): they may differ for that reason alone. Re-render with " \
         "the letters that made the batch to check them byte for byte" in found
+
+
+def test_abandoned_workspaces_are_removed_and_used_ones_kept(tmp_path, monkeypatch):
+    """What `audit verify --rerender` removes from the temporary folder before it starts: a
+    workspace whose lock nobody holds (its audit was killed), or one not locked yet whose
+    process has ended. Not a workspace an audit holds (whatever its name's process number
+    says: another host's or container's), a link, or a name it did not make."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from letters import audit
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    dead = int(ended.stdout)
+
+    def workspace(name: str, lock: bool = True) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / "letters.toml").write_text("", encoding="utf-8")
+        if lock:
+            (path / ".in-use").write_text("", encoding="utf-8")
+        return path
+
+    killed = workspace(f"letters-audit-{os.getpid()}-killed")  # lock file, nobody holds it
+    unlocked_dead = workspace(f"letters-audit-{dead}-early", lock=False)
+    unlocked_alive = workspace(f"letters-audit-{os.getpid()}-early", lock=False)
+    held = workspace(f"letters-audit-{dead}-elsewhere")
+    target = workspace("mine")
+    (tmp_path / f"letters-audit-{dead}-link").symlink_to(target)
+    workspace("letters-audit-99999999999999999999-x", lock=False)
+    workspace("letters-audit-notes", lock=False)
+    with audit._in_use(held):
+        assert audit._remove_abandoned_workspaces() == 2
+    assert not killed.exists() and not unlocked_dead.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([
+        unlocked_alive.name, held.name, f"letters-audit-{dead}-link", "mine",
+        "letters-audit-99999999999999999999-x", "letters-audit-notes"])
+    assert (target / "letters.toml").exists()
+    assert audit._remove_abandoned_workspaces() == 1  # no longer held: removed
+    assert not held.exists()

@@ -770,3 +770,21 @@ def test_letters_are_the_same_bytes_with_the_quick_parse_and_without(monkeypatch
     monkeypatch.setattr(pdf, "QUICK_PARSE", False)
     pdf.clear_caches()
     assert [pdf.render(doc).pdf for doc in docs] == quick
+
+
+def test_a_cell_with_a_line_reportlab_takes_for_space_stays_one_paragraph():
+    """A line of only what ReportLab takes for space (a zero-width space, which Python's
+    strip() keeps) is an empty line in one paragraph: the cell keeps it as one, so the line
+    still takes its height. An empty table prints nothing."""
+    from letters import pdf
+    from letters.compose import Block, Run
+
+    pdf.register_fonts()
+    st = pdf.styles(12)
+    for space in ("\u200b", "\u3000", " \t"):
+        runs = [Run("x"), Run("\n"), Run(space), Run("\n"), Run("y")]
+        (one,) = pdf._cell(runs, st["cell"])
+        assert one.wrap(200, 1000)[1] == 3 * st["cell"].leading
+    assert [p.text for p in pdf._cell([Run("x"), Run("\n"), Run("y")], st["cell"])] == ["x", "y"]
+    assert pdf._table(Block("table"), 400, st) is None
+    assert pdf._unkeyed_flowables([Block("table")], 400, st) == []
