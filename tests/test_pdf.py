@@ -788,3 +788,48 @@ def test_a_cell_with_a_line_reportlab_takes_for_space_stays_one_paragraph():
     assert [p.text for p in pdf._cell([Run("x"), Run("\n"), Run("y")], st["cell"])] == ["x", "y"]
     assert pdf._table(Block("table"), 400, st) is None
     assert pdf._unkeyed_flowables([Block("table")], 400, st) == []
+
+
+def _reportlab_table(block, width, st):
+    """The cases table as it was made with ReportLab's Table (before ``pdf._Grid``), the
+    reference for where the grid puts each word."""
+    from reportlab.lib import colors
+    from reportlab.platypus import Table, TableStyle
+
+    from letters import pdf
+
+    header = [[pdf.Paragraph(pdf.markup(c), st["th"]) for c in row] for row in block.header]
+    rows = [[pdf.Paragraph(pdf.markup(c), st["cell"]) for c in row] for row in block.rows]
+    n = max(len(r) for r in header + rows)
+    shares = pdf.CASE_COLUMN_SHARES.get(n, (1 / n,) * n)
+    table = Table(header + rows, colWidths=[width * s for s in shares], repeatRows=len(header),
+                  hAlign="LEFT")
+    table.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), pdf.FONT),
+        ("FONT", (0, 0), (-1, -1), pdf.FONT, st["cell"].fontSize),
+        ("GRID", (0, 0), (-1, -1), 0.5, colors.Color(0.35, 0.35, 0.35)),
+        ("BACKGROUND", (0, 0), (-1, len(header) - 1), colors.Color(0.9, 0.9, 0.9)),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("TOPPADDING", (0, 0), (-1, -1), 3), ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+        ("LEFTPADDING", (0, 0), (-1, -1), 4), ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+    ]))
+    table.spaceAfter = 10
+    return table
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_cases_table_puts_every_word_where_reportlabs_table_does(composer, monkeypatch, count):
+    """The grid lays the cases table out as ReportLab's Table did: the same pages, and every
+    word (docket numbers, courts, the repeated header) at the same place on each."""
+    from letters import pdf
+
+    cases = tuple(Case(f"09{n:02d}CR{n:06d}", "Boston Municipal Court, Central Division",
+                       "Suffolk", "Possession of a Class B substance with intent to distribute",
+                       "2009-01-15", n + 1) for n in range(1, count + 1))
+    r = person(language="es", cases=cases)
+    _, grid = letter(composer, r)
+    monkeypatch.setattr(pdf, "_table", _reportlab_table)
+    _, table = letter(composer, r)
+    assert grid.pages == table.pages
+    for page in range(1, grid.pages + 1):
+        assert sorted(word_boxes(grid.pdf, page)) == sorted(word_boxes(table.pdf, page))
