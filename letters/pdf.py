@@ -698,6 +698,7 @@ class _Grid(Flowable):
             canv.saveState()
             canv.setStrokeColor(GRID_RULE)
             canv.setLineWidth(self.rule)
+            canv.setLineCap(1)  # round ends, as ReportLab's table grid: whole corners
             canv.lines([(0, y, self.width, y) for y in ys] +
                        [(x, ys[-1], x, ys[0]) for x in xs])
             canv.restoreState()
