@@ -113,7 +113,9 @@ def test_a_lock_file_taken_away_before_it_was_locked_is_not_the_one_held(tmp_pat
 
 
 def test_the_same_batch_started_twice_at_once(tmp_path):
-    ws = workspace(tmp_path, 150)
+    # enough letters that the first run is still going when the second has started (about
+    # 2 s for Python and the imports): the first is killed once the second has answered
+    ws = workspace(tmp_path, 1500)
     first = subprocess.Popen(letters_command("--workers", "2"), cwd=ws, env=environment(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
