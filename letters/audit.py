@@ -582,7 +582,6 @@ def _rerendered(tasks: list, cfg, charset: str, workers: int, batch: str = ""):
         finally:
             i18n.clear_caches()
         return
-    import os
     from concurrent.futures.process import BrokenProcessPool
 
     from letters.mailing import pooled

@@ -51,7 +51,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus import Paragraph as _RLParagraph
 from reportlab.platypus.flowables import HRFlowable
-from reportlab.platypus.paragraph import _wsc as _RL_SPACE
+from reportlab.platypus.paragraph import _wsc as _PARAGRAPH_SPACE  # what it takes for space
 from reportlab.platypus.paragraph import textTransformFrags
 from reportlab.platypus.paraparser import ParaParser
 
@@ -720,15 +720,11 @@ def _cell(runs: list[Run], style: ParagraphStyle) -> list[Paragraph]:
             lines.append([])
         else:
             lines[-1].append(run)
+    # a line of only what ReportLab takes for space (a zero-width space too) is empty
     if len(lines) == 1 or not all(any(r.text.strip(_PARAGRAPH_SPACE) for r in line)
                                   for line in lines):
         return [Paragraph(markup(runs), style)]  # an empty line: one paragraph keeps it
     return [Paragraph(markup(line), style) for line in lines]
-
-
-#: What ReportLab's paragraphs take for space (a zero-width space too): a line of only these
-#: is an empty line.
-_PARAGRAPH_SPACE = _RL_SPACE
 
 
 def _table(block: Block, width: float, st: dict) -> _Grid | None:
