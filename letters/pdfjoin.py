@@ -205,63 +205,71 @@ def _join(sources: list[bytes]) -> bytes:
     out = _Joined()
     pages: list[int] = []
     for data in sources:
-        src = _Source(data)
-        tree, kids = src.pages()
-        keys: dict[int, bytes] = {}
-        numbers: dict[int, int] = {tree: 2}
-
-        def key_of(n: int, seen: tuple = ()) -> bytes:
-            """A digest of object ``n`` by content, references by their targets' digests and
-            font subset tags left out."""
-            kept = keys.get(n)
-            if kept is not None:
-                return kept
-            if n in seen or n == tree:
-                raise _Unsupported("a reference back up the tree")
-            value, stream = src.part(n)
-            _references(value)
-            value = _ANY_TAG.sub(b"/+", value)
-            h = hashlib.sha256(_REF.sub(lambda m: b"<" + key_of(int(m.group(1)),
-                                                                  seen + (n,)) + b">", value))
-            h.update(stream)
-            kept = keys[n] = h.hexdigest().encode()
-            return kept
-
-        def copy(n: int) -> int:
-            """Object ``n`` in the print file: written there once (what it refers to first)."""
-            done = numbers.get(n)
-            if done is not None:
-                return done
-            key = key_of(n)
-            same = out.by_key.get(key)
-            if same is not None:
-                numbers[n] = same
-                return same
-            value, stream = src.part(n)
-            if b"(" in value:
-                raise _Unsupported("a string")  # its text could read like a reference
-            tag = None
-            if _TAGGED.search(value):
-                # a font and its descriptor carry the same tag: the descriptor's
-                descriptor = re.search(rb"/FontDescriptor (\d+) 0 R", value)
-                tag = out.tag(key_of(int(descriptor.group(1))) if descriptor else key)
-            value = _REF.sub(lambda m: b"%d 0 R" % copy(int(m.group(1))), value)
-            if tag is not None:
-                value = _TAGGED.sub(lambda m: m.group(1) + tag + b"+", value)
-            numbers[n] = out.by_key[key] = mine = out.number()
-            out.put(mine, value, stream)
-            return mine
-
-        for page in kids:
-            value, stream = src.part(page)
+        letter = _Letter(_Source(data), out)
+        for page in letter.kids:
+            value, stream = letter.src.part(page)
             if stream or b"/Type /Page" not in value or b"(" in value or \
                     any(word in value for word in _UNSAFE_IN_PAGE):
                 raise _Unsupported("page")
             _references(value)
-            value = _REF.sub(lambda m: b"%d 0 R" % copy(int(m.group(1))), value)
+            value = _REF.sub(lambda m: b"%d 0 R" % letter.copy(int(m.group(1))), value)
             mine = out.number()
             out.put(mine, value)
             pages.append(mine)
     return out.finish(pages)
 
 
+class _Letter:
+    """One letter being copied into the print file. (A class, not closures that call
+    themselves: such a closure is a reference cycle, which kept each letter's bytes and the
+    print file's parts until the garbage collector's next full pass, and a process joining
+    print file after print file grew by hundreds of megabytes.)"""
+
+    def __init__(self, src: _Source, out: _Joined):
+        self.src, self.out = src, out
+        self.tree, self.kids = src.pages()
+        self.keys: dict[int, bytes] = {}
+        self.numbers: dict[int, int] = {self.tree: 2}
+
+    def key_of(self, n: int, seen: tuple = ()) -> bytes:
+        """A digest of object ``n`` by content, references by their targets' digests and
+        font subset tags left out."""
+        kept = self.keys.get(n)
+        if kept is not None:
+            return kept
+        if n in seen or n == self.tree:
+            raise _Unsupported("a reference back up the tree")
+        value, stream = self.src.part(n)
+        _references(value)
+        value = _ANY_TAG.sub(b"/+", value)
+        h = hashlib.sha256(_REF.sub(lambda m: b"<" + self.key_of(int(m.group(1)),
+                                                                 seen + (n,)) + b">", value))
+        h.update(stream)
+        kept = self.keys[n] = h.hexdigest().encode()
+        return kept
+
+    def copy(self, n: int) -> int:
+        """Object ``n`` in the print file: written there once (what it refers to first)."""
+        done = self.numbers.get(n)
+        if done is not None:
+            return done
+        out = self.out
+        key = self.key_of(n)
+        same = out.by_key.get(key)
+        if same is not None:
+            self.numbers[n] = same
+            return same
+        value, stream = self.src.part(n)
+        if b"(" in value:
+            raise _Unsupported("a string")  # its text could read like a reference
+        tag = None
+        if _TAGGED.search(value):
+            # a font and its descriptor carry the same tag: the descriptor's
+            descriptor = re.search(rb"/FontDescriptor (\d+) 0 R", value)
+            tag = out.tag(self.key_of(int(descriptor.group(1))) if descriptor else key)
+        value = _REF.sub(lambda m: b"%d 0 R" % self.copy(int(m.group(1))), value)
+        if tag is not None:
+            value = _TAGGED.sub(lambda m: m.group(1) + tag + b"+", value)
+        self.numbers[n] = out.by_key[key] = mine = out.number()
+        out.put(mine, value, stream)
+        return mine

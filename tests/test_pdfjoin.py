@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import subprocess
 
@@ -68,6 +69,22 @@ def test_joined_pages_are_the_letters_pages_byte_for_byte(copies, tmp_path):
     check = subprocess.run(["qpdf", "--check", str(tmp_path / "check.pdf")],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_joining_leaves_nothing_for_the_garbage_collector(copies):
+    """Joining frees the letters' bytes and the print file's parts as it returns, whether it
+    joined them or refused one: nothing is left in a reference cycle, which only the garbage
+    collector's occasional full pass frees (a process joining one print file after another
+    held hundreds of megabytes so)."""
+    odd = copies[0].replace(b"/Type /Page\n", b"/Type /Page /Annots [ ]\n", 1)
+    gc.collect()
+    gc.disable()
+    try:
+        for sources, joins in ((copies[:4], True), ([copies[1], odd], False)):
+            assert (pdfjoin.join(sources) is not None) == joins
+            assert gc.collect() == 0
+    finally:
+        gc.enable()
 
 
 def test_each_subset_is_kept_once_with_a_tag_of_its_own(copies):
