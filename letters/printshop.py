@@ -197,9 +197,14 @@ def _share_fonts(pdf, shared: _SharedFonts | None = None) -> int:
     shared = shared or _SharedFonts(pdf)
     done: set[tuple[int, int]] = set()
 
-    def walk(resources) -> None:
+    # the resource dictionaries still to visit, last first (pages in order, a page's forms
+    # after it), not a function calling itself: such a closure is a reference cycle, which
+    # would keep the merged document until the garbage collector's next full pass
+    todo = [page.obj.get("/Resources") for page in pdf.pages][::-1]
+    while todo:
+        resources = todo.pop()
         if resources is None or (resources.is_indirect and resources.objgen in done):
-            return
+            continue
         if resources.is_indirect:
             done.add(resources.objgen)
         table = resources.get("/Font")
@@ -209,16 +214,15 @@ def _share_fonts(pdf, shared: _SharedFonts | None = None) -> int:
             for name in list(table.keys()):
                 table[name] = shared.keep(table[name])
         forms = resources.get("/XObject")
+        inner = []
         for name in list(forms.keys()) if forms is not None else ():
             form = forms[name]
             if form.get("/Subtype") == pikepdf.Name.Form and not (
                     form.is_indirect and form.objgen in done):
                 if form.is_indirect:
                     done.add(form.objgen)
-                walk(form.get("/Resources"))
-
-    for page in pdf.pages:
-        walk(page.obj.get("/Resources"))
+                inner.append(form.get("/Resources"))
+        todo += inner[::-1]
     return len(shared.kept)
 
 
