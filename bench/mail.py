@@ -278,7 +278,8 @@ def full_mailing_lines(people: int, t_full: float, n_full: int, pages_full: int,
         "",
         "The whole job: intake, IDs, rendering, durable copies, ledger, print files, sums and "
         "root. CPU and memory read from /proc every 0.1 s (main-process memory sampled, not "
-        "its exact peak).",
+        "its exact peak); a worker is any process the mailing starts: the rendering workers, "
+        "then those that join the print files.",
     ]
 
 
