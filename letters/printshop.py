@@ -41,6 +41,7 @@ import multiprocessing
 import os
 import re
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,21 +189,41 @@ class _SharedFonts:
         return font
 
 
+_DONE = object()
+
+
+def _form_resources(forms, done: set) -> Iterator:
+    """The resources of each form XObject in ``forms`` not yet visited, by name, each marked
+    visited as it is reached (lazily: after the forms before it and all they hold)."""
+    import pikepdf
+
+    for name in sorted(forms.keys()):
+        form = forms[name]
+        if form.get("/Subtype") == pikepdf.Name.Form and not (
+                form.is_indirect and form.objgen in done):
+            if form.is_indirect:
+                done.add(form.objgen)
+            yield form.get("/Resources")
+
+
 def _share_fonts(pdf, shared: _SharedFonts | None = None) -> int:
     """Point every page's font resources, and those of its form XObjects, at one copy of each
     distinct subset (``_SharedFonts``); the others, no longer referenced, are not written.
     Returns the number of distinct subsets kept."""
-    import pikepdf
-
     shared = shared or _SharedFonts(pdf)
     done: set[tuple[int, int]] = set()
 
-    # the resource dictionaries still to visit, last first (pages in order, a page's forms
-    # after it), not a function calling itself: such a closure is a reference cycle, which
-    # would keep the merged document until the garbage collector's next full pass
-    todo = [page.obj.get("/Resources") for page in pdf.pages][::-1]
-    while todo:
-        resources = todo.pop()
+    # depth first, each page in turn, a form's resources as soon as the form is met (as a
+    # function calling itself would, but such a closure is a reference cycle, which would keep
+    # the merged document until the garbage collector's next full pass); names in sorted
+    # order, since pikepdf gives a dictionary's keys as a set, whose order varies from run to
+    # run: the first of two subsets with the same tag keeps it
+    walking = [iter([page.obj.get("/Resources") for page in pdf.pages])]
+    while walking:
+        resources = next(walking[-1], _DONE)
+        if resources is _DONE:
+            walking.pop()
+            continue
         if resources is None or (resources.is_indirect and resources.objgen in done):
             continue
         if resources.is_indirect:
@@ -211,18 +232,11 @@ def _share_fonts(pdf, shared: _SharedFonts | None = None) -> int:
         if table is not None and not (table.is_indirect and table.objgen in done):
             if table.is_indirect:
                 done.add(table.objgen)
-            for name in list(table.keys()):
+            for name in sorted(table.keys()):
                 table[name] = shared.keep(table[name])
         forms = resources.get("/XObject")
-        inner = []
-        for name in list(forms.keys()) if forms is not None else ():
-            form = forms[name]
-            if form.get("/Subtype") == pikepdf.Name.Form and not (
-                    form.is_indirect and form.objgen in done):
-                if form.is_indirect:
-                    done.add(form.objgen)
-                inner.append(form.get("/Resources"))
-        todo += inner[::-1]
+        if forms is not None:
+            walking.append(_form_resources(forms, done))
     return len(shared.kept)
 
 

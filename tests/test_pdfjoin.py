@@ -217,3 +217,51 @@ def test_letters_of_every_kind_join_as_they_are(kind, tmp_path):
                            text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert joined.count(b"endstream") == joined.count(b"\nendstream")
+
+
+def test_the_pikepdf_merge_visits_fonts_in_a_fixed_order():
+    """Sharing fonts in the pikepdf merge meets them in one order, whatever the run: depth
+    first, each page in turn, a form's fonts as soon as the form is met (a form met again
+    is not visited twice), and names sorted (pikepdf gives a dictionary's keys as a set,
+    whose order changes with Python's hash seed). The first of two subsets that draw the
+    same tag keeps it, so the order decides the print file's bytes."""
+    pdf = pikepdf.Pdf.new()
+
+    def font(label: str):
+        return pdf.make_indirect(pikepdf.Dictionary(Type=pikepdf.Name.Font,
+                                                    BaseFont=pikepdf.Name("/" + label)))
+
+    def form(label: str, forms=None):
+        resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(
+            {f"/{label}{i}": font(f"{label}{i}") for i in range(3)}))
+        if forms:
+            resources.XObject = pikepdf.Dictionary(forms)
+        stream = pikepdf.Stream(pdf, b"")
+        stream.Type, stream.Subtype, stream.Resources = \
+            pikepdf.Name.XObject, pikepdf.Name.Form, resources
+        return pdf.make_indirect(stream)
+
+    b, d = form("B"), form("D")
+    a = form("A", {"/X1": b, "/X2": d})
+    page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=[0, 0, 612, 792],
+                              Resources=pikepdf.Dictionary(
+                                  Font=pikepdf.Dictionary(
+                                      {f"/F{i}": font(f"P{i}") for i in range(9)}),
+                                  XObject=pikepdf.Dictionary({"/Xa": a, "/Xb": b})))
+    pdf.pages.append(pikepdf.Page(page))
+    pdf.pages.append(pikepdf.Page(pikepdf.Dictionary(
+        Type=pikepdf.Name.Page, MediaBox=[0, 0, 612, 792],
+        Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary({"/Xd": d})))))
+
+    class Recorder:
+        def __init__(self):
+            self.kept = []
+
+        def keep(self, f):
+            self.kept.append(str(f.BaseFont)[1:])
+            return f
+
+    recorder = Recorder()
+    printshop._share_fonts(pdf, recorder)
+    assert recorder.kept == [f"P{i}" for i in range(9)] + \
+        [f"{label}{i}" for label in "ABD" for i in range(3)]
