@@ -41,7 +41,6 @@ import multiprocessing
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,55 +188,43 @@ class _SharedFonts:
         return font
 
 
-_DONE = object()
-
-
-def _form_resources(forms, done: set) -> Iterator:
-    """The resources of each form XObject in ``forms`` not yet visited, by name, each marked
-    visited as it is reached (lazily: after the forms before it and all they hold)."""
-    import pikepdf
-
-    for name in sorted(forms.keys()):
-        form = forms[name]
-        if form.get("/Subtype") == pikepdf.Name.Form and not (
-                form.is_indirect and form.objgen in done):
-            if form.is_indirect:
-                done.add(form.objgen)
-            yield form.get("/Resources")
-
-
 def _share_fonts(pdf, shared: _SharedFonts | None = None) -> int:
     """Point every page's font resources, and those of its form XObjects, at one copy of each
     distinct subset (``_SharedFonts``); the others, no longer referenced, are not written.
     Returns the number of distinct subsets kept."""
     shared = shared or _SharedFonts(pdf)
     done: set[tuple[int, int]] = set()
-
-    # depth first, each page in turn, a form's resources as soon as the form is met (as a
-    # function calling itself would, but such a closure is a reference cycle, which would keep
-    # the merged document until the garbage collector's next full pass); names in sorted
-    # order, since pikepdf gives a dictionary's keys as a set, whose order varies from run to
-    # run: the first of two subsets with the same tag keeps it
-    walking = [iter([page.obj.get("/Resources") for page in pdf.pages])]
-    while walking:
-        resources = next(walking[-1], _DONE)
-        if resources is _DONE:
-            walking.pop()
-            continue
-        if resources is None or (resources.is_indirect and resources.objgen in done):
-            continue
-        if resources.is_indirect:
-            done.add(resources.objgen)
-        table = resources.get("/Font")
-        if table is not None and not (table.is_indirect and table.objgen in done):
-            if table.is_indirect:
-                done.add(table.objgen)
-            for name in sorted(table.keys()):
-                table[name] = shared.keep(table[name])
-        forms = resources.get("/XObject")
-        if forms is not None:
-            walking.append(_form_resources(forms, done))
+    for page in pdf.pages:
+        _share_fonts_in(page.obj.get("/Resources"), shared, done)
     return len(shared.kept)
+
+
+def _share_fonts_in(resources, shared: _SharedFonts, done: set) -> None:
+    """``_share_fonts`` for one resource dictionary and the forms it holds, depth first.
+    Names in sorted order: pikepdf gives a dictionary's keys as a set, whose order varies from
+    run to run, and the first of two subsets with the same tag keeps it. (A function of the
+    module, not a closure calling itself: that is a reference cycle, which kept the merged
+    document until the garbage collector's next full pass.)"""
+    import pikepdf
+
+    if resources is None or (resources.is_indirect and resources.objgen in done):
+        return
+    if resources.is_indirect:
+        done.add(resources.objgen)
+    table = resources.get("/Font")
+    if table is not None and not (table.is_indirect and table.objgen in done):
+        if table.is_indirect:
+            done.add(table.objgen)
+        for name in sorted(table.keys()):
+            table[name] = shared.keep(table[name])
+    forms = resources.get("/XObject")
+    for name in sorted(forms.keys()) if forms is not None else ():
+        form = forms[name]
+        if form.get("/Subtype") == pikepdf.Name.Form and not (
+                form.is_indirect and form.objgen in done):
+            if form.is_indirect:
+                done.add(form.objgen)
+            _share_fonts_in(form.get("/Resources"), shared, done)
 
 
 def _copied(pdf, value):
